@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0 WITH Linux-syscall-note */
 /*
- * mhost.h - AF_MHOST: one datagram socket over several network layers.
+ * AF_MHOST: one datagram socket over several network layers.
  *
  * This header is the single source of truth for the user API. The Go
  * SDK mirrors it and a unit test checks that the two agree.
@@ -45,5 +45,128 @@ struct sockaddr_mhost {
 	__u32			smh_hid;
 	__u8			smh_zero[8];
 };
+
+/*
+ * Socket options at level SOL_MHOST (an mhost-private level: the socket
+ * intercepts it before anything else sees it).
+ *
+ * MHOST_RECVHOSTID (int, default 0): when non-zero, recvfrom() reports
+ * the source as a struct sockaddr_mhost carrying the host id (and the
+ * source port) whenever the source address is a locator of a host in
+ * the host table, so that a server can answer the host rather than the
+ * path. Other sources are reported as usual.
+ */
+#define SOL_MHOST		299
+#define MHOST_RECVHOSTID	1
+
+/* ---- Generic netlink family "mhost" ---- */
+
+#define MHOST_GENL_NAME		"mhost"
+#define MHOST_GENL_VERSION	1
+#define MHOST_GENL_MCGRP_EVENTS	"events"
+
+/* Most locators one host may have. */
+#define MHOST_MAX_LOCATORS	8
+
+/*
+ * Commands. Reads are open to everyone; changes need CAP_NET_ADMIN in
+ * the network namespace the socket belongs to.
+ *
+ * MHOST_CMD_HOST_NEW (flags in nlmsg_flags, as with rtnetlink routes):
+ *   host missing: NLM_F_CREATE creates it, otherwise ENOENT;
+ *   host present: NLM_F_REPLACE replaces its locators, NLM_F_APPEND adds
+ *   to the end of them, otherwise EEXIST (also with NLM_F_EXCL).
+ * MHOST_CMD_HOST_DEL: deletes MHOST_A_HOST_ID (ENOENT if missing).
+ * MHOST_CMD_HOST_GET: one host (MHOST_A_HOST_ID) or, as a dump, all.
+ * MHOST_CMD_HOST_FLUSH: deletes every host of the namespace.
+ * Every change is announced to the "events" group as a HOST_NEW (with
+ * the host as it now is), HOST_DEL or HOST_FLUSH message.
+ */
+enum mhost_cmd {
+	MHOST_CMD_UNSPEC,
+	MHOST_CMD_PROTO_GET,	/* dump: the network layers mhost can use */
+	MHOST_CMD_HOST_NEW,
+	MHOST_CMD_HOST_DEL,
+	MHOST_CMD_HOST_GET,
+	MHOST_CMD_HOST_FLUSH,
+	MHOST_CMD_SOCK_GET,	/* dump: open AF_MHOST sockets */
+	MHOST_CMD_STATS_GET,	/* the namespace's counters */
+	__MHOST_CMD_MAX,
+};
+#define MHOST_CMD_MAX (__MHOST_CMD_MAX - 1)
+
+/* Top-level attributes. */
+enum mhost_attr {
+	MHOST_A_UNSPEC,
+	MHOST_A_PAD,
+	MHOST_A_HOST_ID,	/* u32, non-zero */
+	MHOST_A_HOST_LOCATORS,	/* nest: MHOST_A_LOCATOR entries, in order */
+	MHOST_A_PROTO,		/* nest: enum mhost_proto_attr */
+	MHOST_A_SOCK,		/* nest: enum mhost_sock_attr */
+	MHOST_A_STATS,		/* nest: enum mhost_stats_attr */
+	__MHOST_A_MAX,
+};
+#define MHOST_A_MAX (__MHOST_A_MAX - 1)
+
+/* Entries of MHOST_A_HOST_LOCATORS. */
+#define MHOST_A_LOCATOR		1	/* nest: enum mhost_loc_attr */
+
+enum mhost_loc_attr {
+	MHOST_LOC_A_UNSPEC,
+	MHOST_LOC_A_PAD,
+	MHOST_LOC_A_FAMILY,	/* u16: AF_INET, AF_INET6 or a plugged L3 */
+	MHOST_LOC_A_ADDR,	/* binary: 4 bytes (inet), 16 (inet6), or
+				 * the plugged L3's address length */
+	MHOST_LOC_A_PORT,	/* u16, optional: send to this port instead
+				 * of the one the application named */
+	MHOST_LOC_A_IFINDEX,	/* u32, optional: device (inet6 scope, or
+				 * the plugged L3's device); not for inet */
+	MHOST_LOC_A_TX_PACKETS,	/* u64, read only: datagrams it carried */
+	MHOST_LOC_A_TX_ERRORS,	/* u64, read only: sends that failed on it */
+	__MHOST_LOC_A_MAX,
+};
+#define MHOST_LOC_A_MAX (__MHOST_LOC_A_MAX - 1)
+
+enum mhost_proto_attr {
+	MHOST_PROTO_A_UNSPEC,
+	MHOST_PROTO_A_PAD,
+	MHOST_PROTO_A_FAMILY,	/* u16 */
+	MHOST_PROTO_A_NAME,	/* string */
+	MHOST_PROTO_A_MODULE,	/* string: owning module, "kernel" if built in */
+	MHOST_PROTO_A_ADDR_LEN,	/* u32: locator address length */
+	MHOST_PROTO_A_TX_PACKETS,	/* u64 */
+	MHOST_PROTO_A_RX_PACKETS,	/* u64 */
+	__MHOST_PROTO_A_MAX,
+};
+#define MHOST_PROTO_A_MAX (__MHOST_PROTO_A_MAX - 1)
+
+enum mhost_sock_attr {
+	MHOST_SOCK_A_UNSPEC,
+	MHOST_SOCK_A_PAD,
+	MHOST_SOCK_A_PORT,	/* u16, 0 if not bound yet */
+	MHOST_SOCK_A_UID,	/* u32, in the requester's user namespace */
+	MHOST_SOCK_A_INODE,	/* u64 */
+	MHOST_SOCK_A_RMEM,	/* u32: bytes queued to read */
+	MHOST_SOCK_A_WMEM,	/* u32: bytes queued to send */
+	MHOST_SOCK_A_DROPS,	/* u32: datagrams dropped on receive */
+	MHOST_SOCK_A_PEER_HOST_ID,	/* u32: connect()ed host id, if any */
+	__MHOST_SOCK_A_MAX,
+};
+#define MHOST_SOCK_A_MAX (__MHOST_SOCK_A_MAX - 1)
+
+enum mhost_stats_attr {
+	MHOST_STATS_A_UNSPEC,
+	MHOST_STATS_A_PAD,
+	MHOST_STATS_A_HOSTS,		/* u32: hosts in this namespace */
+	MHOST_STATS_A_SOCKETS,		/* u32: AF_MHOST sockets here */
+	MHOST_STATS_A_TX_HOSTID,	/* u64: datagrams sent to host ids */
+	MHOST_STATS_A_TX_FAILOVER,	/* u64: locators skipped on failure */
+	MHOST_STATS_A_TX_UNREACH,	/* u64: host-id sends with no path */
+	MHOST_STATS_A_RX_L3_UNKNOWN,	/* u64: 0x8888 frames no L3 claimed */
+	MHOST_STATS_A_HOSTS_ALLOCATED,	/* u64: host entries alive in all
+					 * namespaces (leak checks) */
+	__MHOST_STATS_A_MAX,
+};
+#define MHOST_STATS_A_MAX (__MHOST_STATS_A_MAX - 1)
 
 #endif /* _UAPI_LINUX_MHOST_H */
