@@ -162,8 +162,16 @@ static int mhost_release(struct socket *sock)
 {
 	struct sock *sk = sock->sk;
 
+	struct mhost_net *mn;
+
 	if (!sk)
 		return 0;
+
+	mn = mhost_pernet(sock_net(sk));
+	spin_lock_bh(&mn->socks_lock);
+	hlist_del(&mhost_sk(sk)->node);
+	mn->nsocks--;
+	spin_unlock_bh(&mn->socks_lock);
 
 	/* The last file reference is gone: no sendmsg() can be reading. */
 	kfree(rcu_replace_pointer(mhost_sk(sk)->peer, NULL, true));
@@ -212,6 +220,16 @@ static int mhost_connect(struct socket *sock, struct sockaddr *uaddr,
 		dlen = mhost_check_dest(uaddr, len, &dst);
 		if (dlen < 0)
 			return dlen;
+		/* Resolved again on every send; must exist now. */
+		if (dst.sa.sa_family == mhost_family) {
+			struct mhost_host *host;
+
+			host = mhost_host_get(mhost_pernet(sock_net(sk)),
+					      dst.mh.smh_hid);
+			if (!host)
+				return -EHOSTUNREACH;
+			mhost_host_put(host);
+		}
 
 		/* Bind now, so that getsockname() shows the port. */
 		if (inet_send_prepare(sk))
@@ -277,6 +295,17 @@ static int mhost_setsockopt(struct socket *sock, int level, int optname,
 {
 	int val;
 
+	if (level == SOL_MHOST) {
+		if (optname != MHOST_RECVHOSTID)
+			return -ENOPROTOOPT;
+		if (optlen < sizeof(int))
+			return -EINVAL;
+		if (copy_from_sockptr(&val, optval, sizeof(val)))
+			return -EFAULT;
+		WRITE_ONCE(mhost_sk(sock->sk)->recv_hostid, !!val);
+		return 0;
+	}
+
 	if (level == SOL_IPV6) {
 		switch (optname) {
 		case IPV6_V6ONLY:
@@ -292,6 +321,139 @@ static int mhost_setsockopt(struct socket *sock, int level, int optname,
 		}
 	}
 	return sock_common_setsockopt(sock, level, optname, optval, optlen);
+}
+
+static int mhost_getsockopt(struct socket *sock, int level, int optname,
+			    char __user *optval, int __user *optlen)
+{
+	int val, len;
+
+	if (level != SOL_MHOST)
+		return sock_common_getsockopt(sock, level, optname, optval,
+					      optlen);
+	if (optname != MHOST_RECVHOSTID)
+		return -ENOPROTOOPT;
+	if (get_user(len, optlen))
+		return -EFAULT;
+	if (len < 0)
+		return -EINVAL;
+	len = min_t(int, len, sizeof(val));
+	val = READ_ONCE(mhost_sk(sock->sk)->recv_hostid);
+	if (put_user(len, optlen) || copy_to_user(optval, &val, len))
+		return -EFAULT;
+	return 0;
+}
+
+/* Errors that mean "this path is unusable from here": try the next. */
+static bool mhost_path_failed(int err)
+{
+	switch (err) {
+	case -ENETUNREACH:	/* no route */
+	case -EHOSTUNREACH:
+	case -EADDRNOTAVAIL:	/* source address gone */
+	case -ENETDOWN:		/* device down */
+	case -ENODEV:		/* device gone */
+	case -EAFNOSUPPORT:	/* network layer not available */
+	case -EPERM:		/* blocked locally (netfilter, BPF) */
+		return true;
+	}
+	return false;
+}
+
+/* Sends over IPv4 or IPv6; UDPv6 handles both, AF_INET by udp_sendmsg(). */
+static int mhost_send_ip(struct sock *sk, struct msghdr *msg, size_t len,
+			 union mhost_addr *dst, int dlen)
+{
+	struct mhost_net *mn = mhost_pernet(sock_net(sk));
+	int err;
+
+	msg->msg_name = dlen ? dst : NULL;
+	msg->msg_namelen = dlen;
+	err = udpv6_prot_p->sendmsg(sk, msg, len);
+	if (err >= 0 && dlen) {
+		if (dst->sa.sa_family == AF_INET)
+			MHOST_INC_STATS(mn, tx_ip4);
+		else
+			MHOST_INC_STATS(mn, tx_ip6);
+	}
+	return err;
+}
+
+static int mhost_loc_to_sockaddr(const struct mhost_locator *loc,
+				 __be16 port, union mhost_addr *dst)
+{
+	if (loc->port)
+		port = loc->port;
+
+	switch (loc->key.family) {
+	case AF_INET:
+		memset(&dst->in, 0, sizeof(dst->in));
+		dst->in.sin_family = AF_INET;
+		dst->in.sin_port = port;
+		memcpy(&dst->in.sin_addr, loc->key.addr, sizeof(struct in_addr));
+		return sizeof(dst->in);
+	case AF_INET6:
+		memset(&dst->in6, 0, sizeof(dst->in6));
+		dst->in6.sin6_family = AF_INET6;
+		dst->in6.sin6_port = port;
+		memcpy(&dst->in6.sin6_addr, loc->key.addr,
+		       sizeof(struct in6_addr));
+		dst->in6.sin6_scope_id = loc->ifindex;
+		return sizeof(dst->in6);
+	}
+	return -EAFNOSUPPORT;
+}
+
+/*
+ * Sends to a host id: the first locator whose path works carries the
+ * datagram. A local path failure moves on to the next locator within the
+ * same call, so the application never sees a path die.
+ */
+static int mhost_send_hostid(struct sock *sk, struct msghdr *msg, size_t len,
+			     const struct sockaddr_mhost *smh)
+{
+	struct mhost_net *mn = mhost_pernet(sock_net(sk));
+	struct mhost_locator *loc = NULL;
+	struct iov_iter saved;
+	struct mhost_host *host;
+	union mhost_addr dst;
+	int err = -EHOSTUNREACH;
+	unsigned int i;
+
+	host = mhost_host_get(mn, smh->smh_hid);
+	if (!host) {
+		MHOST_INC_STATS(mn, tx_unreach);
+		return -EHOSTUNREACH;
+	}
+
+	/*
+	 * A failed attempt may have consumed data. Iteration never changes
+	 * the segments an iov_iter points to, so a copy restores it
+	 * (iov_iter_restore() is not exported).
+	 */
+	saved = msg->msg_iter;
+	for (i = 0; i < host->nlocs; i++) {
+		loc = &host->locs[i];
+		if (i) {
+			MHOST_INC_STATS(mn, tx_failover);
+			msg->msg_iter = saved;
+		}
+		err = mhost_loc_to_sockaddr(loc, smh->smh_port, &dst);
+		if (err >= 0)
+			err = mhost_send_ip(sk, msg, len, &dst, err);
+		if (err >= 0) {
+			atomic_long_inc(&loc->tx_packets);
+			MHOST_INC_STATS(mn, tx_hostid);
+			break;
+		}
+		atomic_long_inc(&loc->tx_errors);
+		if (!mhost_path_failed(err))
+			break;
+	}
+	if (err < 0 && mhost_path_failed(err))
+		MHOST_INC_STATS(mn, tx_unreach);
+	mhost_host_put(host);
+	return err;
 }
 
 static int mhost_sendmsg(struct socket *sock, struct msghdr *msg, size_t len)
@@ -325,21 +487,53 @@ static int mhost_sendmsg(struct socket *sock, struct msghdr *msg, size_t len)
 		return -EAGAIN;
 
 	if (dlen && dst.sa.sa_family == mhost_family)
-		return -EHOSTUNREACH;	/* the host table is empty */
-
-	/* IPv4 and IPv6: UDPv6 sends both, AF_INET to udp_sendmsg(). */
-	msg->msg_name = dlen ? &dst : NULL;
-	msg->msg_namelen = dlen;
-	err = udpv6_prot_p->sendmsg(sk, msg, len);
+		err = mhost_send_hostid(sk, msg, len, &dst.mh);
+	else
+		err = mhost_send_ip(sk, msg, len, &dst, dlen);
 	msg->msg_name = name;
 	msg->msg_namelen = namelen;
 	return err;
 }
 
-/* Fills in the real source address of a received IP datagram. */
-static void mhost_ip_source(struct msghdr *msg, struct sk_buff *skb,
-			    bool is_ip4)
+/*
+ * With MHOST_RECVHOSTID, a source that is a known locator is reported as
+ * the host it belongs to. Returns false if it is not one.
+ */
+static bool mhost_hostid_source(struct sock *sk, struct msghdr *msg,
+				struct sk_buff *skb, bool is_ip4)
 {
+	DECLARE_SOCKADDR(struct sockaddr_mhost *, smh, msg->msg_name);
+	struct mhost_lockey key = {};
+	__be16 sport = udp_hdr(skb)->source;
+	u32 hid;
+
+	if (is_ip4) {
+		key.family = AF_INET;
+		memcpy(key.addr, &ip_hdr(skb)->saddr, sizeof(struct in_addr));
+	} else {
+		key.family = AF_INET6;
+		memcpy(key.addr, &ipv6_hdr(skb)->saddr, sizeof(struct in6_addr));
+	}
+	hid = mhost_hid_by_source(mhost_pernet(sock_net(sk)), &key, sport);
+	if (!hid)
+		return false;
+
+	memset(smh, 0, sizeof(*smh));
+	smh->smh_family = mhost_family;
+	smh->smh_port = sport;
+	smh->smh_hid = hid;
+	msg->msg_namelen = sizeof(*smh);
+	return true;
+}
+
+/* Fills in the real source address of a received IP datagram. */
+static void mhost_ip_source(struct sock *sk, struct msghdr *msg,
+			    struct sk_buff *skb, bool is_ip4)
+{
+	if (READ_ONCE(mhost_sk(sk)->recv_hostid) &&
+	    mhost_hostid_source(sk, msg, skb, is_ip4))
+		return;
+
 	if (is_ip4) {
 		DECLARE_SOCKADDR(struct sockaddr_in *, sin, msg->msg_name);
 
@@ -433,12 +627,17 @@ try_again:
 		kfree_skb(skb);
 		return err;
 	}
-	if (!peeking)
+	if (!peeking) {
 		SNMP_INC_STATS(mib, UDP_MIB_INDATAGRAMS);
+		if (is_ip4)
+			MHOST_INC_STATS(mhost_pernet(sock_net(sk)), rx_ip4);
+		else
+			MHOST_INC_STATS(mhost_pernet(sock_net(sk)), rx_ip6);
+	}
 
 	sock_recv_cmsgs(msg, sk, skb);
 	if (msg->msg_name)
-		mhost_ip_source(msg, skb, is_ip4);
+		mhost_ip_source(sk, msg, skb, is_ip4);
 	if (udp_test_bit(GRO_ENABLED, sk))
 		udp_cmsg_recv(msg, sk, skb);
 	if (is_ip4) {
@@ -486,7 +685,7 @@ static struct proto_ops mhost_dgram_ops __ro_after_init = {
 	.listen		= sock_no_listen,
 	.shutdown	= mhost_shutdown,
 	.setsockopt	= mhost_setsockopt,
-	.getsockopt	= sock_common_getsockopt,
+	.getsockopt	= mhost_getsockopt,
 	.sendmsg	= mhost_sendmsg,
 	.recvmsg	= mhost_recvmsg,
 	.mmap		= sock_no_mmap,
@@ -533,6 +732,7 @@ static void mhost_init_inet6(struct net *net, struct sock *sk)
 static int mhost_create(struct net *net, struct socket *sock, int protocol,
 			int kern)
 {
+	struct mhost_net *mn;
 	struct sock *sk;
 	int err;
 
@@ -556,8 +756,15 @@ static int mhost_create(struct net *net, struct socket *sock, int protocol,
 	if (err) {
 		sk_common_release(sk);
 		sock->sk = NULL;
+		return err;
 	}
-	return err;
+
+	mn = mhost_pernet(net);
+	spin_lock_bh(&mn->socks_lock);
+	hlist_add_head(&mhost_sk(sk)->node, &mn->socks);
+	mn->nsocks++;
+	spin_unlock_bh(&mn->socks_lock);
+	return 0;
 }
 
 static struct net_proto_family mhost_family_ops __ro_after_init = {

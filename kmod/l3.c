@@ -15,7 +15,7 @@ static int mhost_l3_rcv(struct sk_buff *skb, struct net_device *dev,
 	struct mhost_net *mn = mhost_pernet(dev_net(dev));
 
 	/* No L3 protocol is registered to claim the frame. */
-	atomic_long_inc(&mn->rx_l3_unknown);
+	MHOST_INC_STATS(mn, rx_l3_unknown);
 	kfree_skb(skb);
 	return NET_RX_DROP;
 }

@@ -19,7 +19,33 @@ MODULE_PARM_DESC(family, "address family number to register (default 27)");
 
 unsigned int mhost_net_id __read_mostly;
 
+static int __net_init mhost_net_init(struct net *net)
+{
+	struct mhost_net *mn = mhost_pernet(net);
+	int err;
+
+	mn->stats = alloc_percpu(struct mhost_pcpu_stats);
+	if (!mn->stats)
+		return -ENOMEM;
+	spin_lock_init(&mn->socks_lock);
+	INIT_HLIST_HEAD(&mn->socks);
+	err = mhost_hosts_net_init(mn);
+	if (err)
+		free_percpu(mn->stats);
+	return err;
+}
+
+static void __net_exit mhost_net_exit(struct net *net)
+{
+	struct mhost_net *mn = mhost_pernet(net);
+
+	mhost_hosts_net_exit(mn);
+	free_percpu(mn->stats);
+}
+
 static struct pernet_operations mhost_net_ops = {
+	.init	= mhost_net_init,
+	.exit	= mhost_net_exit,
 	.id	= &mhost_net_id,
 	.size	= sizeof(struct mhost_net),
 };
@@ -42,25 +68,34 @@ static int __init mhost_init(void)
 	if (err)
 		goto err_pernet;
 
-	/* Last: once the family is registered, sockets can be created. */
-	err = mhost_sock_init();
+	err = mhost_nl_init();
 	if (err)
 		goto err_l3;
 
+	/* Last: once the family is registered, sockets can be created. */
+	err = mhost_sock_init();
+	if (err)
+		goto err_nl;
+
 	return 0;
 
+err_nl:
+	mhost_nl_exit();
 err_l3:
 	mhost_l3_exit();
 err_pernet:
 	unregister_pernet_subsys(&mhost_net_ops);
+	mhost_hosts_exit();
 	return err;
 }
 
 static void __exit mhost_exit(void)
 {
 	mhost_sock_exit();
+	mhost_nl_exit();
 	mhost_l3_exit();
 	unregister_pernet_subsys(&mhost_net_ops);
+	mhost_hosts_exit();
 }
 
 module_init(mhost_init);

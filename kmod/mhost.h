@@ -8,6 +8,7 @@
 #include <linux/in.h>
 #include <linux/in6.h>
 #include <linux/ipv6.h>
+#include <linux/rhashtable-types.h>
 #include <linux/udp.h>
 #include <net/netns/generic.h>
 #include <net/sock.h>
@@ -39,6 +40,8 @@ struct mhost_peer {
 struct mhost_sock {
 	struct udp_sock			udp;
 	struct mhost_peer __rcu		*peer;
+	struct hlist_node		node;	/* in mhost_net.socks */
+	bool				recv_hostid;	/* MHOST_RECVHOSTID */
 	struct ipv6_pinfo		inet6;
 };
 
@@ -47,10 +50,61 @@ static inline struct mhost_sock *mhost_sk(const struct sock *sk)
 	return (struct mhost_sock *)sk;
 }
 
+/* Longest locator address: an IPv6 address. */
+#define MHOST_ADDR_MAX	16
+
+/* What a received datagram's source is matched on. */
+struct mhost_lockey {
+	u16	family;
+	u8	addr[MHOST_ADDR_MAX];	/* zero-padded */
+};
+
+struct mhost_locator {
+	struct rhlist_head	rnode;	/* in mhost_net.locators */
+	struct mhost_lockey	key;
+	u8			addr_len;
+	__be16			port;	/* 0: the port the application named */
+	int			ifindex;
+	u32			hid;
+	atomic_long_t		tx_packets;
+	atomic_long_t		tx_errors;
+};
+
+struct mhost_host {
+	struct rhash_head	node;	/* in mhost_net.hosts */
+	u32			hid;
+	refcount_t		ref;
+	unsigned int		nlocs;
+	struct rcu_head		rcu;
+	struct mhost_locator	locs[];
+};
+
+/* Per-CPU counters; unsigned long so that reads never tear. */
+struct mhost_pcpu_stats {
+	unsigned long	tx_ip4;
+	unsigned long	tx_ip6;
+	unsigned long	rx_ip4;
+	unsigned long	rx_ip6;
+	unsigned long	tx_hostid;
+	unsigned long	tx_failover;
+	unsigned long	tx_unreach;
+	unsigned long	rx_l3_unknown;
+};
+
+#define MHOST_INC_STATS(mn, field)	this_cpu_inc((mn)->stats->field)
+
 /* Per network namespace state. */
 struct mhost_net {
-	/* 0x8888 frames dropped because no L3 protocol claims them. */
-	atomic_long_t		rx_l3_unknown;
+	struct rhashtable	hosts;		/* hid -> struct mhost_host */
+	struct rhltable		locators;	/* key -> struct mhost_locator */
+	struct mutex		hosts_lock;	/* serialises table writers */
+	unsigned int		nhosts;
+
+	spinlock_t		socks_lock;
+	struct hlist_head	socks;		/* for the socket dump */
+	unsigned int		nsocks;
+
+	struct mhost_pcpu_stats __percpu *stats;
 };
 
 extern unsigned int mhost_net_id;
@@ -60,6 +114,30 @@ static inline struct mhost_net *mhost_pernet(const struct net *net)
 	return net_generic(net, mhost_net_id);
 }
 
+/* hosts.c */
+struct mhost_host *mhost_host_alloc(u32 hid, unsigned int nlocs);
+void mhost_host_free(struct mhost_host *host);
+struct mhost_host *mhost_host_get(struct mhost_net *mn, u32 hid);
+void mhost_host_put(struct mhost_host *host);
+struct mhost_host *mhost_host_find(struct mhost_net *mn, u32 hid);
+int mhost_host_publish(struct mhost_net *mn, struct mhost_host *new,
+		       struct mhost_host *old);
+void mhost_host_unlink(struct mhost_net *mn, struct mhost_host *host);
+unsigned int mhost_hosts_flush(struct mhost_net *mn);
+void mhost_hosts_walk_enter(struct mhost_net *mn, struct rhashtable_iter *iter);
+u32 mhost_hid_by_source(struct mhost_net *mn, const struct mhost_lockey *key,
+			__be16 port);
+long mhost_hosts_alive(void);
+int mhost_hosts_net_init(struct mhost_net *mn);
+void mhost_hosts_net_exit(struct mhost_net *mn);
+void mhost_hosts_exit(void);
+
+/* netlink.c */
+int mhost_nl_init(void);
+void mhost_nl_exit(void);
+void mhost_nl_stats(struct net *net, struct mhost_pcpu_stats *sum);
+
+/* af_mhost.c */
 int mhost_sock_init(void);
 void mhost_sock_exit(void);
 

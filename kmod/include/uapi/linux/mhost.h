@@ -72,10 +72,13 @@ struct sockaddr_mhost {
  * Commands. Reads are open to everyone; changes need CAP_NET_ADMIN in
  * the network namespace the socket belongs to.
  *
- * MHOST_CMD_HOST_NEW (flags in nlmsg_flags, as with rtnetlink routes):
- *   host missing: NLM_F_CREATE creates it, otherwise ENOENT;
- *   host present: NLM_F_REPLACE replaces its locators, NLM_F_APPEND adds
- *   to the end of them, otherwise EEXIST (also with NLM_F_EXCL).
+ * MHOST_CMD_HOST_NEW, with MHOST_A_HOST_FLAGS (absent means 0):
+ *   host missing: MHOST_HOST_F_CREATE creates it, otherwise ENOENT;
+ *   host present: MHOST_HOST_F_REPLACE replaces its locators,
+ *   MHOST_HOST_F_APPEND adds to the end of them, otherwise EEXIST.
+ *   REPLACE and APPEND together are EINVAL. (Generic netlink does not
+ *   give nlmsg_flags such as NLM_F_REPLACE a meaning: hence the
+ *   attribute.)
  * MHOST_CMD_HOST_DEL: deletes MHOST_A_HOST_ID (ENOENT if missing).
  * MHOST_CMD_HOST_GET: one host (MHOST_A_HOST_ID) or, as a dump, all.
  * MHOST_CMD_HOST_FLUSH: deletes every host of the namespace.
@@ -104,9 +107,15 @@ enum mhost_attr {
 	MHOST_A_PROTO,		/* nest: enum mhost_proto_attr */
 	MHOST_A_SOCK,		/* nest: enum mhost_sock_attr */
 	MHOST_A_STATS,		/* nest: enum mhost_stats_attr */
+	MHOST_A_HOST_FLAGS,	/* u32: MHOST_HOST_F_*, HOST_NEW only */
 	__MHOST_A_MAX,
 };
 #define MHOST_A_MAX (__MHOST_A_MAX - 1)
+
+/* MHOST_A_HOST_FLAGS */
+#define MHOST_HOST_F_CREATE	0x1
+#define MHOST_HOST_F_REPLACE	0x2
+#define MHOST_HOST_F_APPEND	0x4
 
 /* Entries of MHOST_A_HOST_LOCATORS. */
 #define MHOST_A_LOCATOR		1	/* nest: enum mhost_loc_attr */

@@ -1,0 +1,697 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The generic netlink family "mhost": the host table, the network layers,
+ * the open sockets and the counters of a namespace. It replaces the
+ * original mnet's character-device ioctls.
+ */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/netdevice.h>
+#include <linux/rhashtable.h>
+#include <linux/slab.h>
+#include <net/genetlink.h>
+#include <net/sock.h>
+
+#include "mhost.h"
+
+enum {
+	MHOST_MCGRP_EVENTS_IDX,
+};
+
+static const struct nla_policy mhost_loc_policy[MHOST_LOC_A_MAX + 1] = {
+	[MHOST_LOC_A_FAMILY]		= { .type = NLA_U16 },
+	[MHOST_LOC_A_ADDR]		= { .type = NLA_BINARY,
+					    .len = MHOST_ADDR_MAX },
+	[MHOST_LOC_A_PORT]		= { .type = NLA_U16 },
+	[MHOST_LOC_A_IFINDEX]		= { .type = NLA_U32 },
+	[MHOST_LOC_A_TX_PACKETS]	= { .type = NLA_REJECT },
+	[MHOST_LOC_A_TX_ERRORS]		= { .type = NLA_REJECT },
+};
+
+static const struct nla_policy mhost_policy[MHOST_A_MAX + 1] = {
+	[MHOST_A_HOST_ID]	= { .type = NLA_U32 },
+	[MHOST_A_HOST_LOCATORS]	= NLA_POLICY_NESTED_ARRAY(mhost_loc_policy),
+	[MHOST_A_PROTO]		= { .type = NLA_REJECT },
+	[MHOST_A_SOCK]		= { .type = NLA_REJECT },
+	[MHOST_A_STATS]		= { .type = NLA_REJECT },
+	[MHOST_A_HOST_FLAGS]	= NLA_POLICY_MASK(NLA_U32, MHOST_HOST_F_CREATE |
+						  MHOST_HOST_F_REPLACE |
+						  MHOST_HOST_F_APPEND),
+};
+
+static struct genl_family mhost_genl_family;
+
+static int mhost_nl_get_hid(struct genl_info *info, u32 *hid)
+{
+	struct nlattr *attr = info->attrs[MHOST_A_HOST_ID];
+
+	if (!attr) {
+		NL_SET_ERR_MSG(info->extack, "missing host id");
+		return -EINVAL;
+	}
+	*hid = nla_get_u32(attr);
+	if (!*hid) {
+		NL_SET_ERR_MSG_ATTR(info->extack, attr, "host id must not be 0");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int mhost_nl_parse_locator(struct net *net, const struct nlattr *nla,
+				  struct mhost_locator *loc,
+				  struct netlink_ext_ack *extack)
+{
+	struct nlattr *tb[MHOST_LOC_A_MAX + 1];
+	unsigned int len;
+	int err, ifindex;
+	u16 family;
+
+	err = nla_parse_nested(tb, MHOST_LOC_A_MAX, nla, mhost_loc_policy,
+			       extack);
+	if (err)
+		return err;
+
+	if (!tb[MHOST_LOC_A_FAMILY]) {
+		NL_SET_ERR_MSG_ATTR(extack, nla, "missing locator family");
+		return -EINVAL;
+	}
+	if (!tb[MHOST_LOC_A_ADDR]) {
+		NL_SET_ERR_MSG_ATTR(extack, nla, "missing locator address");
+		return -EINVAL;
+	}
+
+	family = nla_get_u16(tb[MHOST_LOC_A_FAMILY]);
+	switch (family) {
+	case AF_INET:
+		len = sizeof(struct in_addr);
+		break;
+	case AF_INET6:
+		len = sizeof(struct in6_addr);
+		break;
+	default:
+		NL_SET_ERR_MSG_ATTR(extack, tb[MHOST_LOC_A_FAMILY],
+				    "unknown locator family");
+		return -EAFNOSUPPORT;
+	}
+	if (nla_len(tb[MHOST_LOC_A_ADDR]) != len) {
+		NL_SET_ERR_MSG_ATTR(extack, tb[MHOST_LOC_A_ADDR],
+				    "address length does not match the family");
+		return -EINVAL;
+	}
+
+	memset(loc, 0, sizeof(*loc));
+	loc->key.family = family;
+	loc->addr_len = len;
+	nla_memcpy(loc->key.addr, tb[MHOST_LOC_A_ADDR], len);
+	if (tb[MHOST_LOC_A_PORT])
+		loc->port = htons(nla_get_u16(tb[MHOST_LOC_A_PORT]));
+
+	if (tb[MHOST_LOC_A_IFINDEX]) {
+		ifindex = nla_get_u32(tb[MHOST_LOC_A_IFINDEX]);
+		if (family == AF_INET) {
+			NL_SET_ERR_MSG_ATTR(extack, tb[MHOST_LOC_A_IFINDEX],
+					    "ifindex is not supported for inet locators");
+			return -EINVAL;
+		}
+		rcu_read_lock();
+		if (!dev_get_by_index_rcu(net, ifindex))
+			err = -ENODEV;
+		rcu_read_unlock();
+		if (err) {
+			NL_SET_ERR_MSG_ATTR(extack, tb[MHOST_LOC_A_IFINDEX],
+					    "no such device");
+			return err;
+		}
+		loc->ifindex = ifindex;
+	}
+	return 0;
+}
+
+/* Parses MHOST_A_HOST_LOCATORS into @locs; returns how many. */
+static int mhost_nl_parse_locators(struct genl_info *info,
+				   struct mhost_locator *locs)
+{
+	struct nlattr *list = info->attrs[MHOST_A_HOST_LOCATORS];
+	struct nlattr *nla;
+	int n = 0, rem, err, i;
+
+	if (!list) {
+		NL_SET_ERR_MSG(info->extack, "missing locators");
+		return -EINVAL;
+	}
+
+	nla_for_each_nested(nla, list, rem) {
+		if (n == MHOST_MAX_LOCATORS) {
+			NL_SET_ERR_MSG_ATTR(info->extack, nla,
+					    "too many locators");
+			return -E2BIG;
+		}
+		err = mhost_nl_parse_locator(genl_info_net(info), nla,
+					     &locs[n], info->extack);
+		if (err)
+			return err;
+		for (i = 0; i < n; i++) {
+			if (!memcmp(&locs[i].key, &locs[n].key,
+				    sizeof(locs[n].key)) &&
+			    locs[i].port == locs[n].port) {
+				NL_SET_ERR_MSG_ATTR(info->extack, nla,
+						    "duplicate locator");
+				return -EINVAL;
+			}
+		}
+		n++;
+	}
+	if (!n) {
+		NL_SET_ERR_MSG_ATTR(info->extack, list,
+				    "a host needs at least one locator");
+		return -EINVAL;
+	}
+	return n;
+}
+
+static int mhost_nl_put_locator(struct sk_buff *skb,
+				const struct mhost_locator *loc)
+{
+	struct nlattr *nest;
+
+	nest = nla_nest_start(skb, MHOST_A_LOCATOR);
+	if (!nest)
+		return -EMSGSIZE;
+	if (nla_put_u16(skb, MHOST_LOC_A_FAMILY, loc->key.family) ||
+	    nla_put(skb, MHOST_LOC_A_ADDR, loc->addr_len, loc->key.addr) ||
+	    (loc->port &&
+	     nla_put_u16(skb, MHOST_LOC_A_PORT, ntohs(loc->port))) ||
+	    (loc->ifindex &&
+	     nla_put_u32(skb, MHOST_LOC_A_IFINDEX, loc->ifindex)) ||
+	    nla_put_u64_64bit(skb, MHOST_LOC_A_TX_PACKETS,
+			      atomic_long_read(&loc->tx_packets),
+			      MHOST_LOC_A_PAD) ||
+	    nla_put_u64_64bit(skb, MHOST_LOC_A_TX_ERRORS,
+			      atomic_long_read(&loc->tx_errors),
+			      MHOST_LOC_A_PAD)) {
+		nla_nest_cancel(skb, nest);
+		return -EMSGSIZE;
+	}
+	nla_nest_end(skb, nest);
+	return 0;
+}
+
+static int mhost_nl_fill_host(struct sk_buff *skb,
+			      const struct mhost_host *host, u32 portid,
+			      u32 seq, int flags, u8 cmd)
+{
+	struct nlattr *nest;
+	unsigned int i;
+	void *hdr;
+
+	hdr = genlmsg_put(skb, portid, seq, &mhost_genl_family, flags, cmd);
+	if (!hdr)
+		return -EMSGSIZE;
+	if (nla_put_u32(skb, MHOST_A_HOST_ID, host->hid))
+		goto cancel;
+	if (cmd != MHOST_CMD_HOST_DEL) {
+		nest = nla_nest_start(skb, MHOST_A_HOST_LOCATORS);
+		if (!nest)
+			goto cancel;
+		for (i = 0; i < host->nlocs; i++)
+			if (mhost_nl_put_locator(skb, &host->locs[i]))
+				goto cancel;
+		nla_nest_end(skb, nest);
+	}
+	genlmsg_end(skb, hdr);
+	return 0;
+
+cancel:
+	genlmsg_cancel(skb, hdr);
+	return -EMSGSIZE;
+}
+
+/* Tells the "events" group; a change is never undone for want of it. */
+static void mhost_nl_notify(struct net *net, const struct mhost_host *host,
+			    u8 cmd)
+{
+	struct sk_buff *skb;
+	void *hdr;
+
+	if (!genl_has_listeners(&mhost_genl_family, net,
+				MHOST_MCGRP_EVENTS_IDX))
+		return;
+
+	skb = genlmsg_new(NLMSG_GOODSIZE, GFP_KERNEL);
+	if (!skb)
+		return;
+
+	if (host) {
+		if (mhost_nl_fill_host(skb, host, 0, 0, 0, cmd))
+			goto free;
+	} else {
+		hdr = genlmsg_put(skb, 0, 0, &mhost_genl_family, 0, cmd);
+		if (!hdr)
+			goto free;
+		genlmsg_end(skb, hdr);
+	}
+	genlmsg_multicast_netns(&mhost_genl_family, net, skb, 0,
+				MHOST_MCGRP_EVENTS_IDX, GFP_KERNEL);
+	return;
+free:
+	nlmsg_free(skb);
+}
+
+static void mhost_copy_locator(struct mhost_locator *dst,
+			       const struct mhost_locator *src)
+{
+	memset(dst, 0, sizeof(*dst));
+	dst->key = src->key;
+	dst->addr_len = src->addr_len;
+	dst->port = src->port;
+	dst->ifindex = src->ifindex;
+}
+
+static int mhost_nl_host_new(struct sk_buff *skb, struct genl_info *info)
+{
+	struct net *net = genl_info_net(info);
+	struct mhost_net *mn = mhost_pernet(net);
+	struct mhost_host *old, *new = NULL;
+	struct mhost_locator *locs;
+	unsigned int i, first;
+	u32 hid, flags = 0;
+	int n, err;
+
+	err = mhost_nl_get_hid(info, &hid);
+	if (err)
+		return err;
+	if (info->attrs[MHOST_A_HOST_FLAGS])
+		flags = nla_get_u32(info->attrs[MHOST_A_HOST_FLAGS]);
+	if ((flags & MHOST_HOST_F_REPLACE) && (flags & MHOST_HOST_F_APPEND)) {
+		NL_SET_ERR_MSG(info->extack,
+			       "replace and append cannot be combined");
+		return -EINVAL;
+	}
+
+	locs = kcalloc(MHOST_MAX_LOCATORS, sizeof(*locs), GFP_KERNEL);
+	if (!locs)
+		return -ENOMEM;
+	n = mhost_nl_parse_locators(info, locs);
+	if (n < 0) {
+		err = n;
+		goto out_free;
+	}
+
+	mutex_lock(&mn->hosts_lock);
+	old = mhost_host_find(mn, hid);
+	err = -EEXIST;
+	if (old && !(flags & (MHOST_HOST_F_REPLACE | MHOST_HOST_F_APPEND))) {
+		NL_SET_ERR_MSG(info->extack,
+			       "host already exists (replace or append it)");
+		goto out_unlock;
+	}
+	err = -ENOENT;
+	if (!old && !(flags & MHOST_HOST_F_CREATE)) {
+		NL_SET_ERR_MSG(info->extack, "no such host");
+		goto out_unlock;
+	}
+
+	first = old && (flags & MHOST_HOST_F_APPEND) ? old->nlocs : 0;
+	err = -E2BIG;
+	if (first + n > MHOST_MAX_LOCATORS) {
+		NL_SET_ERR_MSG(info->extack, "too many locators");
+		goto out_unlock;
+	}
+	err = -ENOMEM;
+	new = mhost_host_alloc(hid, first + n);
+	if (!new)
+		goto out_unlock;
+	for (i = 0; i < first; i++)
+		mhost_copy_locator(&new->locs[i], &old->locs[i]);
+	for (i = 0; i < n; i++)
+		mhost_copy_locator(&new->locs[first + i], &locs[i]);
+
+	err = mhost_host_publish(mn, new, old);
+	if (err) {
+		mhost_host_free(new);
+		goto out_unlock;
+	}
+	mhost_nl_notify(net, new, MHOST_CMD_HOST_NEW);
+
+out_unlock:
+	mutex_unlock(&mn->hosts_lock);
+out_free:
+	kfree(locs);
+	return err;
+}
+
+static int mhost_nl_host_del(struct sk_buff *skb, struct genl_info *info)
+{
+	struct net *net = genl_info_net(info);
+	struct mhost_net *mn = mhost_pernet(net);
+	struct mhost_host *host;
+	int err;
+	u32 hid;
+
+	err = mhost_nl_get_hid(info, &hid);
+	if (err)
+		return err;
+
+	mutex_lock(&mn->hosts_lock);
+	host = mhost_host_find(mn, hid);
+	if (host) {
+		mhost_nl_notify(net, host, MHOST_CMD_HOST_DEL);
+		mhost_host_unlink(mn, host);
+	} else {
+		NL_SET_ERR_MSG(info->extack, "no such host");
+		err = -ENOENT;
+	}
+	mutex_unlock(&mn->hosts_lock);
+	return err;
+}
+
+static int mhost_nl_host_get(struct sk_buff *skb, struct genl_info *info)
+{
+	struct mhost_net *mn = mhost_pernet(genl_info_net(info));
+	struct mhost_host *host;
+	struct sk_buff *msg;
+	int err;
+	u32 hid;
+
+	err = mhost_nl_get_hid(info, &hid);
+	if (err)
+		return err;
+
+	host = mhost_host_get(mn, hid);
+	if (!host) {
+		NL_SET_ERR_MSG(info->extack, "no such host");
+		return -ENOENT;
+	}
+
+	err = -ENOMEM;
+	msg = genlmsg_new(NLMSG_GOODSIZE, GFP_KERNEL);
+	if (!msg)
+		goto out;
+	err = mhost_nl_fill_host(msg, host, info->snd_portid, info->snd_seq,
+				 0, MHOST_CMD_HOST_GET);
+	if (err) {
+		nlmsg_free(msg);
+		goto out;
+	}
+	err = genlmsg_reply(msg, info);
+out:
+	mhost_host_put(host);
+	return err;
+}
+
+static int mhost_nl_host_dump_start(struct netlink_callback *cb)
+{
+	struct mhost_net *mn = mhost_pernet(sock_net(cb->skb->sk));
+	struct rhashtable_iter *iter;
+
+	iter = kmalloc(sizeof(*iter), GFP_KERNEL);
+	if (!iter)
+		return -ENOMEM;
+	mhost_hosts_walk_enter(mn, iter);
+	cb->args[0] = (long)iter;
+	return 0;
+}
+
+static int mhost_nl_host_dump_done(struct netlink_callback *cb)
+{
+	struct rhashtable_iter *iter = (struct rhashtable_iter *)cb->args[0];
+
+	rhashtable_walk_exit(iter);
+	kfree(iter);
+	return 0;
+}
+
+static int mhost_nl_host_dump(struct sk_buff *skb, struct netlink_callback *cb)
+{
+	struct rhashtable_iter *iter = (struct rhashtable_iter *)cb->args[0];
+	struct mhost_host *host;
+	int err = 0;
+
+	rhashtable_walk_start(iter);
+	/* Peek first: the host that did not fit last time goes first. */
+	for (host = rhashtable_walk_peek(iter); host;
+	     host = rhashtable_walk_next(iter)) {
+		if (IS_ERR(host)) {
+			if (PTR_ERR(host) == -EAGAIN)
+				continue;
+			err = PTR_ERR(host);
+			break;
+		}
+		if (mhost_nl_fill_host(skb, host,
+				       NETLINK_CB(cb->skb).portid,
+				       cb->nlh->nlmsg_seq, NLM_F_MULTI,
+				       MHOST_CMD_HOST_GET))
+			break;
+	}
+	rhashtable_walk_stop(iter);
+	return err ?: skb->len;
+}
+
+static int mhost_nl_host_flush(struct sk_buff *skb, struct genl_info *info)
+{
+	struct net *net = genl_info_net(info);
+	struct mhost_net *mn = mhost_pernet(net);
+
+	mutex_lock(&mn->hosts_lock);
+	mhost_hosts_flush(mn);
+	mhost_nl_notify(net, NULL, MHOST_CMD_HOST_FLUSH);
+	mutex_unlock(&mn->hosts_lock);
+	return 0;
+}
+
+/* The built-in network layers; plugged-in ones follow them. */
+static const struct {
+	u16 family;
+	const char *name;
+	u32 addr_len;
+} mhost_ip_protos[] = {
+	{ AF_INET, "inet", sizeof(struct in_addr) },
+	{ AF_INET6, "inet6", sizeof(struct in6_addr) },
+};
+
+void mhost_nl_stats(struct net *net, struct mhost_pcpu_stats *sum)
+{
+	struct mhost_net *mn = mhost_pernet(net);
+	const struct mhost_pcpu_stats *s;
+	int cpu;
+
+	memset(sum, 0, sizeof(*sum));
+	for_each_possible_cpu(cpu) {
+		s = per_cpu_ptr(mn->stats, cpu);
+		sum->tx_ip4 += READ_ONCE(s->tx_ip4);
+		sum->tx_ip6 += READ_ONCE(s->tx_ip6);
+		sum->rx_ip4 += READ_ONCE(s->rx_ip4);
+		sum->rx_ip6 += READ_ONCE(s->rx_ip6);
+		sum->tx_hostid += READ_ONCE(s->tx_hostid);
+		sum->tx_failover += READ_ONCE(s->tx_failover);
+		sum->tx_unreach += READ_ONCE(s->tx_unreach);
+		sum->rx_l3_unknown += READ_ONCE(s->rx_l3_unknown);
+	}
+}
+
+static int mhost_nl_proto_dump(struct sk_buff *skb, struct netlink_callback *cb)
+{
+	struct mhost_pcpu_stats sum;
+	unsigned int i = cb->args[0];
+	struct nlattr *nest;
+	u64 tx, rx;
+	void *hdr;
+
+	mhost_nl_stats(sock_net(cb->skb->sk), &sum);
+	for (; i < ARRAY_SIZE(mhost_ip_protos); i++) {
+		tx = mhost_ip_protos[i].family == AF_INET ? sum.tx_ip4 : sum.tx_ip6;
+		rx = mhost_ip_protos[i].family == AF_INET ? sum.rx_ip4 : sum.rx_ip6;
+		hdr = genlmsg_put(skb, NETLINK_CB(cb->skb).portid,
+				  cb->nlh->nlmsg_seq, &mhost_genl_family,
+				  NLM_F_MULTI, MHOST_CMD_PROTO_GET);
+		if (!hdr)
+			break;
+		nest = nla_nest_start(skb, MHOST_A_PROTO);
+		if (!nest ||
+		    nla_put_u16(skb, MHOST_PROTO_A_FAMILY,
+				mhost_ip_protos[i].family) ||
+		    nla_put_string(skb, MHOST_PROTO_A_NAME,
+				   mhost_ip_protos[i].name) ||
+		    nla_put_string(skb, MHOST_PROTO_A_MODULE, "kernel") ||
+		    nla_put_u32(skb, MHOST_PROTO_A_ADDR_LEN,
+				mhost_ip_protos[i].addr_len) ||
+		    nla_put_u64_64bit(skb, MHOST_PROTO_A_TX_PACKETS, tx,
+				      MHOST_PROTO_A_PAD) ||
+		    nla_put_u64_64bit(skb, MHOST_PROTO_A_RX_PACKETS, rx,
+				      MHOST_PROTO_A_PAD)) {
+			genlmsg_cancel(skb, hdr);
+			break;
+		}
+		nla_nest_end(skb, nest);
+		genlmsg_end(skb, hdr);
+	}
+	cb->args[0] = i;
+	return skb->len;
+}
+
+static int mhost_nl_fill_sock(struct sk_buff *skb, struct sock *sk,
+			      struct netlink_callback *cb)
+{
+	struct mhost_peer *peer;
+	struct nlattr *nest;
+	u32 peer_hid = 0;
+	void *hdr;
+
+	rcu_read_lock();
+	peer = rcu_dereference(mhost_sk(sk)->peer);
+	if (peer && peer->addr.sa.sa_family == mhost_family)
+		peer_hid = peer->addr.mh.smh_hid;
+	rcu_read_unlock();
+
+	hdr = genlmsg_put(skb, NETLINK_CB(cb->skb).portid, cb->nlh->nlmsg_seq,
+			  &mhost_genl_family, NLM_F_MULTI, MHOST_CMD_SOCK_GET);
+	if (!hdr)
+		return -EMSGSIZE;
+	nest = nla_nest_start(skb, MHOST_A_SOCK);
+	if (!nest ||
+	    nla_put_u16(skb, MHOST_SOCK_A_PORT,
+			ntohs(READ_ONCE(inet_sk(sk)->inet_sport))) ||
+	    nla_put_u32(skb, MHOST_SOCK_A_UID,
+			from_kuid_munged(sk_user_ns(NETLINK_CB(cb->skb).sk),
+					 sock_i_uid(sk))) ||
+	    nla_put_u64_64bit(skb, MHOST_SOCK_A_INODE, sock_i_ino(sk),
+			      MHOST_SOCK_A_PAD) ||
+	    nla_put_u32(skb, MHOST_SOCK_A_RMEM, sk_rmem_alloc_get(sk)) ||
+	    nla_put_u32(skb, MHOST_SOCK_A_WMEM, sk_wmem_alloc_get(sk)) ||
+	    nla_put_u32(skb, MHOST_SOCK_A_DROPS, atomic_read(&sk->sk_drops)) ||
+	    (peer_hid &&
+	     nla_put_u32(skb, MHOST_SOCK_A_PEER_HOST_ID, peer_hid))) {
+		genlmsg_cancel(skb, hdr);
+		return -EMSGSIZE;
+	}
+	nla_nest_end(skb, nest);
+	genlmsg_end(skb, hdr);
+	return 0;
+}
+
+static int mhost_nl_sock_dump(struct sk_buff *skb, struct netlink_callback *cb)
+{
+	struct mhost_net *mn = mhost_pernet(sock_net(cb->skb->sk));
+	long skip = cb->args[0], i = 0;
+	struct mhost_sock *ms;
+
+	/* Sockets come and go while a dump spans messages: best effort. */
+	spin_lock_bh(&mn->socks_lock);
+	hlist_for_each_entry(ms, &mn->socks, node) {
+		if (i++ < skip)
+			continue;
+		if (mhost_nl_fill_sock(skb, &ms->udp.inet.sk, cb)) {
+			i--;
+			break;
+		}
+	}
+	spin_unlock_bh(&mn->socks_lock);
+	cb->args[0] = i;
+	return skb->len;
+}
+
+static int mhost_nl_stats_get(struct sk_buff *skb, struct genl_info *info)
+{
+	struct net *net = genl_info_net(info);
+	struct mhost_net *mn = mhost_pernet(net);
+	struct mhost_pcpu_stats sum;
+	struct nlattr *nest;
+	struct sk_buff *msg;
+	void *hdr;
+
+	mhost_nl_stats(net, &sum);
+
+	msg = genlmsg_new(NLMSG_GOODSIZE, GFP_KERNEL);
+	if (!msg)
+		return -ENOMEM;
+	hdr = genlmsg_put_reply(msg, info, &mhost_genl_family, 0,
+				MHOST_CMD_STATS_GET);
+	if (!hdr)
+		goto nospace;
+	nest = nla_nest_start(msg, MHOST_A_STATS);
+	if (!nest ||
+	    nla_put_u32(msg, MHOST_STATS_A_HOSTS, READ_ONCE(mn->nhosts)) ||
+	    nla_put_u32(msg, MHOST_STATS_A_SOCKETS, READ_ONCE(mn->nsocks)) ||
+	    nla_put_u64_64bit(msg, MHOST_STATS_A_TX_HOSTID, sum.tx_hostid,
+			      MHOST_STATS_A_PAD) ||
+	    nla_put_u64_64bit(msg, MHOST_STATS_A_TX_FAILOVER, sum.tx_failover,
+			      MHOST_STATS_A_PAD) ||
+	    nla_put_u64_64bit(msg, MHOST_STATS_A_TX_UNREACH, sum.tx_unreach,
+			      MHOST_STATS_A_PAD) ||
+	    nla_put_u64_64bit(msg, MHOST_STATS_A_RX_L3_UNKNOWN,
+			      sum.rx_l3_unknown, MHOST_STATS_A_PAD) ||
+	    nla_put_u64_64bit(msg, MHOST_STATS_A_HOSTS_ALLOCATED,
+			      mhost_hosts_alive(), MHOST_STATS_A_PAD))
+		goto nospace;
+	nla_nest_end(msg, nest);
+	genlmsg_end(msg, hdr);
+	return genlmsg_reply(msg, info);
+
+nospace:
+	nlmsg_free(msg);
+	return -EMSGSIZE;
+}
+
+static const struct genl_ops mhost_nl_ops[] = {
+	{
+		.cmd	= MHOST_CMD_PROTO_GET,
+		.dumpit	= mhost_nl_proto_dump,
+	},
+	{
+		.cmd	= MHOST_CMD_HOST_NEW,
+		.doit	= mhost_nl_host_new,
+		.flags	= GENL_UNS_ADMIN_PERM,
+	},
+	{
+		.cmd	= MHOST_CMD_HOST_DEL,
+		.doit	= mhost_nl_host_del,
+		.flags	= GENL_UNS_ADMIN_PERM,
+	},
+	{
+		.cmd	= MHOST_CMD_HOST_GET,
+		.doit	= mhost_nl_host_get,
+		.start	= mhost_nl_host_dump_start,
+		.dumpit	= mhost_nl_host_dump,
+		.done	= mhost_nl_host_dump_done,
+	},
+	{
+		.cmd	= MHOST_CMD_HOST_FLUSH,
+		.doit	= mhost_nl_host_flush,
+		.flags	= GENL_UNS_ADMIN_PERM,
+	},
+	{
+		.cmd	= MHOST_CMD_SOCK_GET,
+		.dumpit	= mhost_nl_sock_dump,
+	},
+	{
+		.cmd	= MHOST_CMD_STATS_GET,
+		.doit	= mhost_nl_stats_get,
+	},
+};
+
+static const struct genl_multicast_group mhost_nl_mcgrps[] = {
+	[MHOST_MCGRP_EVENTS_IDX] = { .name = MHOST_GENL_MCGRP_EVENTS },
+};
+
+static struct genl_family mhost_genl_family __ro_after_init = {
+	.name		= MHOST_GENL_NAME,
+	.version	= MHOST_GENL_VERSION,
+	.maxattr	= MHOST_A_MAX,
+	.policy		= mhost_policy,
+	.netnsok	= true,
+	.module		= THIS_MODULE,
+	.ops		= mhost_nl_ops,
+	.n_ops		= ARRAY_SIZE(mhost_nl_ops),
+	.mcgrps		= mhost_nl_mcgrps,
+	.n_mcgrps	= ARRAY_SIZE(mhost_nl_mcgrps),
+};
+
+int __init mhost_nl_init(void)
+{
+	return genl_register_family(&mhost_genl_family);
+}
+
+void mhost_nl_exit(void)
+{
+	genl_unregister_family(&mhost_genl_family);
+}
