@@ -1,0 +1,252 @@
+//go:build vm
+
+package vm
+
+import (
+	"context"
+	"flag"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mnet/mnet/tests/vm/plan"
+)
+
+var (
+	flagRun     = flag.String("vm.run", "", "run only guest tests matching `regexp` (passed as -test.run)")
+	flagTimeout = flag.Duration("vm.timeout", 25*time.Minute, "kill the VM after this long")
+	flagStep    = flag.Duration("vm.steptimeout", 15*time.Minute, "kill a guest test binary after this long")
+	flagKeep    = flag.Bool("vm.keep", false, "keep the work directory (initramfs, binaries) and print its path")
+	flagKVer    = flag.String("vm.kver", "", "kernel version to boot (default $MHOST_KVER or the newest installed)")
+	flagPkgs    = flag.String("vm.pkgs", "./tests/guest", "comma-separated guest test packages")
+	flagParams  = flag.String("vm.params", "", "mhost.ko module parameters")
+	flagConsole = flag.Bool("vm.console", false, "relay the kernel console live too")
+	flagModule  = flag.Bool("vm.module", true, "build and load mhost.ko (false: harness debugging only)")
+	flagEnv     = flag.String("vm.env", "", "comma-separated KEY=VALUE pairs for the guest test binaries")
+)
+
+func baseConfig(t *testing.T) Config {
+	cfg := Config{
+		Name:    t.Name(),
+		KVer:    *flagKVer,
+		Timeout: *flagTimeout,
+		Keep:    *flagKeep,
+		Stream:  os.Stdout,
+		Log:     testLog{t},
+	}
+	if *flagConsole {
+		cfg.ConsoleStream = os.Stdout
+	}
+	return cfg
+}
+
+// TestVM boots one VM with mhost.ko loaded and runs the guest test suite;
+// each guest test becomes a subtest TestVM/<package>/<test>.
+func TestVM(t *testing.T) {
+	cfg := baseConfig(t)
+	cfg.Module = *flagModule
+	cfg.ModuleParams = *flagParams
+	cfg.Programs = []string{"./cmd/..."}
+	cfg.StepTimeout = *flagStep
+	for _, p := range strings.Split(*flagPkgs, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			cfg.TestPackages = append(cfg.TestPackages, p)
+		}
+	}
+	if *flagRun != "" {
+		cfg.TestArgs = []string{"-test.run=" + *flagRun}
+	}
+	if *flagEnv != "" {
+		var steps []plan.Step
+		for _, pkg := range cfg.TestPackages {
+			s := TestStep(pkg, cfg.StepTimeout, cfg.TestArgs...)
+			s.Env = strings.Split(*flagEnv, ",")
+			steps = append(steps, s)
+		}
+		cfg.Steps = steps
+	}
+	res := run(t, cfg)
+	for _, s := range res.Steps {
+		if s.Step.GoTest {
+			reportGuestTests(t, s)
+		}
+	}
+	failOnProblems(t, res)
+}
+
+func run(t *testing.T, cfg Config) *Result {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	res, err := Run(ctx, cfg)
+	if err != nil {
+		t.Fatalf("VM run could not happen: %v", err)
+	}
+	t.Logf("build %.1fs, boot to init %.1fs, VM run %.1fs; logs %s %s",
+		res.BuildTime.Seconds(), res.BootTime.Seconds(), res.RunTime.Seconds(), res.ConsoleLog, res.GuestLog)
+	if cfg.Keep {
+		t.Logf("work directory kept: %s", res.WorkDir)
+	}
+	return res
+}
+
+func failOnProblems(t *testing.T, res *Result) {
+	t.Helper()
+	for _, p := range res.Problems() {
+		t.Error(p)
+	}
+}
+
+// reportGuestTests turns one test binary's results into host subtests.
+func reportGuestTests(t *testing.T, s *StepResult) {
+	t.Run(s.Step.Name, func(t *testing.T) {
+		if s.Tests == nil {
+			t.Fatalf("no test results (%v); output:\n%s", s.ParseErr, s.Output)
+		}
+		for _, tr := range s.Tests.Tests {
+			reportTest(t, tr)
+		}
+		switch {
+		case !s.Ran:
+			t.Errorf("test binary did not finish (VM died or timed out); its output:\n%s", s.Tests.Output)
+		case s.TimedOut:
+			t.Errorf("test binary timed out after %v and was killed:\n%s", s.Step.Timeout, s.Tests.Output)
+		case s.Exit != 0 && len(s.Tests.Failed()) == 0:
+			t.Errorf("test binary exited %d without a failing test:\n%s", s.Exit, s.Tests.Output)
+		case s.Exit == 0 && len(s.Tests.Tests) == 0:
+			t.Logf("no guest tests ran:\n%s", s.Tests.Output)
+		}
+	})
+}
+
+func reportTest(t *testing.T, tr *TestResult) {
+	t.Run(tr.Short(), func(t *testing.T) {
+		for _, sub := range tr.Subtests {
+			reportTest(t, sub)
+		}
+		out := strings.TrimRight(tr.Output, "\n")
+		switch tr.Action {
+		case "pass":
+			if out != "" {
+				t.Log("\n" + out)
+			}
+		case "skip":
+			t.Skip("\n" + out)
+		default:
+			t.Errorf("guest test %s failed:\n%s", tr.Name, out)
+		}
+	})
+}
+
+type testLog struct{ t *testing.T }
+
+func (l testLog) Write(b []byte) (int, error) {
+	l.t.Log(strings.TrimRight(string(b), "\n"))
+	return len(b), nil
+}
+
+const samplePkg = "./tests/vm/testdata/sample"
+
+// TestHarnessSelfCheck boots a VM without mhost that runs the sample
+// suite passing, failing, panicking and hanging, plus a fake kernel
+// warning, and checks that the harness sees each of them.
+func TestHarnessSelfCheck(t *testing.T) {
+	cfg := baseConfig(t)
+	cfg.TestPackages = []string{samplePkg}
+	step := func(name, mode string, timeout time.Duration) plan.Step {
+		s := TestStep(samplePkg, timeout)
+		s.Name = name
+		s.Env = []string{"MHOSTVM_SAMPLE=" + mode}
+		return s
+	}
+	cfg.Steps = []plan.Step{
+		step("pass", "", 0),
+		step("fail", "fail", 0),
+		step("panic", "panic", 0),
+		step("hang", "hang", 10*time.Second),
+		{Name: "sleep", Args: []string{"sleep", "600"}, Timeout: 3 * time.Second},
+		{Name: "bg", Args: []string{"sh", "-c", "echo from the background; sleep 1; echo done"}, Background: true},
+		{Name: "kmsg", Args: []string{"sh", "-c", "echo '<4>WARNING: CPU: 0 PID: 1 at selftest.c:1 fake_warning+0x0/0x0' > /dev/kmsg"}},
+		{Name: "waitbg", Wait: "bg"},
+	}
+	res := run(t, cfg)
+
+	want := map[string]struct {
+		exit   int
+		failed []string
+	}{
+		"pass":  {0, nil},
+		"fail":  {1, []string{"TestNested", "TestNested/b", "TestNested/b/fails"}},
+		"panic": {2, []string{"TestPanics"}},
+		"hang":  {2, []string{"TestHangs"}}, // by its own -test.timeout
+	}
+	for name, w := range want {
+		s := res.Step(name)
+		if !s.Ran || s.Exit != w.exit {
+			t.Errorf("step %s: ran %v exit %d, want exit %d; output:\n%s", name, s.Ran, s.Exit, w.exit, s.Output)
+			continue
+		}
+		if s.Tests == nil {
+			t.Errorf("step %s: no tests parsed: %v", name, s.ParseErr)
+			continue
+		}
+		if got := strings.Join(s.Tests.Failed(), ","); got != strings.Join(w.failed, ",") {
+			t.Errorf("step %s: failed tests %q, want %q", name, got, w.failed)
+		}
+	}
+	if s := res.Step("sleep"); !s.TimedOut || s.Exit != -1 {
+		t.Errorf("step sleep: timed out %v exit %d, want killed by init on timeout", s.TimedOut, s.Exit)
+	}
+	if s := res.Step("pass"); s.Tests != nil && len(s.Tests.Tests) != 4 {
+		t.Errorf("step pass: %d top-level tests, want 4", len(s.Tests.Tests))
+	}
+	if s := res.Step("fail"); s.Tests != nil && len(s.Tests.Tests) > 1 {
+		if nested := s.Tests.Tests[1]; len(nested.Subtests) < 2 || len(nested.Subtests[1].Subtests) < 2 ||
+			!strings.Contains(nested.Subtests[1].Subtests[1].Output, "deliberate failure in b/fails") {
+			t.Errorf("TestNested/b/fails not found with its message in %+v", nested)
+		}
+	}
+	if out := res.Step("waitbg").Output + res.Step("bg").Output; !strings.Contains(out, "from the background") {
+		t.Errorf("background output not captured: %q", out)
+	}
+	if !strings.HasPrefix(res.Marker, "FAIL") || !strings.Contains(res.Marker, "step sleep timed out") || !strings.Contains(res.Marker, "step hang") || strings.Contains(res.Marker, "step pass") {
+		t.Errorf("marker %q, want FAIL naming fail, panic and hang but not pass", res.Marker)
+	}
+	if len(res.Splats) != 1 || !strings.Contains(res.Splats[0].Matches[0], "fake_warning") {
+		t.Errorf("splats: %v, want the fake warning", res.Splats)
+	}
+	if res.TimedOut || res.QEMUErr != nil {
+		t.Errorf("timed out %v, qemu error %v", res.TimedOut, res.QEMUErr)
+	}
+	if t.Failed() {
+		t.Logf("problems: %q", res.Problems())
+		t.Logf("guest log:\n%s", res.Guest)
+	}
+}
+
+// TestHarnessKernelPanic crashes the guest kernel and checks the harness
+// reports the panic and the missing result marker.
+func TestHarnessKernelPanic(t *testing.T) {
+	cfg := baseConfig(t)
+	cfg.KernelModules = []string{}
+	cfg.Timeout = 5 * time.Minute
+	cfg.Steps = []plan.Step{{Name: "crash", Args: []string{"sh", "-c", "echo c > /proc/sysrq-trigger"}}}
+	res := run(t, cfg)
+	if res.Marker != "" {
+		t.Errorf("marker %q after a kernel panic", res.Marker)
+	}
+	var panicked bool
+	for _, s := range res.Splats {
+		panicked = panicked || strings.Contains(strings.Join(s.Matches, "\n"), "Kernel panic")
+	}
+	if !panicked {
+		t.Errorf("no Kernel panic splat; console:\n%s", res.Console)
+	}
+	if res.TimedOut {
+		t.Errorf("the VM timed out instead of stopping at the panic")
+	}
+	if len(res.Problems()) < 2 {
+		t.Errorf("problems %q: want the missing marker and the panic", res.Problems())
+	}
+}
