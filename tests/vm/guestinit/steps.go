@@ -171,7 +171,13 @@ func (in *initProc) shell() {
 	cmd.Dir = "/root"
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = tty, tty, tty
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
-	if err := cmd.Run(); err != nil {
+	err = cmd.Run()
+	// The shell's exit hung up the terminal for every open file of it,
+	// init's output included: open it afresh.
+	if in.p.Output != "" && in.p.Output != defaultOutput {
+		in.openOutputPath(in.p.Output)
+	}
+	if err != nil {
 		in.note("shell: %v", err)
 	}
 }
