@@ -1,0 +1,90 @@
+# mnet / AF_MHOST: build, test and demo entry points.
+#
+#   make deps     install what the VM tests need (Debian bookworm, root)
+#   make module   build kmod/mhost.ko against the newest installed headers
+#   make build    go build ./...
+#   make vet      go vet, every build tag
+#   make unit     host unit tests (no VM, never loads the module)
+#   make test     deps + vet + unit + the VM suite (QEMU)
+#   make demo     boot the VM and run the mhost-server/mhost-client demo
+#   make shell    boot the VM with mhost.ko loaded and a shell on this terminal
+#   make clean
+#
+# VMFLAGS passes flags to the VM suite, e.g. make test VMFLAGS='-vm.run=TestBind -vm.keep'.
+# KVER picks the kernel (default: newest with headers and /boot/vmlinuz).
+
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+export PATH := $(PATH):/usr/local/go/bin
+
+GO ?= go
+KVER ?=
+VMFLAGS ?=
+MHOSTVM := out/mhostvm
+
+ifneq ($(KVER),)
+export MHOST_KVER := $(KVER)
+endif
+
+# Debian packages the module build and the VM tests need.
+DEBS := linux-image-amd64 linux-headers-amd64 qemu-system-x86 busybox-static \
+	kmod make gcc cpio iproute2
+
+.PHONY: all deps module build vet unit vmtest test demo shell clean
+
+all: build module
+
+deps:
+	@missing=(); \
+	for p in $(DEBS); do \
+		dpkg-query -W -f='$${Status}\n' "$$p" 2>/dev/null | grep -qx 'install ok installed' || missing+=("$$p"); \
+	done; \
+	if [ $${#missing[@]} -eq 0 ]; then echo "deps: all installed"; exit 0; fi; \
+	if [ "$$(id -u)" -ne 0 ]; then \
+		echo "deps: missing Debian packages: $${missing[*]}" >&2; \
+		echo "deps: run 'sudo make deps' (or apt-get install $${missing[*]})" >&2; \
+		exit 1; \
+	fi; \
+	echo "deps: installing $${missing[*]}"; \
+	export DEBIAN_FRONTEND=noninteractive; \
+	apt-get update -q; \
+	apt-get install -y -q --no-install-recommends "$${missing[@]}" </dev/null
+
+module:
+	$(MAKE) -C kmod $(if $(KVER),KVER=$(KVER))
+
+build:
+	$(GO) build ./...
+
+vet:
+	$(GO) vet ./...
+	$(GO) vet -tags guest ./...
+	$(GO) vet -tags vm ./...
+	$(GO) vet -tags guest ./tests/vm/testdata/sample
+
+unit:
+	$(GO) test -count=1 ./...
+
+vmtest:
+	$(GO) test -tags vm -v -count=1 -timeout 30m ./tests/vm $(VMFLAGS)
+
+test: deps
+	$(MAKE) vet
+	$(MAKE) unit
+	$(MAKE) vmtest
+
+$(MHOSTVM): FORCE
+	$(GO) build -o $@ ./tests/vm/cmd/mhostvm
+
+demo: deps $(MHOSTVM)
+	$(MHOSTVM) demo $(VMFLAGS)
+
+shell: deps $(MHOSTVM)
+	$(MHOSTVM) shell $(VMFLAGS)
+
+clean:
+	-$(MAKE) -C kmod clean
+	rm -rf out
+
+.PHONY: FORCE
+FORCE:
