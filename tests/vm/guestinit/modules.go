@@ -142,8 +142,12 @@ func mhostRefs() (int, error) {
 
 var errNoSlab = errors.New("no such slab")
 
-// slabActive returns the active object count of a slab cache.
+// slabActive returns the number of allocated objects of a slab cache.
+// SLUB counts the objects of slabs cached per CPU as active in
+// /proc/slabinfo whether allocated or not, so the cache is shrunk first:
+// that flushes the per-CPU slabs and frees the empty ones.
 func slabActive(name string) (int, error) {
+	os.WriteFile("/sys/kernel/slab/"+name+"/shrink", []byte("1"), 0)
 	b, err := os.ReadFile("/proc/slabinfo")
 	if err != nil {
 		return 0, err

@@ -14,7 +14,9 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
+	"text/tabwriter"
 	"time"
 
 	"github.com/mnet/mnet/tests/vm"
@@ -138,6 +140,7 @@ func demo(ctx context.Context, args []string) error {
 		return err
 	}
 	fmt.Println()
+	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
 	for _, s := range res.Steps {
 		status := fmt.Sprintf("exit %d", s.Exit)
 		switch {
@@ -148,8 +151,9 @@ func demo(ctx context.Context, args []string) error {
 		case s.TimedOut:
 			status = "timed out"
 		}
-		fmt.Printf("%-12s %-40s %s\n", s.Step.Name, fmt.Sprint(s.Step.Args), status)
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", s.Step.Name, strings.Join(s.Step.Args, " "), status)
 	}
+	tw.Flush()
 	fmt.Printf("build %.1fs, boot to init %.1fs, VM run %.1fs; logs %s %s\n",
 		res.BuildTime.Seconds(), res.BootTime.Seconds(), res.RunTime.Seconds(), res.ConsoleLog, res.GuestLog)
 	if c.keep {
