@@ -132,7 +132,7 @@ static int mhost_check_dest(const struct sockaddr *uaddr, int len,
 	}
 
 	if (uaddr->sa_family != mhost_family)
-		return -EAFNOSUPPORT;
+		return mhost_l3_check_dest(uaddr, len, dst);
 
 	err = mhost_check_sockaddr(uaddr, len, &dst->mh);
 	if (err)
@@ -401,7 +401,24 @@ static int mhost_loc_to_sockaddr(const struct mhost_locator *loc,
 		dst->in6.sin6_scope_id = loc->ifindex;
 		return sizeof(dst->in6);
 	}
-	return -EAFNOSUPPORT;
+	/* A plugged L3; EAFNOSUPPORT once its module is gone. */
+	return mhost_l3_locator_to_addr(loc->key.family, loc->key.addr,
+					loc->ifindex, port, dst);
+}
+
+/* Sends to an IP or plugged-L3 destination. */
+static int mhost_send_to(struct sock *sk, struct msghdr *msg, size_t len,
+			 union mhost_addr *dst, int dlen)
+{
+	if (!dlen || dst->sa.sa_family == AF_INET ||
+	    dst->sa.sa_family == AF_INET6)
+		return mhost_send_ip(sk, msg, len, dst, dlen);
+	return mhost_send_l3(sk, msg, len, dst);
+}
+
+bool mhost_is_mhost_sock(const struct sock *sk)
+{
+	return READ_ONCE(sk->sk_prot) == &udpmhost_prot;
 }
 
 /*
@@ -440,7 +457,7 @@ static int mhost_send_hostid(struct sock *sk, struct msghdr *msg, size_t len,
 		}
 		err = mhost_loc_to_sockaddr(loc, smh->smh_port, &dst);
 		if (err >= 0)
-			err = mhost_send_ip(sk, msg, len, &dst, err);
+			err = mhost_send_to(sk, msg, len, &dst, err);
 		if (err >= 0) {
 			atomic_long_inc(&loc->tx_packets);
 			MHOST_INC_STATS(mn, tx_hostid);
@@ -489,7 +506,7 @@ static int mhost_sendmsg(struct socket *sock, struct msghdr *msg, size_t len)
 	if (dlen && dst.sa.sa_family == mhost_family)
 		err = mhost_send_hostid(sk, msg, len, &dst.mh);
 	else
-		err = mhost_send_ip(sk, msg, len, &dst, dlen);
+		err = mhost_send_to(sk, msg, len, &dst, dlen);
 	msg->msg_name = name;
 	msg->msg_namelen = namelen;
 	return err;
@@ -555,6 +572,38 @@ static void mhost_ip_source(struct sock *sk, struct msghdr *msg,
 	}
 }
 
+/* The source of a datagram from a plugged L3, saved at receive time. */
+static void mhost_l3_source(struct sock *sk, struct msghdr *msg,
+			    struct sk_buff *skb)
+{
+	const struct mhost_l3_cb *cb = mhost_l3_cb(skb);
+	struct sockaddr_mhost *smh;
+
+	if (cb->hid && READ_ONCE(mhost_sk(sk)->recv_hostid)) {
+		smh = (struct sockaddr_mhost *)msg->msg_name;
+		memset(smh, 0, sizeof(*smh));
+		smh->smh_family = mhost_family;
+		smh->smh_port = ((struct mhost_l3_sockaddr *)cb->addr)->port;
+		smh->smh_hid = cb->hid;
+		msg->msg_namelen = sizeof(*smh);
+		return;
+	}
+	memcpy(msg->msg_name, cb->addr, cb->len);
+	msg->msg_namelen = cb->len;
+}
+
+static void mhost_ip_cmsgs(struct sock *sk, struct msghdr *msg,
+			   struct sk_buff *skb, bool is_ip4, int off)
+{
+	if (is_ip4) {
+		if (inet_sk(sk)->cmsg_flags)
+			ip_cmsg_recv_offset(msg, sk, skb,
+					    sizeof(struct udphdr), off);
+	} else if (inet6_sk(sk)->rxopt.all) {
+		ip6_datagram_recv_ctl(sk, msg, skb);
+	}
+}
+
 /*
  * Like udpv6_recvmsg(), except that the source of an IPv4 datagram is a
  * sockaddr_in rather than a v4-mapped sockaddr_in6: the application
@@ -570,8 +619,8 @@ static int mhost_recvmsg(struct socket *sock, struct msghdr *msg, size_t len,
 	struct udp_mib __percpu *mib;
 	unsigned int ulen, copied;
 	struct sk_buff *skb;
+	bool is_ip4, is_l3;
 	int off, err, alen;
-	bool is_ip4;
 
 	/* Error queue and path MTU notes are not datagrams: UDPv6's job. */
 	if (unlikely((flags & MSG_ERRQUEUE) ||
@@ -592,7 +641,11 @@ try_again:
 		return err;
 
 	is_ip4 = skb->protocol == htons(ETH_P_IP);
-	ulen = !is_ip4 && inet6_is_jumbogram(skb) ? skb->len : udp_skb_len(skb);
+	is_l3 = skb->protocol == htons(ETH_P_MHOST);
+	if (!is_ip4 && !is_l3 && inet6_is_jumbogram(skb))
+		ulen = skb->len;
+	else
+		ulen = udp_skb_len(skb);
 	copied = len;
 	if (copied > ulen - off)
 		copied = ulen - off;
@@ -622,12 +675,13 @@ try_again:
 	if (unlikely(err)) {
 		if (!peeking) {
 			atomic_inc(&sk->sk_drops);
-			SNMP_INC_STATS(mib, UDP_MIB_INERRORS);
+			if (!is_l3)
+				SNMP_INC_STATS(mib, UDP_MIB_INERRORS);
 		}
 		kfree_skb(skb);
 		return err;
 	}
-	if (!peeking) {
+	if (!peeking && !is_l3) {
 		SNMP_INC_STATS(mib, UDP_MIB_INDATAGRAMS);
 		if (is_ip4)
 			MHOST_INC_STATS(mhost_pernet(sock_net(sk)), rx_ip4);
@@ -636,16 +690,16 @@ try_again:
 	}
 
 	sock_recv_cmsgs(msg, sk, skb);
-	if (msg->msg_name)
-		mhost_ip_source(sk, msg, skb, is_ip4);
-	if (udp_test_bit(GRO_ENABLED, sk))
-		udp_cmsg_recv(msg, sk, skb);
-	if (is_ip4) {
-		if (inet_sk(sk)->cmsg_flags)
-			ip_cmsg_recv_offset(msg, sk, skb,
-					    sizeof(struct udphdr), off);
-	} else if (np->rxopt.all) {
-		ip6_datagram_recv_ctl(sk, msg, skb);
+	if (is_l3) {
+		/* No IP control messages for a datagram that had no IP. */
+		if (msg->msg_name)
+			mhost_l3_source(sk, msg, skb);
+	} else {
+		if (msg->msg_name)
+			mhost_ip_source(sk, msg, skb, is_ip4);
+		if (udp_test_bit(GRO_ENABLED, sk))
+			udp_cmsg_recv(msg, sk, skb);
+		mhost_ip_cmsgs(sk, msg, skb, is_ip4, off);
 	}
 
 	err = copied;

@@ -1,21 +1,319 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * The receive side of plugged-in (non-IP) L3 protocols: frames with
- * ethertype ETH_P_MHOST.
+ * Plugged-in (non-IP) network layers: the registry, the way down to the
+ * device (ETH_P_MHOST frames) and the way up to the socket.
+ *
+ * Ports are owned in the kernel's UDP table, where every AF_MHOST socket
+ * is bound to [::]:port: the receive path looks the destination port up
+ * there, so IP and plugged L3s can never disagree on who owns a port.
  */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/etherdevice.h>
 #include <linux/if_ether.h>
+#include <linux/module.h>
 #include <linux/netdevice.h>
 #include <linux/skbuff.h>
+#include <net/ipv6.h>
+#include <net/netfilter/nf_conntrack.h>
+#include <net/udp.h>
 
 #include "mhost.h"
+
+static struct mhost_proto __rcu *mhost_protos[MHOST_PROTO_FAMILY_MAX + 1];
+static DEFINE_MUTEX(mhost_protos_lock);
+
+struct mhost_proto *mhost_proto_rcu(u16 family)
+{
+	if (family > MHOST_PROTO_FAMILY_MAX)
+		return NULL;
+	return rcu_dereference(mhost_protos[family]);
+}
+
+int mhost_register_proto(struct mhost_proto *proto)
+{
+	u16 family = proto->family;
+	int err = 0;
+
+	if (!family || family > MHOST_PROTO_FAMILY_MAX ||
+	    family == AF_INET || family == AF_INET6 ||
+	    family == mhost_family || !proto->name ||
+	    !proto->addr_len || proto->addr_len > MHOST_L3_ADDR_MAX ||
+	    proto->sockaddr_len < sizeof(struct mhost_l3_sockaddr) ||
+	    proto->sockaddr_len > MHOST_L3_SOCKADDR_MAX ||
+	    !proto->check_addr || !proto->locator_to_addr ||
+	    !proto->addr_to_locator || !proto->sendmsg || !proto->rcv)
+		return -EINVAL;
+
+	mutex_lock(&mhost_protos_lock);
+	if (rcu_access_pointer(mhost_protos[family])) {
+		err = -EEXIST;
+	} else {
+		atomic_long_set(&proto->tx_packets, 0);
+		atomic_long_set(&proto->rx_packets, 0);
+		rcu_assign_pointer(mhost_protos[family], proto);
+	}
+	mutex_unlock(&mhost_protos_lock);
+	return err;
+}
+EXPORT_SYMBOL_GPL(mhost_register_proto);
+
+void mhost_unregister_proto(struct mhost_proto *proto)
+{
+	mutex_lock(&mhost_protos_lock);
+	if (rcu_access_pointer(mhost_protos[proto->family]) == proto)
+		RCU_INIT_POINTER(mhost_protos[proto->family], NULL);
+	mutex_unlock(&mhost_protos_lock);
+	/* Every call into the protocol runs under RCU: wait them out. */
+	synchronize_rcu();
+}
+EXPORT_SYMBOL_GPL(mhost_unregister_proto);
+
+int mhost_l3_addr_len(u16 family)
+{
+	struct mhost_proto *proto;
+	int len = -EAFNOSUPPORT;
+
+	rcu_read_lock();
+	proto = mhost_proto_rcu(family);
+	if (proto)
+		len = proto->addr_len;
+	rcu_read_unlock();
+	return len;
+}
+
+/* Checks a destination of a plugged L3; returns its length or -errno. */
+int mhost_l3_check_dest(const struct sockaddr *uaddr, int len,
+			union mhost_addr *dst)
+{
+	struct mhost_proto *proto;
+	int err;
+
+	rcu_read_lock();
+	proto = mhost_proto_rcu(uaddr->sa_family);
+	if (!proto) {
+		err = -EAFNOSUPPORT;
+	} else if (len < proto->sockaddr_len) {
+		err = -EINVAL;
+	} else {
+		memset(dst, 0, sizeof(*dst));
+		memcpy(dst, uaddr, proto->sockaddr_len);
+		err = dst->l3.port ? proto->check_addr(&dst->sa) : -EINVAL;
+		if (!err)
+			err = proto->sockaddr_len;
+	}
+	rcu_read_unlock();
+	return err;
+}
+
+int mhost_l3_locator_to_addr(u16 family, const u8 *addr, int ifindex,
+			     __be16 port, union mhost_addr *dst)
+{
+	struct mhost_proto *proto;
+	int len = -EAFNOSUPPORT;
+
+	rcu_read_lock();
+	proto = mhost_proto_rcu(family);
+	if (proto) {
+		memset(dst, 0, sizeof(*dst));
+		dst->l3.family = family;
+		dst->l3.port = port;
+		proto->locator_to_addr(addr, ifindex, &dst->sa);
+		len = proto->sockaddr_len;
+	}
+	rcu_read_unlock();
+	return len;
+}
+
+/*
+ * Sends one datagram over a plugged L3: mhost builds the UDP header
+ * (no checksum: the link layer's CRC covers the frame, as in the
+ * original), the protocol adds its own and hands it to the device.
+ */
+int mhost_send_l3(struct sock *sk, struct msghdr *msg, size_t len,
+		  const union mhost_addr *dst)
+{
+	struct mhost_net *mn = mhost_pernet(sock_net(sk));
+	struct mhost_proto *proto;
+	struct sk_buff *skb;
+	struct udphdr *uh;
+	int err;
+
+	skb = sock_alloc_send_skb(sk, LL_MAX_HEADER + MHOST_L3_HEADROOM +
+				  sizeof(*uh) + len,
+				  msg->msg_flags & MSG_DONTWAIT, &err);
+	if (!skb)
+		return err;
+	skb_reserve(skb, LL_MAX_HEADER + MHOST_L3_HEADROOM);
+	skb_reset_transport_header(skb);
+	uh = skb_put(skb, sizeof(*uh));
+	uh->source = inet_sk(sk)->inet_sport;
+	uh->dest = dst->l3.port;
+	uh->len = htons(sizeof(*uh) + len);
+	uh->check = 0;
+	err = memcpy_from_msg(skb_put(skb, len), msg, len);
+	if (err) {
+		kfree_skb(skb);
+		return err;
+	}
+	skb->priority = sk->sk_priority;
+	skb->mark = sk->sk_mark;
+
+	rcu_read_lock();
+	proto = mhost_proto_rcu(dst->sa.sa_family);
+	if (proto) {
+		err = proto->sendmsg(sock_net(sk), skb, &dst->sa);
+		if (!err) {
+			atomic_long_inc(&proto->tx_packets);
+			MHOST_INC_STATS(mn, tx_l3);
+		}
+	} else {
+		kfree_skb(skb);
+		err = -EAFNOSUPPORT;
+	}
+	rcu_read_unlock();
+	return err ?: len;
+}
+
+int mhost_send_to_l2(struct sk_buff *skb, struct net_device *dev,
+		     const void *daddr)
+{
+	int err;
+
+	if (!(dev->flags & IFF_UP)) {
+		err = -ENETDOWN;
+		goto drop;
+	}
+	if (skb->len > dev->mtu) {
+		err = -EMSGSIZE;
+		goto drop;
+	}
+
+	skb->dev = dev;
+	skb->protocol = htons(ETH_P_MHOST);
+	skb_reset_network_header(skb);
+	err = dev_hard_header(skb, dev, ETH_P_MHOST, daddr, NULL, skb->len);
+	if (err < 0) {
+		err = -EINVAL;
+		goto drop;
+	}
+	err = dev_queue_xmit(skb);
+	/* Positive: NET_XMIT_* codes; congestion still means sent. */
+	return err > 0 ? net_xmit_errno(err) : err;
+
+drop:
+	kfree_skb(skb);
+	return err;
+}
+EXPORT_SYMBOL_GPL(mhost_send_to_l2);
+
+int mhost_send_to_l4(struct sk_buff *skb, const struct sockaddr *src)
+{
+	struct mhost_net *mn = mhost_pernet(dev_net(skb->dev));
+	struct mhost_lockey key = {};
+	struct mhost_proto *proto;
+	struct mhost_l3_cb *cb;
+	struct udphdr *uh;
+	unsigned int ulen;
+	struct sock *sk;
+
+	proto = mhost_proto_rcu(src->sa_family);
+	if (WARN_ON_ONCE(!proto))
+		goto drop;
+
+	if (!pskb_may_pull(skb, sizeof(*uh))) {
+		MHOST_INC_STATS(mn, rx_l3_short);
+		goto drop;
+	}
+	skb_reset_transport_header(skb);
+	uh = udp_hdr(skb);
+	ulen = ntohs(uh->len);
+	if (ulen < sizeof(*uh)) {
+		MHOST_INC_STATS(mn, rx_l3_bad_len);
+		goto drop;
+	}
+	if (ulen > skb->len) {
+		MHOST_INC_STATS(mn, rx_l3_truncated);
+		goto drop;
+	}
+	if (pskb_trim(skb, ulen))
+		goto drop;
+
+	sk = __udp6_lib_lookup(dev_net(skb->dev), &in6addr_any, uh->source,
+			       &in6addr_any, uh->dest, skb->dev->ifindex, 0,
+			       &udp_table, NULL);
+	if (!sk || !mhost_is_mhost_sock(sk)) {
+		MHOST_INC_STATS(mn, rx_l3_no_socket);
+		goto drop;
+	}
+
+	cb = mhost_l3_cb(skb);
+	memset(cb, 0, sizeof(*cb));
+	cb->len = proto->sockaddr_len;
+	memcpy(cb->addr, src, proto->sockaddr_len);
+	((struct mhost_l3_sockaddr *)cb->addr)->port = uh->source;
+	if (READ_ONCE(mhost_sk(sk)->recv_hostid)) {
+		key.family = src->sa_family;
+		proto->addr_to_locator(src, key.addr);
+		cb->hid = mhost_hid_by_source(mn, &key, uh->source);
+	}
+
+	/*
+	 * Queued as UDP queues: header pulled. There is no UDP checksum
+	 * to verify (the link layer's CRC covered the frame), which
+	 * recvmsg learns from ip_summed through the UDP scratch area.
+	 */
+	nf_reset_ct(skb);
+	__skb_pull(skb, sizeof(*uh));
+	skb->ip_summed = CHECKSUM_UNNECESSARY;
+
+	/* On failure it counted the drop in sk_drops. */
+	if (__udp_enqueue_schedule_skb(sk, skb) < 0)
+		goto drop;
+
+	atomic_long_inc(&proto->rx_packets);
+	MHOST_INC_STATS(mn, rx_l3);
+	return 0;
+
+drop:
+	kfree_skb(skb);
+	return NET_RX_DROP;
+}
+EXPORT_SYMBOL_GPL(mhost_send_to_l4);
 
 static int mhost_l3_rcv(struct sk_buff *skb, struct net_device *dev,
 			struct packet_type *pt, struct net_device *orig_dev)
 {
 	struct mhost_net *mn = mhost_pernet(dev_net(dev));
+	struct mhost_proto *proto;
+	u16 family;
 
-	/* No L3 protocol is registered to claim the frame. */
-	MHOST_INC_STATS(mn, rx_l3_unknown);
+	if (skb->pkt_type == PACKET_OTHERHOST)
+		goto drop;
+	skb = skb_share_check(skb, GFP_ATOMIC);
+	if (!skb)
+		return NET_RX_DROP;
+
+	if (!pskb_may_pull(skb, sizeof(__be16))) {
+		MHOST_INC_STATS(mn, rx_l3_short);
+		goto drop;
+	}
+	family = ntohs(*(__be16 *)skb->data);
+
+	/* Called under rcu_read_lock() by the receive path. */
+	proto = mhost_proto_rcu(family);
+	if (!proto) {
+		MHOST_INC_STATS(mn, rx_l3_unknown);
+		goto drop;
+	}
+	skb_reset_network_header(skb);
+	if (proto->rcv(skb) < 0) {
+		MHOST_INC_STATS(mn, rx_l3_bad_header);
+		goto drop;
+	}
+	return NET_RX_SUCCESS;
+
+drop:
 	kfree_skb(skb);
 	return NET_RX_DROP;
 }
@@ -25,7 +323,31 @@ static struct packet_type mhost_ptype __read_mostly = {
 	.func	= mhost_l3_rcv,
 };
 
-int mhost_l3_init(void)
+/* Dumps the registered protocols, resuming at family cb->args[1]. */
+int mhost_l3_proto_dump(struct sk_buff *skb, struct netlink_callback *cb,
+			int (*fill)(struct sk_buff *skb,
+				    struct netlink_callback *cb,
+				    const struct mhost_proto *proto))
+{
+	struct mhost_proto *proto;
+	unsigned long family;
+	int err = 0;
+
+	rcu_read_lock();
+	for (family = cb->args[1]; family <= MHOST_PROTO_FAMILY_MAX; family++) {
+		proto = rcu_dereference(mhost_protos[family]);
+		if (!proto)
+			continue;
+		err = fill(skb, cb, proto);
+		if (err)
+			break;
+	}
+	rcu_read_unlock();
+	cb->args[1] = family;
+	return err;
+}
+
+int __init mhost_l3_init(void)
 {
 	dev_add_pack(&mhost_ptype);
 	return 0;

@@ -12,6 +12,7 @@
 #include <linux/udp.h>
 #include <net/netns/generic.h>
 #include <net/sock.h>
+#include <net/mhost.h>
 #include <uapi/linux/mhost.h>
 
 /* The address family number in use (module parameter "family"). */
@@ -19,10 +20,12 @@ extern int mhost_family;
 
 /* A destination: whatever a sendto() or connect() named. */
 union mhost_addr {
-	struct sockaddr		sa;
-	struct sockaddr_in	in;
-	struct sockaddr_in6	in6;
-	struct sockaddr_mhost	mh;
+	struct sockaddr			sa;
+	struct sockaddr_in		in;
+	struct sockaddr_in6		in6;
+	struct sockaddr_mhost		mh;
+	struct mhost_l3_sockaddr	l3;
+	u8				raw[MHOST_L3_SOCKADDR_MAX];
 };
 
 /* The default destination set by connect(); replaced under RCU. */
@@ -50,8 +53,7 @@ static inline struct mhost_sock *mhost_sk(const struct sock *sk)
 	return (struct mhost_sock *)sk;
 }
 
-/* Longest locator address: an IPv6 address. */
-#define MHOST_ADDR_MAX	16
+#define MHOST_ADDR_MAX	MHOST_L3_ADDR_MAX
 
 /* What a received datagram's source is matched on. */
 struct mhost_lockey {
@@ -89,6 +91,13 @@ struct mhost_pcpu_stats {
 	unsigned long	tx_failover;
 	unsigned long	tx_unreach;
 	unsigned long	rx_l3_unknown;
+	unsigned long	tx_l3;
+	unsigned long	rx_l3;
+	unsigned long	rx_l3_short;
+	unsigned long	rx_l3_bad_header;
+	unsigned long	rx_l3_bad_len;
+	unsigned long	rx_l3_truncated;
+	unsigned long	rx_l3_no_socket;
 };
 
 #define MHOST_INC_STATS(mn, field)	this_cpu_inc((mn)->stats->field)
@@ -141,6 +150,35 @@ void mhost_nl_stats(struct net *net, struct mhost_pcpu_stats *sum);
 int mhost_sock_init(void);
 void mhost_sock_exit(void);
 
+/* l3.c */
+/*
+ * Source of a datagram from a plugged L3, kept in skb->cb while it waits
+ * in the receive queue (UDP leaves the cb alone there).
+ */
+struct mhost_l3_cb {
+	u32		hid;	/* with MHOST_RECVHOSTID, 0 if unknown */
+	u8		len;
+	u8		addr[MHOST_L3_SOCKADDR_MAX];
+};
+
+static inline struct mhost_l3_cb *mhost_l3_cb(struct sk_buff *skb)
+{
+	return (struct mhost_l3_cb *)skb->cb;
+}
+
+struct mhost_proto *mhost_proto_rcu(u16 family);
+int mhost_l3_check_dest(const struct sockaddr *uaddr, int len,
+			union mhost_addr *dst);
+int mhost_l3_locator_to_addr(u16 family, const u8 *addr, int ifindex,
+			     __be16 port, union mhost_addr *dst);
+int mhost_l3_addr_len(u16 family);
+int mhost_send_l3(struct sock *sk, struct msghdr *msg, size_t len,
+		  const union mhost_addr *dst);
+int mhost_l3_proto_dump(struct sk_buff *skb, struct netlink_callback *cb,
+			int (*fill)(struct sk_buff *skb,
+				    struct netlink_callback *cb,
+				    const struct mhost_proto *proto));
+bool mhost_is_mhost_sock(const struct sock *sk);
 int mhost_l3_init(void);
 void mhost_l3_exit(void);
 

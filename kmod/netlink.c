@@ -89,9 +89,14 @@ static int mhost_nl_parse_locator(struct net *net, const struct nlattr *nla,
 		len = sizeof(struct in6_addr);
 		break;
 	default:
-		NL_SET_ERR_MSG_ATTR(extack, tb[MHOST_LOC_A_FAMILY],
-				    "unknown locator family");
-		return -EAFNOSUPPORT;
+		err = mhost_l3_addr_len(family);
+		if (err < 0) {
+			NL_SET_ERR_MSG_ATTR(extack, tb[MHOST_LOC_A_FAMILY],
+					    "unknown locator family");
+			return err;
+		}
+		len = err;
+		err = 0;
 	}
 	if (nla_len(tb[MHOST_LOC_A_ADDR]) != len) {
 		NL_SET_ERR_MSG_ATTR(extack, tb[MHOST_LOC_A_ADDR],
@@ -486,46 +491,78 @@ void mhost_nl_stats(struct net *net, struct mhost_pcpu_stats *sum)
 		sum->tx_failover += READ_ONCE(s->tx_failover);
 		sum->tx_unreach += READ_ONCE(s->tx_unreach);
 		sum->rx_l3_unknown += READ_ONCE(s->rx_l3_unknown);
+		sum->tx_l3 += READ_ONCE(s->tx_l3);
+		sum->rx_l3 += READ_ONCE(s->rx_l3);
+		sum->rx_l3_short += READ_ONCE(s->rx_l3_short);
+		sum->rx_l3_bad_header += READ_ONCE(s->rx_l3_bad_header);
+		sum->rx_l3_bad_len += READ_ONCE(s->rx_l3_bad_len);
+		sum->rx_l3_truncated += READ_ONCE(s->rx_l3_truncated);
+		sum->rx_l3_no_socket += READ_ONCE(s->rx_l3_no_socket);
 	}
+}
+
+static int mhost_nl_fill_proto(struct sk_buff *skb,
+			       struct netlink_callback *cb, u16 family,
+			       const char *name, const char *module,
+			       u32 addr_len, u64 tx, u64 rx)
+{
+	struct nlattr *nest;
+	void *hdr;
+
+	hdr = genlmsg_put(skb, NETLINK_CB(cb->skb).portid, cb->nlh->nlmsg_seq,
+			  &mhost_genl_family, NLM_F_MULTI, MHOST_CMD_PROTO_GET);
+	if (!hdr)
+		return -EMSGSIZE;
+	nest = nla_nest_start(skb, MHOST_A_PROTO);
+	if (!nest ||
+	    nla_put_u16(skb, MHOST_PROTO_A_FAMILY, family) ||
+	    nla_put_string(skb, MHOST_PROTO_A_NAME, name) ||
+	    nla_put_string(skb, MHOST_PROTO_A_MODULE, module) ||
+	    nla_put_u32(skb, MHOST_PROTO_A_ADDR_LEN, addr_len) ||
+	    nla_put_u64_64bit(skb, MHOST_PROTO_A_TX_PACKETS, tx,
+			      MHOST_PROTO_A_PAD) ||
+	    nla_put_u64_64bit(skb, MHOST_PROTO_A_RX_PACKETS, rx,
+			      MHOST_PROTO_A_PAD)) {
+		genlmsg_cancel(skb, hdr);
+		return -EMSGSIZE;
+	}
+	nla_nest_end(skb, nest);
+	genlmsg_end(skb, hdr);
+	return 0;
+}
+
+/* Plugged protocols count across namespaces: they register globally. */
+static int mhost_nl_fill_l3_proto(struct sk_buff *skb,
+				  struct netlink_callback *cb,
+				  const struct mhost_proto *proto)
+{
+	return mhost_nl_fill_proto(skb, cb, proto->family, proto->name,
+				   proto->owner ? module_name(proto->owner) :
+						  "kernel",
+				   proto->addr_len,
+				   atomic_long_read(&proto->tx_packets),
+				   atomic_long_read(&proto->rx_packets));
 }
 
 static int mhost_nl_proto_dump(struct sk_buff *skb, struct netlink_callback *cb)
 {
 	struct mhost_pcpu_stats sum;
 	unsigned int i = cb->args[0];
-	struct nlattr *nest;
-	u64 tx, rx;
-	void *hdr;
+	bool ip4;
 
 	mhost_nl_stats(sock_net(cb->skb->sk), &sum);
 	for (; i < ARRAY_SIZE(mhost_ip_protos); i++) {
-		tx = mhost_ip_protos[i].family == AF_INET ? sum.tx_ip4 : sum.tx_ip6;
-		rx = mhost_ip_protos[i].family == AF_INET ? sum.rx_ip4 : sum.rx_ip6;
-		hdr = genlmsg_put(skb, NETLINK_CB(cb->skb).portid,
-				  cb->nlh->nlmsg_seq, &mhost_genl_family,
-				  NLM_F_MULTI, MHOST_CMD_PROTO_GET);
-		if (!hdr)
+		ip4 = mhost_ip_protos[i].family == AF_INET;
+		if (mhost_nl_fill_proto(skb, cb, mhost_ip_protos[i].family,
+					mhost_ip_protos[i].name, "kernel",
+					mhost_ip_protos[i].addr_len,
+					ip4 ? sum.tx_ip4 : sum.tx_ip6,
+					ip4 ? sum.rx_ip4 : sum.rx_ip6))
 			break;
-		nest = nla_nest_start(skb, MHOST_A_PROTO);
-		if (!nest ||
-		    nla_put_u16(skb, MHOST_PROTO_A_FAMILY,
-				mhost_ip_protos[i].family) ||
-		    nla_put_string(skb, MHOST_PROTO_A_NAME,
-				   mhost_ip_protos[i].name) ||
-		    nla_put_string(skb, MHOST_PROTO_A_MODULE, "kernel") ||
-		    nla_put_u32(skb, MHOST_PROTO_A_ADDR_LEN,
-				mhost_ip_protos[i].addr_len) ||
-		    nla_put_u64_64bit(skb, MHOST_PROTO_A_TX_PACKETS, tx,
-				      MHOST_PROTO_A_PAD) ||
-		    nla_put_u64_64bit(skb, MHOST_PROTO_A_RX_PACKETS, rx,
-				      MHOST_PROTO_A_PAD)) {
-			genlmsg_cancel(skb, hdr);
-			break;
-		}
-		nla_nest_end(skb, nest);
-		genlmsg_end(skb, hdr);
 	}
 	cb->args[0] = i;
+	if (i == ARRAY_SIZE(mhost_ip_protos))
+		mhost_l3_proto_dump(skb, cb, mhost_nl_fill_l3_proto);
 	return skb->len;
 }
 
@@ -621,7 +658,21 @@ static int mhost_nl_stats_get(struct sk_buff *skb, struct genl_info *info)
 	    nla_put_u64_64bit(msg, MHOST_STATS_A_RX_L3_UNKNOWN,
 			      sum.rx_l3_unknown, MHOST_STATS_A_PAD) ||
 	    nla_put_u64_64bit(msg, MHOST_STATS_A_HOSTS_ALLOCATED,
-			      mhost_hosts_alive(), MHOST_STATS_A_PAD))
+			      mhost_hosts_alive(), MHOST_STATS_A_PAD) ||
+	    nla_put_u64_64bit(msg, MHOST_STATS_A_TX_L3, sum.tx_l3,
+			      MHOST_STATS_A_PAD) ||
+	    nla_put_u64_64bit(msg, MHOST_STATS_A_RX_L3, sum.rx_l3,
+			      MHOST_STATS_A_PAD) ||
+	    nla_put_u64_64bit(msg, MHOST_STATS_A_RX_L3_SHORT,
+			      sum.rx_l3_short, MHOST_STATS_A_PAD) ||
+	    nla_put_u64_64bit(msg, MHOST_STATS_A_RX_L3_BAD_HEADER,
+			      sum.rx_l3_bad_header, MHOST_STATS_A_PAD) ||
+	    nla_put_u64_64bit(msg, MHOST_STATS_A_RX_L3_BAD_LEN,
+			      sum.rx_l3_bad_len, MHOST_STATS_A_PAD) ||
+	    nla_put_u64_64bit(msg, MHOST_STATS_A_RX_L3_TRUNCATED,
+			      sum.rx_l3_truncated, MHOST_STATS_A_PAD) ||
+	    nla_put_u64_64bit(msg, MHOST_STATS_A_RX_L3_NO_SOCKET,
+			      sum.rx_l3_no_socket, MHOST_STATS_A_PAD))
 		goto nospace;
 	nla_nest_end(msg, nest);
 	genlmsg_end(msg, hdr);

@@ -47,6 +47,33 @@ struct sockaddr_mhost {
 };
 
 /*
+ * The example L3 protocols in kmod/protos (modules mhost_testproto and
+ * mhost_otherproto), numbered as in the original mnet. They reach a peer
+ * on an Ethernet segment by interface and MAC address, with no IP.
+ */
+#define AF_TESTPROTO	1
+#define AF_OTHERPROTO	3
+
+/**
+ * struct sockaddr_mhost_eth - address of the example L3 protocols
+ * @sme_family: AF_TESTPROTO or AF_OTHERPROTO
+ * @sme_port: UDP-style port, network byte order
+ * @sme_ifindex: interface to send on, or that received
+ * @sme_addr: the peer's MAC address
+ * @sme_zero: must be zero
+ *
+ * In the host table, such a locator's address is the 6-byte MAC and its
+ * ifindex the interface.
+ */
+struct sockaddr_mhost_eth {
+	__kernel_sa_family_t	sme_family;
+	__be16			sme_port;
+	__u32			sme_ifindex;
+	__u8			sme_addr[6];
+	__u8			sme_zero[2];
+};
+
+/*
  * Socket options at level SOL_MHOST (an mhost-private level: the socket
  * intercepts it before anything else sees it).
  *
@@ -174,6 +201,14 @@ enum mhost_stats_attr {
 	MHOST_STATS_A_RX_L3_UNKNOWN,	/* u64: 0x8888 frames no L3 claimed */
 	MHOST_STATS_A_HOSTS_ALLOCATED,	/* u64: host entries alive in all
 					 * namespaces (leak checks) */
+	MHOST_STATS_A_TX_L3,		/* u64: sent over plugged L3s */
+	MHOST_STATS_A_RX_L3,		/* u64: delivered from plugged L3s */
+	/* 0x8888 frames dropped, by reason: */
+	MHOST_STATS_A_RX_L3_SHORT,	/* u64: too short for a header */
+	MHOST_STATS_A_RX_L3_BAD_HEADER,	/* u64: the L3 rejected its header */
+	MHOST_STATS_A_RX_L3_BAD_LEN,	/* u64: UDP length below 8 */
+	MHOST_STATS_A_RX_L3_TRUNCATED,	/* u64: UDP length beyond the frame */
+	MHOST_STATS_A_RX_L3_NO_SOCKET,	/* u64: no AF_MHOST socket on port */
 	__MHOST_STATS_A_MAX,
 };
 #define MHOST_STATS_A_MAX (__MHOST_STATS_A_MAX - 1)
