@@ -102,16 +102,21 @@ func (in *initProc) checkMhostIdle() {
 	if in.p != nil && in.p.SettleTimeout > 0 {
 		settle = in.p.SettleTimeout
 	}
-	deadline := time.Now().Add(settle)
+	start := time.Now()
+	deadline := start.Add(settle)
 	var refs, objs int
 	var refErr, slabErr error
 	for {
 		refs, refErr = mhostRefs()
 		objs, slabErr = slabActive("UDPMHOST")
-		if (refErr == nil && refs == 0 && slabErr == nil && objs == 0) || time.Now().After(deadline) {
+		slabIdle := (slabErr == nil && objs == 0) || errors.Is(slabErr, errNoSlab)
+		if (refErr == nil && refs == 0 && slabIdle) || time.Now().After(deadline) {
 			break
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+	if d := time.Since(start); d > time.Second {
+		in.note("waited %.1fs for mhost to become idle", d.Seconds())
 	}
 	switch {
 	case refErr != nil:
