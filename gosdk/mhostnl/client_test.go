@@ -1,0 +1,567 @@
+package mhostnl
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/mdlayher/genetlink"
+	"github.com/mdlayher/genetlink/genltest"
+	"github.com/mdlayher/netlink"
+	"github.com/mdlayher/netlink/nltest"
+	"golang.org/x/sys/unix"
+)
+
+var (
+	ip6 = netip.MustParseAddr("fd00::2")
+	ip4 = netip.MustParseAddr("10.0.0.2")
+)
+
+func TestNewNotLoaded(t *testing.T) {
+	k := &fakeKernel{t: t, fn: func(genetlink.Message, netlink.Message) ([]genetlink.Message, error) {
+		return nil, kerr(unix.ENOENT, "")
+	}}
+	_, err := newClient(k.conn(), nil, nil)
+	if !errors.Is(err, ErrNotLoaded) || !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("err = %v, want ErrNotLoaded and os.ErrNotExist", err)
+	}
+	if want := "mhost module not loaded (modprobe mhost, or run inside the VM)"; !strings.Contains(err.Error(), want) {
+		t.Errorf("err = %q, want it to say %q", err, want)
+	}
+}
+
+func TestNewFamilyError(t *testing.T) {
+	k := &fakeKernel{t: t, fn: func(genetlink.Message, netlink.Message) ([]genetlink.Message, error) {
+		return nil, kerr(unix.EPERM, "")
+	}}
+	_, err := newClient(k.conn(), nil, nil)
+	if errors.Is(err, ErrNotLoaded) || !errors.Is(err, os.ErrPermission) {
+		t.Fatalf("err = %v, want os.ErrPermission and not ErrNotLoaded", err)
+	}
+}
+
+// TestRequests checks the header and attributes of every command's request.
+func TestRequests(t *testing.T) {
+	portAttr := u16(LocAttrPort, 7000)
+	// Both locators of the host most tests send, as the kernel must
+	// receive them.
+	locators := nest(AttrHostLocators,
+		loc(10, ip6.AsSlice()),
+		loc(2, ip4.AsSlice(), portAttr),
+	)
+	host := Host{ID: 7, Locators: []Locator{{Addr: ip6}, {Family: FamilyInet, Addr: ip4, Port: 7000}}}
+
+	tests := []struct {
+		name  string
+		cmd   uint8
+		flags netlink.HeaderFlags
+		attrs []netlink.Attribute
+		reply []genetlink.Message
+		do    func(c *Client) error
+	}{
+		{
+			name: "add", cmd: CmdHostNew,
+			flags: netlink.Request | netlink.Acknowledge,
+			attrs: []netlink.Attribute{u32(AttrHostID, 7), u32(AttrHostFlags, 1), locators},
+			do:    func(c *Client) error { return c.AddHost(host) },
+		},
+		{
+			name: "set", cmd: CmdHostNew,
+			flags: netlink.Request | netlink.Acknowledge,
+			attrs: []netlink.Attribute{u32(AttrHostID, 7), u32(AttrHostFlags, 1|2), locators},
+			do:    func(c *Client) error { return c.SetHost(host) },
+		},
+		{
+			name: "replace", cmd: CmdHostNew,
+			flags: netlink.Request | netlink.Acknowledge,
+			attrs: []netlink.Attribute{u32(AttrHostID, 7), u32(AttrHostFlags, 2), locators},
+			do:    func(c *Client) error { return c.ReplaceHost(host) },
+		},
+		{
+			name: "append", cmd: CmdHostNew,
+			flags: netlink.Request | netlink.Acknowledge,
+			attrs: []netlink.Attribute{u32(AttrHostID, 7), u32(AttrHostFlags, 4), locators},
+			do:    func(c *Client) error { return c.AppendLocators(7, host.Locators, false) },
+		},
+		{
+			name: "append create", cmd: CmdHostNew,
+			flags: netlink.Request | netlink.Acknowledge,
+			attrs: []netlink.Attribute{u32(AttrHostID, 7), u32(AttrHostFlags, 4|1), locators},
+			do:    func(c *Client) error { return c.AppendLocators(7, host.Locators, true) },
+		},
+		{
+			name: "add every locator kind", cmd: CmdHostNew,
+			flags: netlink.Request | netlink.Acknowledge,
+			attrs: []netlink.Attribute{u32(AttrHostID, 0xfffffffe), u32(AttrHostFlags, 1), nest(AttrHostLocators,
+				loc(10, netip.MustParseAddr("fe80::1").AsSlice(), u32(LocAttrIfindex, 3)),
+				loc(2, []byte{10, 0, 0, 3}),
+				loc(1, []byte{2, 0, 0, 0, 0, 2}, u16(LocAttrPort, 1), u32(LocAttrIfindex, 4)),
+			)},
+			do: func(c *Client) error {
+				return c.AddHost(Host{ID: 0xfffffffe, Locators: []Locator{
+					{Family: FamilyInet6, Addr: netip.MustParseAddr("fe80::1%eth0"), Ifindex: 3},
+					{Family: FamilyInet, Addr: netip.MustParseAddr("::ffff:10.0.0.3")},
+					{Family: 1, Raw: []byte{2, 0, 0, 0, 0, 2}, Port: 1, Ifindex: 4, TxPackets: 5, TxErrors: 6},
+				}})
+			},
+		},
+		{
+			// The library leaves judging to the kernel: id 0 and an
+			// empty locator list are sent as they are.
+			name: "add id 0 without locators", cmd: CmdHostNew,
+			flags: netlink.Request | netlink.Acknowledge,
+			attrs: []netlink.Attribute{u32(AttrHostID, 0), u32(AttrHostFlags, 1), nest(AttrHostLocators)},
+			do:    func(c *Client) error { return c.AddHost(Host{}) },
+		},
+		{
+			name: "delete", cmd: CmdHostDel,
+			flags: netlink.Request | netlink.Acknowledge,
+			attrs: []netlink.Attribute{u32(AttrHostID, 7)},
+			do:    func(c *Client) error { return c.DeleteHost(7) },
+		},
+		{
+			name: "flush", cmd: CmdHostFlush,
+			flags: netlink.Request | netlink.Acknowledge,
+			do:    func(c *Client) error { return c.FlushHosts() },
+		},
+		{
+			name: "get host", cmd: CmdHostGet,
+			flags: netlink.Request,
+			attrs: []netlink.Attribute{u32(AttrHostID, 7)},
+			reply: []genetlink.Message{reply(CmdHostGet, u32(AttrHostID, 7), nest(AttrHostLocators))},
+			do:    func(c *Client) error { _, err := c.Host(7); return err },
+		},
+		{
+			name: "dump hosts", cmd: CmdHostGet,
+			flags: netlink.Request | netlink.Dump,
+			do:    func(c *Client) error { _, err := c.Hosts(); return err },
+		},
+		{
+			name: "dump protocols", cmd: CmdProtoGet,
+			flags: netlink.Request | netlink.Dump,
+			do:    func(c *Client) error { _, err := c.Protocols(); return err },
+		},
+		{
+			name: "dump sockets", cmd: CmdSockGet,
+			flags: netlink.Request | netlink.Dump,
+			do:    func(c *Client) error { _, err := c.Sockets(); return err },
+		},
+		{
+			name: "get stats", cmd: CmdStatsGet,
+			flags: netlink.Request,
+			reply: []genetlink.Message{reply(CmdStatsGet, nest(AttrStats))},
+			do:    func(c *Client) error { _, err := c.Stats(); return err },
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			want := nltest.MustMarshalAttributes(tt.attrs)
+			calls := 0
+			k := newFake(t, genltest.CheckRequest(testFamily.ID, tt.cmd, tt.flags,
+				func(greq genetlink.Message, _ netlink.Message) ([]genetlink.Message, error) {
+					calls++
+					if greq.Header.Version != GenlVersion {
+						t.Errorf("version %d, want %d", greq.Header.Version, GenlVersion)
+					}
+					if !bytes.Equal(greq.Data, want) {
+						t.Errorf("attributes:\n got %s\nwant %s", dumpAttrs(greq.Data), dumpAttrs(want))
+					}
+					return tt.reply, nil
+				}))
+			if err := tt.do(k.client()); err != nil {
+				t.Fatal(err)
+			}
+			if calls != 1 {
+				t.Errorf("%d requests, want 1", calls)
+			}
+		})
+	}
+}
+
+// dumpAttrs renders attributes for failure messages.
+func dumpAttrs(b []byte) string {
+	attrs, err := netlink.UnmarshalAttributes(b)
+	if err != nil {
+		return fmt.Sprintf("<%v: % x>", err, b)
+	}
+	var sb strings.Builder
+	for _, a := range attrs {
+		fmt.Fprintf(&sb, "{type %#x ", a.Type)
+		if a.Type&netlink.Nested != 0 {
+			sb.WriteString(dumpAttrs(a.Data))
+		} else {
+			fmt.Fprintf(&sb, "% x", a.Data)
+		}
+		sb.WriteString("}")
+	}
+	return sb.String()
+}
+
+func TestLocatorEncodingErrors(t *testing.T) {
+	k := newFake(t, func(genetlink.Message, netlink.Message) ([]genetlink.Message, error) {
+		t.Error("a request that cannot be encoded was sent")
+		return nil, nil
+	})
+	c := k.client()
+	err := c.AddHost(Host{ID: 7, Locators: []Locator{{Addr: ip4}, {Addr: ip6, Raw: []byte{1}}}})
+	if err == nil || !strings.Contains(err.Error(), "locator 2") {
+		t.Errorf("Addr and Raw: err = %v, want a complaint about locator 2", err)
+	}
+	err = c.AddHost(Host{ID: 7, Locators: []Locator{{Family: 1, Raw: []byte{1}, Ifindex: -1}}})
+	if err == nil {
+		t.Error("negative ifindex: no error")
+	}
+}
+
+// serve returns a fake kernel answering every mhost request with replies.
+func serve(t *testing.T, replies ...genetlink.Message) *fakeKernel {
+	return newFake(t, func(genetlink.Message, netlink.Message) ([]genetlink.Message, error) {
+		return replies, nil
+	})
+}
+
+func TestHostsMultipart(t *testing.T) {
+	var replies []genetlink.Message
+	var want []Host
+	for id := uint32(1); id <= 7; id++ {
+		a := netip.AddrFrom4([4]byte{10, 0, 0, byte(id)})
+		replies = append(replies, reply(CmdHostGet,
+			u32(AttrHostID, id),
+			nest(AttrHostLocators,
+				loc(10, ip6.AsSlice(), raw(LocAttrPad), u64(LocAttrTxPackets, uint64(id)), u64(LocAttrTxErrors, 1)),
+				loc(2, a.AsSlice(), u16(LocAttrPort, 53), u64(LocAttrTxPackets, 2), u64(LocAttrTxErrors, 0)),
+			)))
+		want = append(want, Host{ID: id, Locators: []Locator{
+			{Family: FamilyInet6, Addr: ip6, TxPackets: uint64(id), TxErrors: 1},
+			{Family: FamilyInet, Addr: a, Port: 53, TxPackets: 2},
+		}})
+	}
+	for _, per := range []int{1, 3, 7} {
+		k := serve(t, replies...)
+		k.perDatagram = per
+		got, err := k.client().Hosts()
+		if err != nil {
+			t.Fatalf("%d per datagram: %v", per, err)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("%d per datagram:\n got %+v\nwant %+v", per, got, want)
+		}
+	}
+}
+
+func TestHostsEmpty(t *testing.T) {
+	got, err := serve(t).client().Hosts()
+	if err != nil || len(got) != 0 {
+		t.Errorf("Hosts() = %v, %v; want none", got, err)
+	}
+}
+
+func TestHost(t *testing.T) {
+	k := serve(t, reply(CmdHostGet,
+		u32(AttrHostID, 7),
+		u32(99, 1), // unknown attributes are skipped
+		nest(AttrHostLocators,
+			raw(99),
+			loc(1, []byte{2, 0, 0, 0, 0, 2}, u32(LocAttrIfindex, 4), u32(99, 0)),
+			loc(10, ip6.AsSlice(), u16(LocAttrPort, 0xabcd)),
+		)))
+	got, err := k.client().Host(7)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := &Host{ID: 7, Locators: []Locator{
+		{Family: 1, Raw: []byte{2, 0, 0, 0, 0, 2}, Ifindex: 4},
+		{Family: FamilyInet6, Addr: ip6, Port: 0xabcd},
+	}}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("Host(7) =\n %+v\nwant %+v", got, want)
+	}
+}
+
+func TestProtocols(t *testing.T) {
+	proto := func(family uint16, name, module string, alen uint32, tx, rx uint64) netlink.Attribute {
+		return nest(AttrProto, u16(ProtoAttrFamily, family), str(ProtoAttrName, name),
+			str(ProtoAttrModule, module), u32(ProtoAttrAddrLen, alen), raw(ProtoAttrPad),
+			u64(ProtoAttrTxPackets, tx), u64(ProtoAttrRxPackets, rx), u32(99, 0))
+	}
+	k := serve(t,
+		reply(CmdProtoGet, proto(2, "inet", "kernel", 4, 1, 2)),
+		reply(CmdProtoGet, proto(10, "inet6", "kernel", 16, 3, 4)),
+		reply(CmdProtoGet, proto(1, "testproto", "mhost_testproto", 6, 5, 6)),
+	)
+	got, err := k.client().Protocols()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []Protocol{
+		{Family: FamilyInet, Name: "inet", Module: "kernel", AddrLen: 4, TxPackets: 1, RxPackets: 2},
+		{Family: FamilyInet6, Name: "inet6", Module: "kernel", AddrLen: 16, TxPackets: 3, RxPackets: 4},
+		{Family: 1, Name: "testproto", Module: "mhost_testproto", AddrLen: 6, TxPackets: 5, RxPackets: 6},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("Protocols() =\n %+v\nwant %+v", got, want)
+	}
+}
+
+func TestSockets(t *testing.T) {
+	k := serve(t,
+		reply(CmdSockGet, nest(AttrSock, u16(SockAttrPort, 7000), u32(SockAttrUID, 0),
+			raw(SockAttrPad), u64(SockAttrInode, 1<<40), u32(SockAttrRmem, 768),
+			u32(SockAttrWmem, 0), u32(SockAttrDrops, 2), u32(SockAttrPeerHostID, 7))),
+		reply(CmdSockGet, nest(AttrSock, u16(SockAttrPort, 0), u32(SockAttrUID, 65534), u64(SockAttrInode, 9))),
+	)
+	got, err := k.client().Sockets()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []Socket{
+		{Port: 7000, Inode: 1 << 40, RxQueue: 768, Drops: 2, PeerHostID: 7},
+		{UID: 65534, Inode: 9},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("Sockets() =\n %+v\nwant %+v", got, want)
+	}
+}
+
+func TestStats(t *testing.T) {
+	k := serve(t, reply(CmdStatsGet, nest(AttrStats,
+		u32(StatsAttrHosts, 1), u32(StatsAttrSockets, 2), raw(StatsAttrPad),
+		u64(StatsAttrTxHostID, 3), u64(StatsAttrTxFailover, 4), u64(StatsAttrTxUnreach, 5),
+		u64(StatsAttrRxL3Unknown, 6), u64(StatsAttrHostsAllocated, 7), u64(99, 8),
+		u64(StatsAttrTxL3, 9), u64(StatsAttrRxL3, 10), u64(StatsAttrRxL3Short, 11),
+		u64(StatsAttrRxL3BadHeader, 12), u64(StatsAttrRxL3BadLen, 13),
+		u64(StatsAttrRxL3Truncated, 14), u64(StatsAttrRxL3NoSocket, 15))))
+	got, err := k.client().Stats()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := &Stats{Hosts: 1, Sockets: 2, TxHostID: 3, TxFailover: 4, TxUnreach: 5, RxL3Unknown: 6, HostsAllocated: 7,
+		TxL3: 9, RxL3: 10, RxL3Short: 11, RxL3BadHeader: 12, RxL3BadLen: 13, RxL3Truncated: 14, RxL3NoSocket: 15}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("Stats() = %+v, want %+v", got, want)
+	}
+}
+
+// TestMalformed feeds replies with wrong attribute lengths, truncated
+// attributes and missing essentials: each must be an error wrapping
+// ErrMalformed, never a panic.
+func TestMalformed(t *testing.T) {
+	hostReply := func(attrs ...netlink.Attribute) []genetlink.Message {
+		return []genetlink.Message{reply(CmdHostGet, attrs...)}
+	}
+	getHost := func(c *Client) error { _, err := c.Host(7); return err }
+	okLocs := nest(AttrHostLocators, loc(2, ip4.AsSlice()))
+	tests := []struct {
+		name    string
+		replies []genetlink.Message
+		do      func(c *Client) error
+	}{
+		{"host id as u16", hostReply(u16(AttrHostID, 7), okLocs), getHost},
+		{"no host id", hostReply(okLocs), getHost},
+		{"no locators", hostReply(u32(AttrHostID, 7)), getHost},
+		{"family as u32", hostReply(u32(AttrHostID, 7), nest(AttrHostLocators,
+			nest(AttrLocator, u32(LocAttrFamily, 2), raw(LocAttrAddr, 10, 0, 0, 2)))), getHost},
+		{"no family", hostReply(u32(AttrHostID, 7), nest(AttrHostLocators,
+			nest(AttrLocator, raw(LocAttrAddr, 10, 0, 0, 2)))), getHost},
+		{"inet address of 16 bytes", hostReply(u32(AttrHostID, 7), nest(AttrHostLocators, loc(2, ip6.AsSlice()))), getHost},
+		{"inet6 address of 4 bytes", hostReply(u32(AttrHostID, 7), nest(AttrHostLocators, loc(10, ip4.AsSlice()))), getHost},
+		{"inet6 without address", hostReply(u32(AttrHostID, 7), nest(AttrHostLocators,
+			nest(AttrLocator, u16(LocAttrFamily, 10)))), getHost},
+		{"port as u32", hostReply(u32(AttrHostID, 7), nest(AttrHostLocators, loc(2, ip4.AsSlice(), u32(LocAttrPort, 1)))), getHost},
+		{"ifindex as u16", hostReply(u32(AttrHostID, 7), nest(AttrHostLocators, loc(10, ip6.AsSlice(), u16(LocAttrIfindex, 1)))), getHost},
+		{"tx packets as u32", hostReply(u32(AttrHostID, 7), nest(AttrHostLocators, loc(2, ip4.AsSlice(), u32(LocAttrTxPackets, 1)))), getHost},
+		{"tx errors as u32", hostReply(u32(AttrHostID, 7), nest(AttrHostLocators, loc(2, ip4.AsSlice(), u32(LocAttrTxErrors, 1)))), getHost},
+		{"truncated attribute", []genetlink.Message{{
+			Header: genetlink.Header{Command: CmdHostGet, Version: 1},
+			Data:   []byte{8, 0, AttrHostID, 0, 7, 0, 0, 0, 12, 0, AttrHostLocators, 0x80, 1, 2, 3, 4},
+		}}, getHost},
+		{"truncated header", []genetlink.Message{{
+			Header: genetlink.Header{Command: CmdHostGet, Version: 1},
+			Data:   []byte{8, 0},
+		}}, getHost},
+		{"truncated nest", hostReply(u32(AttrHostID, 7), raw(AttrHostLocators|netlink.Nested, 8, 0, 1, 0x80, 1, 2)), getHost},
+		{"two hosts for one", append(hostReply(u32(AttrHostID, 7), okLocs), reply(CmdHostGet, u32(AttrHostID, 7), okLocs)), getHost},
+		{"dumped host without id", hostReply(okLocs), func(c *Client) error { _, err := c.Hosts(); return err }},
+		{"proto family as u8", []genetlink.Message{reply(CmdProtoGet, nest(AttrProto, raw(ProtoAttrFamily, 2), str(ProtoAttrName, "inet")))},
+			func(c *Client) error { _, err := c.Protocols(); return err }},
+		{"proto without family", []genetlink.Message{reply(CmdProtoGet, nest(AttrProto, str(ProtoAttrName, "inet")))},
+			func(c *Client) error { _, err := c.Protocols(); return err }},
+		{"proto addr len as u16", []genetlink.Message{reply(CmdProtoGet, nest(AttrProto, u16(ProtoAttrFamily, 2), u16(ProtoAttrAddrLen, 4)))},
+			func(c *Client) error { _, err := c.Protocols(); return err }},
+		{"proto tx as u32", []genetlink.Message{reply(CmdProtoGet, nest(AttrProto, u16(ProtoAttrFamily, 2), u32(ProtoAttrTxPackets, 4)))},
+			func(c *Client) error { _, err := c.Protocols(); return err }},
+		{"sock port as u32", []genetlink.Message{reply(CmdSockGet, nest(AttrSock, u32(SockAttrPort, 1)))},
+			func(c *Client) error { _, err := c.Sockets(); return err }},
+		{"sock inode as u32", []genetlink.Message{reply(CmdSockGet, nest(AttrSock, u32(SockAttrInode, 1)))},
+			func(c *Client) error { _, err := c.Sockets(); return err }},
+		{"stats hosts as u64", []genetlink.Message{reply(CmdStatsGet, nest(AttrStats, u64(StatsAttrHosts, 1)))},
+			func(c *Client) error { _, err := c.Stats(); return err }},
+		{"stats failover as u32", []genetlink.Message{reply(CmdStatsGet, nest(AttrStats, u32(StatsAttrTxFailover, 1)))},
+			func(c *Client) error { _, err := c.Stats(); return err }},
+		{"no stats", []genetlink.Message{reply(CmdStatsGet)},
+			func(c *Client) error { _, err := c.Stats(); return err }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := tt.do(serve(t, tt.replies...).client())
+			var e *Error
+			if !errors.Is(err, ErrMalformed) || !errors.As(err, &e) {
+				t.Fatalf("err = %v, want an *Error wrapping ErrMalformed", err)
+			}
+			t.Log(err)
+		})
+	}
+}
+
+func TestKernelErrors(t *testing.T) {
+	tests := []struct {
+		errno unix.Errno
+		msg   string
+		is    []error
+		isNot []error
+	}{
+		{unix.EPERM, "", []error{os.ErrPermission}, []error{os.ErrNotExist, os.ErrExist}},
+		{unix.EACCES, "", []error{os.ErrPermission}, nil},
+		{unix.ENOENT, "no such host", []error{os.ErrNotExist, unix.ENOENT}, []error{os.ErrPermission, ErrNotLoaded}},
+		{unix.EEXIST, "host already exists", []error{os.ErrExist}, []error{os.ErrNotExist}},
+		{unix.E2BIG, "too many locators", []error{unix.E2BIG}, []error{os.ErrExist, os.ErrNotExist, os.ErrPermission}},
+		{unix.EAFNOSUPPORT, "unknown locator family", []error{unix.EAFNOSUPPORT}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.errno.Error(), func(t *testing.T) {
+			k := newFake(t, func(genetlink.Message, netlink.Message) ([]genetlink.Message, error) {
+				return nil, kerr(tt.errno, tt.msg)
+			})
+			err := k.client().AddHost(Host{ID: 7, Locators: []Locator{{Addr: ip4}}})
+			var e *Error
+			if !errors.As(err, &e) {
+				t.Fatalf("err = %#v, want an *Error", err)
+			}
+			if e.Op != "add host 7" || e.Message != tt.msg || e.Errno() != tt.errno {
+				t.Errorf("err = %+v, want Op %q, Message %q, errno %v", e, "add host 7", tt.msg, tt.errno)
+			}
+			want := "mhostnl: add host 7: " + tt.errno.Error()
+			if tt.msg != "" {
+				want += ": " + tt.msg
+			}
+			if err.Error() != want {
+				t.Errorf("err = %q, want %q", err, want)
+			}
+			for _, target := range tt.is {
+				if !errors.Is(err, target) {
+					t.Errorf("errors.Is(err, %v) = false", target)
+				}
+			}
+			for _, target := range tt.isNot {
+				if errors.Is(err, target) {
+					t.Errorf("errors.Is(err, %v) = true", target)
+				}
+			}
+		})
+	}
+}
+
+// TestErrorsOfEveryOp checks that each operation reports the kernel's
+// failure with its own Op and the extended acknowledgement message.
+func TestErrorsOfEveryOp(t *testing.T) {
+	k := newFake(t, func(g genetlink.Message, _ netlink.Message) ([]genetlink.Message, error) {
+		return nil, kerr(unix.EINVAL, fmt.Sprintf("refused command %d", g.Header.Command))
+	})
+	c := k.client()
+	ops := map[string]func() error{
+		"get protocols":      func() error { _, err := c.Protocols(); return err },
+		"get hosts":          func() error { _, err := c.Hosts(); return err },
+		"get host 1":         func() error { _, err := c.Host(1); return err },
+		"add host 1":         func() error { return c.AddHost(Host{ID: 1}) },
+		"set host 1":         func() error { return c.SetHost(Host{ID: 1}) },
+		"replace host 1":     func() error { return c.ReplaceHost(Host{ID: 1}) },
+		"append to host 1":   func() error { return c.AppendLocators(1, nil, true) },
+		"delete host 1":      func() error { return c.DeleteHost(1) },
+		"flush hosts":        func() error { return c.FlushHosts() },
+		"get sockets":        func() error { _, err := c.Sockets(); return err },
+		"get stats":          func() error { _, err := c.Stats(); return err },
+		"add host 1 (batch)": func() error { return c.AddHosts([]Host{{ID: 1}}) },
+	}
+	for op, do := range ops {
+		err := do()
+		var e *Error
+		if !errors.As(err, &e) || e.Errno() != unix.EINVAL || !strings.HasPrefix(e.Message, "refused command") {
+			t.Errorf("%s: err = %v, want an *Error with EINVAL and the kernel's message", op, err)
+			continue
+		}
+		if want, _, _ := strings.Cut(op, " (batch)"); e.Op != want {
+			t.Errorf("%s: Op = %q", op, e.Op)
+		}
+	}
+}
+
+// TestStaleReplies checks that replies left over from an earlier request
+// are skipped.
+func TestStaleReplies(t *testing.T) {
+	k := serve(t, reply(CmdStatsGet, nest(AttrStats, u32(StatsAttrHosts, 3))))
+	c := k.client()
+	s := k.sockets[0]
+	stale := netlink.Message{Header: netlink.Header{Type: netlink.HeaderType(testFamily.ID), Sequence: 1, PID: nltest.PID}}
+	stale.Data, _ = reply(CmdStatsGet, nest(AttrStats, u32(StatsAttrHosts, 99))).MarshalBinary()
+	staleErr := errorReply(netlink.Message{Header: netlink.Header{Length: 20, Sequence: 2}, Data: make([]byte, 4)}, unix.EEXIST, "old")
+	s.mu.Lock()
+	s.queueLocked([]netlink.Message{stale})
+	s.queueLocked(staleErr)
+	s.mu.Unlock()
+
+	st, err := c.Stats()
+	if err != nil || st.Hosts != 3 {
+		t.Errorf("Stats() = %+v, %v; want the reply to this request (3 hosts)", st, err)
+	}
+}
+
+func TestDumpInterrupted(t *testing.T) {
+	host := reply(CmdHostGet, u32(AttrHostID, 1), nest(AttrHostLocators, loc(2, ip4.AsSlice())))
+	for _, interrupted := range []int{2, 100} {
+		calls := 0
+		k := newFake(t, func(genetlink.Message, netlink.Message) ([]genetlink.Message, error) {
+			calls++
+			return []genetlink.Message{host}, nil
+		})
+		k.interruptDumps = interrupted
+		hosts, err := k.client().Hosts()
+		if interrupted <= maxDumpRetries {
+			if err != nil || len(hosts) != 1 {
+				t.Errorf("interrupted %d times: Hosts() = %v, %v; want 1 host", interrupted, hosts, err)
+			}
+		} else if !errors.Is(err, unix.EINTR) {
+			t.Errorf("always interrupted: err = %v, want EINTR", err)
+		}
+		if want := min(interrupted+1, maxDumpRetries+1); calls != want {
+			t.Errorf("interrupted %d times: %d dumps, want %d", interrupted, calls, want)
+		}
+	}
+}
+
+func TestLocatorString(t *testing.T) {
+	tests := []struct {
+		l    Locator
+		want string
+	}{
+		{Locator{Addr: ip6}, "inet6 fd00::2"},
+		{Locator{Addr: ip4, Port: 7000}, "inet 10.0.0.2 port 7000"},
+		{Locator{Family: FamilyInet6, Addr: netip.MustParseAddr("fe80::1"), Ifindex: 2}, "inet6 fe80::1 dev 2"},
+		{Locator{Family: 1, Raw: []byte{2, 0, 0, 0, 0, 0xab}}, "family(1) 02:00:00:00:00:ab"},
+		{Locator{Family: 3}, "family(3) -"},
+	}
+	for _, tt := range tests {
+		if got := tt.l.String(); got != tt.want {
+			t.Errorf("%#v.String() = %q, want %q", tt.l, got, tt.want)
+		}
+	}
+	for ev, want := range map[EventType]string{EventHostNew: "new", EventHostDel: "del", EventHostFlush: "flush", 9: "event(9)"} {
+		if got := ev.String(); got != want {
+			t.Errorf("EventType(%d).String() = %q, want %q", ev, got, want)
+		}
+	}
+}

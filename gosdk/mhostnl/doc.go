@@ -1,0 +1,38 @@
+// Package mhostnl controls the mhost kernel module over its generic
+// netlink family "mhost": the host table that maps host identifiers to
+// locators, the network layers mhost can use, its open sockets and its
+// counters, and the events that announce host-table changes.
+//
+// The name says what the package speaks, netlink, and keeps it apart from
+// package mhost (the AF_MHOST sockets) and from the mhostctl command built
+// on it.
+//
+// A Client works in one network namespace, the one it was opened in:
+//
+//	c, err := mhostnl.Dial(nil)
+//	if errors.Is(err, mhostnl.ErrNotLoaded) {
+//		log.Fatal("run modprobe mhost")
+//	}
+//	defer c.Close()
+//
+//	err = c.AddHost(mhostnl.Host{ID: 7, Locators: []mhostnl.Locator{
+//		{Addr: netip.MustParseAddr("fd00::2")},
+//		{Addr: netip.MustParseAddr("10.0.0.2")},
+//	}})
+//	if errors.Is(err, os.ErrPermission) {
+//		log.Fatal("needs CAP_NET_ADMIN")
+//	}
+//
+// Reads are open to everyone; changes need CAP_NET_ADMIN in the namespace.
+// The kernel's errors come back as *Error, which carries the errno and the
+// kernel's explanation (its extended acknowledgement).
+//
+// # Host table semantics
+//
+// A host has 1 to MaxLocators locators, tried in order. AddHost creates
+// a host and fails if it exists, SetHost creates or replaces, ReplaceHost
+// only replaces, and AppendLocators adds to the end of the list (creating
+// the host if asked to). They differ only in the HostFlag* flags of their
+// request. AddHosts and SetHosts do the same for many hosts at once,
+// several requests per system call.
+package mhostnl
