@@ -1,0 +1,147 @@
+//go:build guest
+
+package guest_test
+
+import (
+	"encoding/binary"
+	"testing"
+
+	"golang.org/x/sys/unix"
+)
+
+func TestSockoptBuffers(t *testing.T) {
+	fd := mhostSocket(t)
+	tests := []struct {
+		name     string
+		set, get int
+		value    int
+	}{
+		{"SO_RCVBUF", unix.SO_RCVBUF, unix.SO_RCVBUF, 32768},
+		{"SO_SNDBUF", unix.SO_SNDBUF, unix.SO_SNDBUF, 32768},
+		{"SO_RCVBUFFORCE", unix.SO_RCVBUFFORCE, unix.SO_RCVBUF, 4 << 20}, // past rmem_max: root only
+		{"SO_SNDBUFFORCE", unix.SO_SNDBUFFORCE, unix.SO_SNDBUF, 4 << 20},
+	}
+	for _, tt := range tests {
+		if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, tt.set, tt.value); err != nil {
+			t.Errorf("setsockopt(%s, %d): %v", tt.name, tt.value, errStr(err))
+			continue
+		}
+		// The kernel doubles the value, for its bookkeeping overhead.
+		if got, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, tt.get); err != nil || got != 2*tt.value {
+			t.Errorf("after setting %s to %d, getsockopt = %d, %v; want %d", tt.name, tt.value, got, err, 2*tt.value)
+		}
+	}
+}
+
+func TestSockoptIP(t *testing.T) {
+	fd := mhostSocket(t)
+	tests := []struct {
+		name       string
+		level, opt int
+	}{
+		{"IP_TTL", unix.SOL_IP, unix.IP_TTL},
+		{"IPV6_UNICAST_HOPS", unix.SOL_IPV6, unix.IPV6_UNICAST_HOPS},
+	}
+	for _, tt := range tests {
+		if err := unix.SetsockoptInt(fd, tt.level, tt.opt, 42); err != nil {
+			t.Errorf("setsockopt(%s, 42): %v", tt.name, errStr(err))
+			continue
+		}
+		if got, err := unix.GetsockoptInt(fd, tt.level, tt.opt); err != nil || got != 42 {
+			t.Errorf("getsockopt(%s) = %d, %v; want 42", tt.name, got, err)
+		}
+	}
+}
+
+// An AF_MHOST socket is always dual-stack.
+func TestSockoptV6Only(t *testing.T) {
+	fd := mhostSocket(t)
+	wantErrno(t, unix.SetsockoptInt(fd, unix.SOL_IPV6, unix.IPV6_V6ONLY, 1), unix.EINVAL, "setsockopt(IPV6_V6ONLY, 1)")
+	if v, err := unix.GetsockoptInt(fd, unix.SOL_IPV6, unix.IPV6_V6ONLY); err != nil || v != 0 {
+		t.Errorf("getsockopt(IPV6_V6ONLY) = %d, %v; want 0", v, err)
+	}
+}
+
+// meminfo reads SO_MEMINFO.
+func meminfo(t *testing.T, fd int) [unix.SK_MEMINFO_VARS]uint32 {
+	t.Helper()
+	var raw [unix.SK_MEMINFO_VARS * 4]byte
+	n, err := getsockoptBytes(fd, unix.SOL_SOCKET, unix.SO_MEMINFO, raw[:])
+	if err != nil || n != len(raw) {
+		t.Fatalf("getsockopt(SO_MEMINFO) = %d bytes, %v; want %d", n, errStr(err), len(raw))
+	}
+	var mi [unix.SK_MEMINFO_VARS]uint32
+	for i := range mi {
+		mi[i] = binary.NativeEndian.Uint32(raw[4*i:])
+	}
+	return mi
+}
+
+func TestSockoptMeminfo(t *testing.T) {
+	fd, _ := boundSocket(t)
+	mi := meminfo(t, fd)
+	if mi[unix.SK_MEMINFO_RCVBUF] == 0 || mi[unix.SK_MEMINFO_SNDBUF] == 0 || mi[unix.SK_MEMINFO_DROPS] != 0 {
+		t.Errorf("SO_MEMINFO of a new socket = %v: want buffer sizes and no drops", mi)
+	}
+}
+
+// TestSockoptRxqOvfl overflows a small receive buffer and checks that the
+// next datagram carries the drop count, as SO_MEMINFO reports it.
+func TestSockoptRxqOvfl(t *testing.T) {
+	c := listen(t)
+	rport := portOf(t, c)
+	rc, err := c.SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rfd int
+	rc.Control(func(fd uintptr) { rfd = int(fd) })
+	if err := unix.SetsockoptInt(rfd, unix.SOL_SOCKET, unix.SO_RXQ_OVFL, 1); err != nil {
+		t.Fatalf("setsockopt(SO_RXQ_OVFL): %v", errStr(err))
+	}
+	if err := c.SetReadBuffer(1); err != nil { // the smallest the kernel allows
+		t.Fatal(err)
+	}
+
+	fd := mhostSocket(t)
+	payload := make([]byte, 1000)
+	for range 64 {
+		if _, err := sendto(fd, payload, 0, sa4("127.0.0.1", rport)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	drops := meminfo(t, rfd)[unix.SK_MEMINFO_DROPS]
+	if drops == 0 {
+		t.Fatal("no datagram dropped: the receive buffer did not overflow")
+	}
+	queued := 0
+	for ; ; queued++ {
+		if _, _, _, _, err := c.ReadMsg(make([]byte, 2000), nil, unix.MSG_DONTWAIT); err != nil {
+			wantErrno(t, err, unix.EAGAIN, "draining the socket")
+			break
+		}
+	}
+	t.Logf("64 datagrams sent: %d queued, %d dropped", queued, drops)
+	if queued+int(drops) != 64 {
+		t.Errorf("%d queued + %d dropped != 64 sent", queued, drops)
+	}
+
+	// Datagrams queued after drops carry the count so far.
+	if _, err := sendto(fd, []byte("after"), 0, sa6("::1", rport)); err != nil {
+		t.Fatal(err)
+	}
+	c.SetReadDeadline(deadline())
+	buf, oob := make([]byte, 16), make([]byte, unix.CmsgSpace(4))
+	n, oobn, _, _, err := c.ReadMsg(buf, oob, 0)
+	if err != nil || string(buf[:n]) != "after" {
+		t.Fatalf("ReadMsg = %q, %v", buf[:n], err)
+	}
+	msgs, err := unix.ParseSocketControlMessage(oob[:oobn])
+	if err != nil || len(msgs) != 1 || msgs[0].Header.Level != unix.SOL_SOCKET ||
+		msgs[0].Header.Type != unix.SO_RXQ_OVFL || len(msgs[0].Data) < 4 {
+		t.Fatalf("control messages %+v, %v; want one SO_RXQ_OVFL", msgs, err)
+	}
+	if got := binary.NativeEndian.Uint32(msgs[0].Data); got != drops {
+		t.Errorf("SO_RXQ_OVFL says %d drops, SO_MEMINFO %d", got, drops)
+	}
+}
