@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -75,6 +76,8 @@ func (m *machine) boot(ctx context.Context, timeout time.Duration) (timedOut boo
 	}
 	cmd := exec.CommandContext(ctx, "qemu-system-x86_64", m.args()...)
 	cmd.WaitDelay = 5 * time.Second
+	// Should the harness die (go test's own -timeout panics), QEMU goes too.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	var qemuOut bytes.Buffer
 	var readers sync.WaitGroup
 	start := time.Now()

@@ -373,10 +373,14 @@ func (cfg *Config) build(ctx context.Context, k *Kernel, work string) (*initramf
 	}
 	if cfg.Module {
 		var found bool
+		seen := map[string]string{}
 		for _, ko := range ir.ourModules {
-			if filepath.Base(ko) == "mhost.ko" {
-				found = true
+			base := filepath.Base(ko)
+			if other, dup := seen[base]; dup {
+				return nil, nil, fmt.Errorf("two modules named %s: %s and %s", base, other, ko)
 			}
+			seen[base] = ko
+			found = found || base == "mhost.ko"
 		}
 		if !found {
 			return nil, nil, fmt.Errorf("make -C kmod did not produce mhost.ko")

@@ -250,3 +250,23 @@ func TestHarnessKernelPanic(t *testing.T) {
 		t.Errorf("problems %q: want the missing marker and the panic", res.Problems())
 	}
 }
+
+// TestHarnessTimeout checks that a VM running past its timeout is killed
+// and reported.
+func TestHarnessTimeout(t *testing.T) {
+	cfg := baseConfig(t)
+	cfg.KernelModules = []string{}
+	cfg.Timeout = 20 * time.Second
+	cfg.Steps = []plan.Step{{Name: "forever", Args: []string{"sleep", "3600"}, Timeout: time.Hour}}
+	start := time.Now()
+	res := run(t, cfg)
+	if !res.TimedOut || res.Marker != "" {
+		t.Errorf("timed out %v, marker %q", res.TimedOut, res.Marker)
+	}
+	if d := time.Since(start); d > 2*time.Minute {
+		t.Errorf("run took %v", d)
+	}
+	if len(res.Problems()) == 0 {
+		t.Error("no problems reported")
+	}
+}
