@@ -134,6 +134,9 @@ func reportTest(t *testing.T, tr *TestResult) {
 		case "skip":
 			t.Skip("\n" + out)
 		default:
+			if out == "" && t.Failed() {
+				return // a subtest failed and said why
+			}
 			t.Errorf("guest test %s failed:\n%s", tr.Name, out)
 		}
 	})
