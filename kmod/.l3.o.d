@@ -791,4 +791,12 @@ l3.o: /work/main/kmod/l3.c \
  /usr/src/linux-headers-6.1.0-56-common/include/net/udp.h \
  /usr/src/linux-headers-6.1.0-56-common/include/net/ip.h \
  /work/main/kmod/mhost.h /work/main/kmod/include/net/mhost.h \
- /work/main/kmod/include/uapi/linux/mhost.h
+ /work/main/kmod/include/uapi/linux/mhost.h /work/main/kmod/trace.h \
+ /usr/src/linux-headers-6.1.0-56-common/include/linux/tracepoint.h \
+ /usr/src/linux-headers-6.1.0-56-common/include/linux/static_call.h \
+ /usr/src/linux-headers-6.1.0-56-common/include/linux/cpu.h \
+ /usr/src/linux-headers-6.1.0-56-common/include/linux/node.h \
+ /usr/src/linux-headers-6.1.0-56-common/include/linux/cpuhotplug.h \
+ /usr/src/linux-headers-6.1.0-56-common/arch/x86/include/asm/static_call.h \
+ /usr/src/linux-headers-6.1.0-56-common/arch/x86/include/asm/text-patching.h \
+ /usr/src/linux-headers-6.1.0-56-common/include/trace/define_trace.h

@@ -24,6 +24,7 @@
 #include <net/udp.h>
 
 #include "mhost.h"
+#include "trace.h"
 
 /* The UDPv6 proto, to borrow the methods the kernel does not export. */
 static const struct proto *udpv6_prot_p __ro_after_init;
@@ -167,6 +168,7 @@ static int mhost_release(struct socket *sock)
 	if (!sk)
 		return 0;
 
+	trace_mhost_sock_release(sk);
 	mn = mhost_pernet(sock_net(sk));
 	spin_lock_bh(&mn->socks_lock);
 	hlist_del(&mhost_sk(sk)->node);
@@ -406,14 +408,42 @@ static int mhost_loc_to_sockaddr(const struct mhost_locator *loc,
 					loc->ifindex, port, dst);
 }
 
+/* The locator address of a destination, for trace output; its length. */
+static unsigned int mhost_dst_bytes(const union mhost_addr *dst, u8 *addr)
+{
+	memset(addr, 0, MHOST_ADDR_MAX);
+	if (dst->sa.sa_family == AF_INET) {
+		memcpy(addr, &dst->in.sin_addr, sizeof(dst->in.sin_addr));
+		return sizeof(dst->in.sin_addr);
+	}
+	if (dst->sa.sa_family == AF_INET6) {
+		memcpy(addr, &dst->in6.sin6_addr, sizeof(dst->in6.sin6_addr));
+		return sizeof(dst->in6.sin6_addr);
+	}
+	return mhost_l3_addr_bytes(dst, addr);
+}
+
 /* Sends to an IP or plugged-L3 destination. */
 static int mhost_send_to(struct sock *sk, struct msghdr *msg, size_t len,
 			 union mhost_addr *dst, int dlen)
 {
+	u8 addr[MHOST_ADDR_MAX];
+	unsigned int alen;
+	int err;
+
 	if (!dlen || dst->sa.sa_family == AF_INET ||
 	    dst->sa.sa_family == AF_INET6)
-		return mhost_send_ip(sk, msg, len, dst, dlen);
-	return mhost_send_l3(sk, msg, len, dst);
+		err = mhost_send_ip(sk, msg, len, dst, dlen);
+	else
+		err = mhost_send_l3(sk, msg, len, dst);
+
+	/* Every kind of sockaddr keeps its port at the same offset. */
+	if (trace_mhost_send_enabled() && dlen) {
+		alen = mhost_dst_bytes(dst, addr);
+		trace_mhost_send(sk, dst->sa.sa_family, addr, alen,
+				 dst->l3.port, len, err);
+	}
+	return err;
 }
 
 bool mhost_is_mhost_sock(const struct sock *sk)
@@ -438,6 +468,7 @@ static int mhost_send_hostid(struct sock *sk, struct msghdr *msg, size_t len,
 	unsigned int i;
 
 	host = mhost_host_get(mn, smh->smh_hid);
+	trace_mhost_hostid_resolve(sk, smh->smh_hid, host ? host->nlocs : 0);
 	if (!host) {
 		MHOST_INC_STATS(mn, tx_unreach);
 		return -EHOSTUNREACH;
@@ -466,6 +497,8 @@ static int mhost_send_hostid(struct sock *sk, struct msghdr *msg, size_t len,
 		atomic_long_inc(&loc->tx_errors);
 		if (!mhost_path_failed(err))
 			break;
+		trace_mhost_failover(host->hid, i, loc->key.family,
+				     loc->key.addr, loc->addr_len, err);
 	}
 	if (err < 0 && mhost_path_failed(err))
 		MHOST_INC_STATS(mn, tx_unreach);
@@ -689,6 +722,17 @@ try_again:
 			MHOST_INC_STATS(mhost_pernet(sock_net(sk)), rx_ip6);
 	}
 
+	if (trace_mhost_recv_enabled()) {
+		const struct mhost_l3_sockaddr *src;
+
+		src = (const struct mhost_l3_sockaddr *)mhost_l3_cb(skb)->addr;
+		if (is_l3)
+			trace_mhost_recv(sk, src->family, src->port, ulen);
+		else
+			trace_mhost_recv(sk, is_ip4 ? AF_INET : AF_INET6,
+					 udp_hdr(skb)->source, ulen);
+	}
+
 	sock_recv_cmsgs(msg, sk, skb);
 	if (is_l3) {
 		/* No IP control messages for a datagram that had no IP. */
@@ -818,6 +862,7 @@ static int mhost_create(struct net *net, struct socket *sock, int protocol,
 	hlist_add_head(&mhost_sk(sk)->node, &mn->socks);
 	mn->nsocks++;
 	spin_unlock_bh(&mn->socks_lock);
+	trace_mhost_sock_create(sk);
 	return 0;
 }
 

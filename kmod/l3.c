@@ -19,6 +19,7 @@
 #include <net/udp.h>
 
 #include "mhost.h"
+#include "trace.h"
 
 static struct mhost_proto __rcu *mhost_protos[MHOST_PROTO_FAMILY_MAX + 1];
 static DEFINE_MUTEX(mhost_protos_lock);
@@ -52,6 +53,7 @@ int mhost_register_proto(struct mhost_proto *proto)
 		atomic_long_set(&proto->tx_packets, 0);
 		atomic_long_set(&proto->rx_packets, 0);
 		rcu_assign_pointer(mhost_protos[family], proto);
+		trace_mhost_proto_register(proto);
 	}
 	mutex_unlock(&mhost_protos_lock);
 	return err;
@@ -61,8 +63,10 @@ EXPORT_SYMBOL_GPL(mhost_register_proto);
 void mhost_unregister_proto(struct mhost_proto *proto)
 {
 	mutex_lock(&mhost_protos_lock);
-	if (rcu_access_pointer(mhost_protos[proto->family]) == proto)
+	if (rcu_access_pointer(mhost_protos[proto->family]) == proto) {
 		RCU_INIT_POINTER(mhost_protos[proto->family], NULL);
+		trace_mhost_proto_unregister(proto);
+	}
 	mutex_unlock(&mhost_protos_lock);
 	/* Every call into the protocol runs under RCU: wait them out. */
 	synchronize_rcu();
@@ -78,6 +82,22 @@ int mhost_l3_addr_len(u16 family)
 	proto = mhost_proto_rcu(family);
 	if (proto)
 		len = proto->addr_len;
+	rcu_read_unlock();
+	return len;
+}
+
+/* The locator address of a plugged-L3 destination; 0 if it is gone. */
+unsigned int mhost_l3_addr_bytes(const union mhost_addr *dst, u8 *addr)
+{
+	struct mhost_proto *proto;
+	unsigned int len = 0;
+
+	rcu_read_lock();
+	proto = mhost_proto_rcu(dst->sa.sa_family);
+	if (proto) {
+		proto->addr_to_locator(&dst->sa, addr);
+		len = proto->addr_len;
+	}
 	rcu_read_unlock();
 	return len;
 }
@@ -207,6 +227,40 @@ drop:
 }
 EXPORT_SYMBOL_GPL(mhost_send_to_l2);
 
+/* Drops a frame on its way up, counted by reason. */
+static int mhost_l3_drop(struct sk_buff *skb, u16 family,
+			 enum mhost_drop_reason reason)
+{
+	struct mhost_net *mn = mhost_pernet(dev_net(skb->dev));
+
+	switch (reason) {
+	case MHOST_DROP_SHORT:
+		MHOST_INC_STATS(mn, rx_l3_short);
+		break;
+	case MHOST_DROP_UNKNOWN_FAMILY:
+		MHOST_INC_STATS(mn, rx_l3_unknown);
+		break;
+	case MHOST_DROP_BAD_HEADER:
+		MHOST_INC_STATS(mn, rx_l3_bad_header);
+		break;
+	case MHOST_DROP_BAD_LEN:
+		MHOST_INC_STATS(mn, rx_l3_bad_len);
+		break;
+	case MHOST_DROP_TRUNCATED:
+		MHOST_INC_STATS(mn, rx_l3_truncated);
+		break;
+	case MHOST_DROP_NO_SOCKET:
+		MHOST_INC_STATS(mn, rx_l3_no_socket);
+		break;
+	case MHOST_DROP_QUEUE_FULL:
+		/* Counted in the socket's sk_drops. */
+		break;
+	}
+	trace_mhost_drop(skb, family, reason);
+	kfree_skb(skb);
+	return NET_RX_DROP;
+}
+
 int mhost_send_to_l4(struct sk_buff *skb, const struct sockaddr *src)
 {
 	struct mhost_net *mn = mhost_pernet(dev_net(skb->dev));
@@ -219,33 +273,28 @@ int mhost_send_to_l4(struct sk_buff *skb, const struct sockaddr *src)
 
 	proto = mhost_proto_rcu(src->sa_family);
 	if (WARN_ON_ONCE(!proto))
-		goto drop;
+		return mhost_l3_drop(skb, src->sa_family,
+				     MHOST_DROP_UNKNOWN_FAMILY);
 
-	if (!pskb_may_pull(skb, sizeof(*uh))) {
-		MHOST_INC_STATS(mn, rx_l3_short);
-		goto drop;
-	}
+	if (!pskb_may_pull(skb, sizeof(*uh)))
+		return mhost_l3_drop(skb, src->sa_family, MHOST_DROP_SHORT);
 	skb_reset_transport_header(skb);
 	uh = udp_hdr(skb);
 	ulen = ntohs(uh->len);
-	if (ulen < sizeof(*uh)) {
-		MHOST_INC_STATS(mn, rx_l3_bad_len);
-		goto drop;
-	}
-	if (ulen > skb->len) {
-		MHOST_INC_STATS(mn, rx_l3_truncated);
-		goto drop;
-	}
+	if (ulen < sizeof(*uh))
+		return mhost_l3_drop(skb, src->sa_family, MHOST_DROP_BAD_LEN);
+	if (ulen > skb->len)
+		return mhost_l3_drop(skb, src->sa_family,
+				     MHOST_DROP_TRUNCATED);
 	if (pskb_trim(skb, ulen))
-		goto drop;
+		return mhost_l3_drop(skb, src->sa_family, MHOST_DROP_SHORT);
 
 	sk = __udp6_lib_lookup(dev_net(skb->dev), &in6addr_any, uh->source,
 			       &in6addr_any, uh->dest, skb->dev->ifindex, 0,
 			       &udp_table, NULL);
-	if (!sk || !mhost_is_mhost_sock(sk)) {
-		MHOST_INC_STATS(mn, rx_l3_no_socket);
-		goto drop;
-	}
+	if (!sk || !mhost_is_mhost_sock(sk))
+		return mhost_l3_drop(skb, src->sa_family,
+				     MHOST_DROP_NO_SOCKET);
 
 	cb = mhost_l3_cb(skb);
 	memset(cb, 0, sizeof(*cb));
@@ -269,53 +318,42 @@ int mhost_send_to_l4(struct sk_buff *skb, const struct sockaddr *src)
 
 	/* On failure it counted the drop in sk_drops. */
 	if (__udp_enqueue_schedule_skb(sk, skb) < 0)
-		goto drop;
+		return mhost_l3_drop(skb, src->sa_family,
+				     MHOST_DROP_QUEUE_FULL);
 
 	atomic_long_inc(&proto->rx_packets);
 	MHOST_INC_STATS(mn, rx_l3);
 	return 0;
-
-drop:
-	kfree_skb(skb);
-	return NET_RX_DROP;
 }
 EXPORT_SYMBOL_GPL(mhost_send_to_l4);
 
 static int mhost_l3_rcv(struct sk_buff *skb, struct net_device *dev,
 			struct packet_type *pt, struct net_device *orig_dev)
 {
-	struct mhost_net *mn = mhost_pernet(dev_net(dev));
 	struct mhost_proto *proto;
 	u16 family;
 
-	if (skb->pkt_type == PACKET_OTHERHOST)
-		goto drop;
+	/* Not for this host: not a drop worth counting. */
+	if (skb->pkt_type == PACKET_OTHERHOST) {
+		kfree_skb(skb);
+		return NET_RX_DROP;
+	}
 	skb = skb_share_check(skb, GFP_ATOMIC);
 	if (!skb)
 		return NET_RX_DROP;
 
-	if (!pskb_may_pull(skb, sizeof(__be16))) {
-		MHOST_INC_STATS(mn, rx_l3_short);
-		goto drop;
-	}
+	if (!pskb_may_pull(skb, sizeof(__be16)))
+		return mhost_l3_drop(skb, 0, MHOST_DROP_SHORT);
 	family = ntohs(*(__be16 *)skb->data);
 
 	/* Called under rcu_read_lock() by the receive path. */
 	proto = mhost_proto_rcu(family);
-	if (!proto) {
-		MHOST_INC_STATS(mn, rx_l3_unknown);
-		goto drop;
-	}
+	if (!proto)
+		return mhost_l3_drop(skb, family, MHOST_DROP_UNKNOWN_FAMILY);
 	skb_reset_network_header(skb);
-	if (proto->rcv(skb) < 0) {
-		MHOST_INC_STATS(mn, rx_l3_bad_header);
-		goto drop;
-	}
+	if (proto->rcv(skb) < 0)
+		return mhost_l3_drop(skb, family, MHOST_DROP_BAD_HEADER);
 	return NET_RX_SUCCESS;
-
-drop:
-	kfree_skb(skb);
-	return NET_RX_DROP;
 }
 
 static struct packet_type mhost_ptype __read_mostly = {

@@ -13,6 +13,25 @@
 
 #include "mhost.h"
 
+#define CREATE_TRACE_POINTS
+#include "trace.h"
+
+/* Trace output of an address: IPv4, IPv6, or a plugged L3's bytes. */
+const char *mhost_trace_print_addr(struct trace_seq *p, u16 family,
+				   const u8 *addr, unsigned int len)
+{
+	const char *ret = trace_seq_buffer_ptr(p);
+
+	if (family == AF_INET)
+		trace_seq_printf(p, "%pI4", addr);
+	else if (family == AF_INET6)
+		trace_seq_printf(p, "%pI6c", addr);
+	else
+		trace_seq_printf(p, "%*phC", min(len, MHOST_ADDR_MAX), addr);
+	trace_seq_putc(p, 0);
+	return ret;
+}
+
 int mhost_family = AF_MHOST;
 module_param_named(family, mhost_family, int, 0444);
 MODULE_PARM_DESC(family, "address family number to register (default 27)");

@@ -172,6 +172,7 @@ int mhost_l3_check_dest(const struct sockaddr *uaddr, int len,
 int mhost_l3_locator_to_addr(u16 family, const u8 *addr, int ifindex,
 			     __be16 port, union mhost_addr *dst);
 int mhost_l3_addr_len(u16 family);
+unsigned int mhost_l3_addr_bytes(const union mhost_addr *dst, u8 *addr);
 int mhost_send_l3(struct sock *sk, struct msghdr *msg, size_t len,
 		  const union mhost_addr *dst);
 int mhost_l3_proto_dump(struct sk_buff *skb, struct netlink_callback *cb,
