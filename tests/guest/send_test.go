@@ -19,23 +19,27 @@ var sendFuncs = []sendFunc{{"sendto", sendto}, {"sendmsg", sendmsg}}
 
 func TestSendAutobind(t *testing.T) {
 	rfd, rport := boundSocket(t)
+	tests := []struct {
+		dst, src func(port int) []byte
+	}{
+		{func(p int) []byte { return sa4("127.0.0.1", p) }, func(p int) []byte { return sa4("127.0.0.1", p) }},
+		{func(p int) []byte { return sa6("::1", p) }, func(p int) []byte { return sa6("::1", p) }},
+		// Without scope id, as RFC 2133 had it.
+		{func(p int) []byte { return sa6("::1", p)[:24] }, func(p int) []byte { return sa6("::1", p) }},
+	}
 	for _, sf := range sendFuncs {
-		for _, lo := range loopbacks {
-			for _, sa := range [][]byte{saIP(lo.ip, rport), saIP(lo.ip, rport)[:24]} {
-				if lo.name == "IPv4" && len(sa) == 24 {
-					continue // the RFC 2133 length is an IPv6 thing
-				}
-				fd := mhostSocket(t)
-				msg := sf.name + " " + saString(sa)
-				if n, err := sf.send(fd, []byte(msg), 0, sa); err != nil || n != len(msg) {
-					t.Fatalf("%s to %s = %d, %v", sf.name, saString(sa), n, errStr(err))
-				}
-				port := localPort(t, fd)
-				if port == 0 {
-					t.Fatalf("%s to %s did not bind the socket", sf.name, saString(sa))
-				}
-				wantRecv(t, rfd, msg, saIP(lo.ip, port))
+		for _, tt := range tests {
+			fd := mhostSocket(t)
+			dst := tt.dst(rport)
+			msg := sf.name + " " + saString(dst)
+			if n, err := sf.send(fd, []byte(msg), 0, dst); err != nil || n != len(msg) {
+				t.Fatalf("%s to %s = %d, %v", sf.name, saString(dst), n, errStr(err))
 			}
+			port := localPort(t, fd)
+			if port == 0 {
+				t.Fatalf("%s to %s did not bind the socket", sf.name, saString(dst))
+			}
+			wantRecv(t, rfd, msg, tt.src(port))
 		}
 	}
 }
