@@ -49,14 +49,22 @@ static inline struct net_device *mhost_eth_dev(struct net *net,
 	return dev_get_by_index_rcu(net, mhost_eth_sa(sa)->sme_ifindex);
 }
 
-/* The sender of a received frame, as the protocol's sockaddr. */
-static inline void mhost_eth_source(const struct sk_buff *skb, u16 family,
-				    struct sockaddr_mhost_eth *src)
+/*
+ * The sender of a received frame, as the protocol's sockaddr. Frames
+ * that did not come with an Ethernet header (ETH_P_MHOST on some other
+ * kind of device) have no sender we can answer: -EINVAL.
+ */
+static inline int mhost_eth_source(const struct sk_buff *skb, u16 family,
+				   struct sockaddr_mhost_eth *src)
 {
+	if (!skb_mac_header_was_set(skb) || skb_mac_header_len(skb) < ETH_HLEN)
+		return -EINVAL;
+
 	memset(src, 0, sizeof(*src));
 	src->sme_family = family;
 	src->sme_ifindex = skb->dev->ifindex;
 	ether_addr_copy(src->sme_addr, eth_hdr(skb)->h_source);
+	return 0;
 }
 
 #endif /* _MHOST_ETH_L3_H */

@@ -51,10 +51,11 @@ static int otherproto_rcv(struct sk_buff *skb)
 	if (oh->version != OTHERPROTO_VERSION || !oh->hop_limit ||
 	    oh->reserved || len < sizeof(*oh) || len > skb->len)
 		return -EINVAL;
+	if (mhost_eth_source(skb, AF_OTHERPROTO, &src))
+		return -EINVAL;
 	if (pskb_trim(skb, len))
 		return -ENOMEM;
 
-	mhost_eth_source(skb, AF_OTHERPROTO, &src);
 	__skb_pull(skb, sizeof(*oh));
 	return mhost_send_to_l4(skb, (struct sockaddr *)&src);
 }

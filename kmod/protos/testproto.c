@@ -40,10 +40,11 @@ static int testproto_rcv(struct sk_buff *skb)
 	len = ntohs(th->len);
 	if (len < sizeof(*th) || len > skb->len)
 		return -EINVAL;
+	if (mhost_eth_source(skb, AF_TESTPROTO, &src))
+		return -EINVAL;
 	if (pskb_trim(skb, len))
 		return -ENOMEM;
 
-	mhost_eth_source(skb, AF_TESTPROTO, &src);
 	__skb_pull(skb, sizeof(*th));
 	return mhost_send_to_l4(skb, (struct sockaddr *)&src);
 }
