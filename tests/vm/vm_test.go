@@ -24,6 +24,7 @@ var (
 	flagConsole = flag.Bool("vm.console", false, "relay the kernel console live too")
 	flagModule  = flag.Bool("vm.module", true, "build and load mhost.ko (false: harness debugging only)")
 	flagEnv     = flag.String("vm.env", "", "comma-separated KEY=VALUE pairs for the guest test binaries")
+	flagAppend  = flag.String("vm.append", "", "extra kernel command line")
 )
 
 func baseConfig(t *testing.T) Config {
@@ -32,6 +33,7 @@ func baseConfig(t *testing.T) Config {
 		KVer:    *flagKVer,
 		Timeout: *flagTimeout,
 		Keep:    *flagKeep,
+		Append:  *flagAppend,
 		Stream:  os.Stdout,
 		Log:     testLog{t},
 	}
