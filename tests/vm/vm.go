@@ -475,6 +475,14 @@ func (r *Result) analyze(ctx context.Context, goCmd string, p *plan.Plan) {
 			outs[cur].WriteString(line + "\n")
 		}
 	}
+	if r.Marker == "" {
+		// Init falls back to the console when it cannot open its port.
+		for _, line := range strings.Split(r.Console, "\n") {
+			if i := strings.Index(line, plan.MarkerResult); i >= 0 {
+				r.Marker = strings.TrimSpace(line[i+len(plan.MarkerResult):])
+			}
+		}
+	}
 	for _, sr := range r.Steps {
 		sr.Output = outs[sr.Step.Name].String()
 		if sr.Step.GoTest {
