@@ -1,0 +1,195 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/mnet/mnet/gosdk/mhostnl"
+	"golang.org/x/sys/unix"
+)
+
+// fakeBackend stands in for the kernel: it records the calls and answers
+// from its fields.
+type fakeBackend struct {
+	calls  []string
+	hosts  []mhostnl.Host
+	protos []mhostnl.Protocol
+	socks  []mhostnl.Socket
+	stats  mhostnl.Stats
+	err    error // returned by every call when set
+	events []eventOrError
+	closed bool
+}
+
+type eventOrError struct {
+	ev  mhostnl.Event
+	err error
+}
+
+func (f *fakeBackend) call(format string, args ...any) error {
+	f.calls = append(f.calls, fmt.Sprintf(format, args...))
+	return f.err
+}
+
+func hostString(h mhostnl.Host) string {
+	var parts []string
+	for _, l := range h.Locators {
+		parts = append(parts, l.String())
+	}
+	return fmt.Sprintf("%d [%s]", h.ID, strings.Join(parts, ", "))
+}
+
+func (f *fakeBackend) Protocols() ([]mhostnl.Protocol, error) {
+	return slices.Clone(f.protos), f.call("Protocols")
+}
+
+func (f *fakeBackend) Hosts() ([]mhostnl.Host, error) { return slices.Clone(f.hosts), f.call("Hosts") }
+
+func (f *fakeBackend) Host(id uint32) (*mhostnl.Host, error) {
+	if err := f.call("Host %d", id); err != nil {
+		return nil, err
+	}
+	for _, h := range f.hosts {
+		if h.ID == id {
+			return &h, nil
+		}
+	}
+	return nil, &mhostnl.Error{Op: "get host", Message: "no such host", Err: unix.ENOENT}
+}
+
+func (f *fakeBackend) AddHost(h mhostnl.Host) error { return f.call("AddHost %s", hostString(h)) }
+func (f *fakeBackend) SetHost(h mhostnl.Host) error { return f.call("SetHost %s", hostString(h)) }
+func (f *fakeBackend) ReplaceHost(h mhostnl.Host) error {
+	return f.call("ReplaceHost %s", hostString(h))
+}
+func (f *fakeBackend) AppendLocators(id uint32, locs []mhostnl.Locator, create bool) error {
+	return f.call("AppendLocators %s create=%v", hostString(mhostnl.Host{ID: id, Locators: locs}), create)
+}
+func (f *fakeBackend) DeleteHost(id uint32) error { return f.call("DeleteHost %d", id) }
+func (f *fakeBackend) FlushHosts() error          { return f.call("FlushHosts") }
+func (f *fakeBackend) Sockets() ([]mhostnl.Socket, error) {
+	return slices.Clone(f.socks), f.call("Sockets")
+}
+func (f *fakeBackend) Stats() (*mhostnl.Stats, error) {
+	s := f.stats
+	return &s, f.call("Stats")
+}
+func (f *fakeBackend) Close() error { f.closed = true; return nil }
+
+func (f *fakeBackend) Watch(ctx context.Context) (watcher, error) {
+	if err := f.call("Watch"); err != nil {
+		return nil, err
+	}
+	return &fakeWatcher{ctx: ctx, events: f.events}, nil
+}
+
+type fakeWatcher struct {
+	ctx    context.Context
+	events []eventOrError
+}
+
+func (w *fakeWatcher) Next() (mhostnl.Event, error) {
+	if len(w.events) == 0 {
+		<-w.ctx.Done() // nothing more happens: wait to be interrupted
+		return mhostnl.Event{}, w.ctx.Err()
+	}
+	e := w.events[0]
+	w.events = w.events[1:]
+	return e.ev, e.err
+}
+
+func (w *fakeWatcher) Close() error { return nil }
+
+// fakeResolver answers from a table of name → addresses; a name mapped to
+// nil does not exist.
+type fakeResolver struct {
+	addrs map[string][]string
+	fail  map[string]error // network ("ip4", "ip6") → error
+}
+
+func (r *fakeResolver) LookupNetIP(_ context.Context, network, host string) ([]netip.Addr, error) {
+	if err := r.fail[network]; err != nil {
+		return nil, err
+	}
+	var out []netip.Addr
+	for _, s := range r.addrs[host] {
+		a := netip.MustParseAddr(s)
+		if (network == "ip4") == a.Is4() {
+			out = append(out, a)
+		}
+	}
+	if len(out) == 0 {
+		return nil, &net.DNSError{Err: "no such host", Name: host, IsNotFound: true}
+	}
+	return out, nil
+}
+
+// testbed is an environment of fakes.
+type testbed struct {
+	b              *fakeBackend
+	dials          int
+	dialErr        error
+	resolver       *fakeResolver
+	stdout, stderr bytes.Buffer
+}
+
+var testInterfaces = map[string]int{"lo": 1, "eth0": 2, "veth0": 5}
+
+func newTestbed() *testbed {
+	return &testbed{
+		b: &fakeBackend{protos: []mhostnl.Protocol{
+			{Family: 2, Name: "inet", Module: "kernel", AddrLen: 4, TxPackets: 10, RxPackets: 20},
+			{Family: 10, Name: "inet6", Module: "kernel", AddrLen: 16, TxPackets: 30, RxPackets: 40},
+			{Family: 1, Name: "testproto", Module: "mhost_testproto", AddrLen: 6},
+		}},
+		resolver: &fakeResolver{addrs: map[string][]string{}},
+	}
+}
+
+func (tb *testbed) env() *env {
+	return &env{
+		stdout: &tb.stdout,
+		stderr: &tb.stderr,
+		dial: func() (backend, error) {
+			tb.dials++
+			if tb.dialErr != nil {
+				return nil, tb.dialErr
+			}
+			return tb.b, nil
+		},
+		resolver: tb.resolver,
+		ifindex: func(name string) (int, error) {
+			if i, ok := testInterfaces[name]; ok {
+				return i, nil
+			}
+			return 0, errors.New("no such network interface")
+		},
+		ifname: func(index int) string {
+			for n, i := range testInterfaces {
+				if i == index {
+					return n
+				}
+			}
+			return ""
+		},
+	}
+}
+
+// run runs mhostctl with args split on spaces.
+func (tb *testbed) run(t *testing.T, args string) int {
+	t.Helper()
+	return tb.runArgs(context.Background(), strings.Fields(args))
+}
+
+func (tb *testbed) runArgs(ctx context.Context, args []string) int {
+	tb.stdout.Reset()
+	tb.stderr.Reset()
+	return run(ctx, args, tb.env())
+}
