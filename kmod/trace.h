@@ -33,15 +33,6 @@ const char *mhost_trace_print_addr(struct trace_seq *p, u16 family,
 				   const u8 *addr, unsigned int len);
 #endif
 
-#define MHOST_DROP_REASONS					\
-	{ MHOST_DROP_SHORT,		"short" },		\
-	{ MHOST_DROP_UNKNOWN_FAMILY,	"unknown_family" },	\
-	{ MHOST_DROP_BAD_HEADER,	"bad_header" },		\
-	{ MHOST_DROP_BAD_LEN,		"bad_len" },		\
-	{ MHOST_DROP_TRUNCATED,		"truncated" },		\
-	{ MHOST_DROP_NO_SOCKET,		"no_socket" },		\
-	{ MHOST_DROP_QUEUE_FULL,	"queue_full" }
-
 DECLARE_EVENT_CLASS(mhost_sock_class,
 	TP_PROTO(const struct sock *sk),
 	TP_ARGS(sk),
@@ -189,7 +180,14 @@ TRACE_EVENT(mhost_drop,
 	),
 	TP_printk("ifindex=%d family=%u len=%u reason=%s",
 		  __entry->ifindex, __entry->family, __entry->len,
-		  __print_symbolic(__entry->reason, MHOST_DROP_REASONS))
+		  __print_symbolic(__entry->reason,
+				   { MHOST_DROP_SHORT, "short" },
+				   { MHOST_DROP_UNKNOWN_FAMILY, "unknown_family" },
+				   { MHOST_DROP_BAD_HEADER, "bad_header" },
+				   { MHOST_DROP_BAD_LEN, "bad_len" },
+				   { MHOST_DROP_TRUNCATED, "truncated" },
+				   { MHOST_DROP_NO_SOCKET, "no_socket" },
+				   { MHOST_DROP_QUEUE_FULL, "queue_full" }))
 );
 
 DECLARE_EVENT_CLASS(mhost_proto_class,

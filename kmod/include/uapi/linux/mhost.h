@@ -151,12 +151,12 @@ enum mhost_loc_attr {
 	MHOST_LOC_A_UNSPEC,
 	MHOST_LOC_A_PAD,
 	MHOST_LOC_A_FAMILY,	/* u16: AF_INET, AF_INET6 or a plugged L3 */
-	MHOST_LOC_A_ADDR,	/* binary: 4 bytes (inet), 16 (inet6), or
-				 * the plugged L3's address length */
-	MHOST_LOC_A_PORT,	/* u16, optional: send to this port instead
-				 * of the one the application named */
-	MHOST_LOC_A_IFINDEX,	/* u32, optional: device (inet6 scope, or
-				 * the plugged L3's device); not for inet */
+	/* binary: 4 bytes (inet), 16 (inet6), or the plugged L3's length */
+	MHOST_LOC_A_ADDR,
+	/* u16, optional: send to this port, not the application's */
+	MHOST_LOC_A_PORT,
+	/* u32, optional: the device (inet6 scope, plugged L3); not inet */
+	MHOST_LOC_A_IFINDEX,
 	MHOST_LOC_A_TX_PACKETS,	/* u64, read only: datagrams it carried */
 	MHOST_LOC_A_TX_ERRORS,	/* u64, read only: sends that failed on it */
 	__MHOST_LOC_A_MAX,
@@ -199,8 +199,8 @@ enum mhost_stats_attr {
 	MHOST_STATS_A_TX_FAILOVER,	/* u64: locators skipped on failure */
 	MHOST_STATS_A_TX_UNREACH,	/* u64: host-id sends with no path */
 	MHOST_STATS_A_RX_L3_UNKNOWN,	/* u64: 0x8888 frames no L3 claimed */
-	MHOST_STATS_A_HOSTS_ALLOCATED,	/* u64: host entries alive in all
-					 * namespaces (leak checks) */
+	/* u64: host entries alive in all namespaces (for leak checks) */
+	MHOST_STATS_A_HOSTS_ALLOCATED,
 	MHOST_STATS_A_TX_L3,		/* u64: sent over plugged L3s */
 	MHOST_STATS_A_RX_L3,		/* u64: delivered from plugged L3s */
 	/* 0x8888 frames dropped, by reason: */
