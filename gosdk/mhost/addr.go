@@ -63,11 +63,56 @@ func (a *RawAddr) String() string {
 	return "family(" + strconv.FormatUint(uint64(a.Family), 10) + "):" + hex.EncodeToString(a.Data)
 }
 
+// An EthAddr is the address of a peer reached over a network layer that
+// addresses hosts on an Ethernet segment by interface and MAC address,
+// with no IP configured: the example protocols FamilyTestProto and
+// FamilyOtherProto that the modules mhost_testproto and mhost_otherproto
+// plug into mhost (struct sockaddr_mhost_eth).
+//
+// As a destination, Ifindex names the interface to send on and MAC the
+// peer's address on that segment; the loopback interface with the
+// all-zero MAC reaches this host. As a source, Ifindex is the interface
+// the datagram came in on and MAC the sender's address, so writing back
+// to a source answers the sender.
+type EthAddr struct {
+	Family  uint16 // FamilyTestProto or FamilyOtherProto
+	Port    uint16
+	Ifindex int
+	MAC     net.HardwareAddr // 6 bytes
+}
+
+// Network returns "mhost".
+func (a *EthAddr) Network() string { return network }
+
+// String returns the network layer as NetworkLayer names it, then the MAC
+// address and the interface index in brackets, and the port:
+// "testproto[02:00:00:00:00:0b%3]:7000".
+func (a *EthAddr) String() string {
+	if a == nil {
+		return "<nil>"
+	}
+	return ethLayer(a.Family) + "[" + a.MAC.String() + "%" + strconv.Itoa(a.Ifindex) + "]:" +
+		strconv.FormatUint(uint64(a.Port), 10)
+}
+
+// ethLayer names the network layer of an EthAddr family.
+func ethLayer(family uint16) string {
+	switch family {
+	case FamilyTestProto:
+		return "testproto"
+	case FamilyOtherProto:
+		return "otherproto"
+	}
+	return "family(" + strconv.FormatUint(uint64(family), 10) + ")"
+}
+
 // NetworkLayer names the network layer that carries datagrams to or from
 // addr, for messages such as "from 192.0.2.1:7000 over IPv4": "IPv4" or
 // "IPv6" for a *net.UDPAddr (an IPv4-mapped IPv6 address is IPv4, since it
 // is sent as one), "host id" for a *HostAddr (the kernel picks the layer),
-// "family(N)" for a *RawAddr, and "" for anything else.
+// "testproto" or "otherproto" for an *EthAddr of those families
+// ("family(N)" for another), "family(N)" for a *RawAddr, and "" for
+// anything else.
 func NetworkLayer(addr net.Addr) string {
 	switch a := addr.(type) {
 	case *net.UDPAddr:
@@ -83,6 +128,11 @@ func NetworkLayer(addr net.Addr) string {
 			return ""
 		}
 		return "host id"
+	case *EthAddr:
+		if a == nil {
+			return ""
+		}
+		return ethLayer(a.Family)
 	case *RawAddr:
 		if a == nil {
 			return ""

@@ -20,6 +20,10 @@ func TestAddrString(t *testing.T) {
 		{&RawAddr{Family: 4242, Data: []byte{0x0a, 0xff}}, "family(4242):0aff"},
 		{&RawAddr{Family: 3}, "family(3):"},
 		{(*RawAddr)(nil), "<nil>"},
+		{&EthAddr{Family: FamilyTestProto, Port: 7000, Ifindex: 3, MAC: net.HardwareAddr{2, 0, 0, 0, 0, 0x0b}}, "testproto[02:00:00:00:00:0b%3]:7000"},
+		{&EthAddr{Family: FamilyOtherProto, Port: 1, Ifindex: 1, MAC: make(net.HardwareAddr, 6)}, "otherproto[00:00:00:00:00:00%1]:1"},
+		{&EthAddr{Family: 42}, "family(42)[%0]:0"},
+		{(*EthAddr)(nil), "<nil>"},
 	}
 	for _, tt := range tests {
 		if got := tt.addr.String(); got != tt.want {
@@ -44,6 +48,10 @@ func TestNetworkLayer(t *testing.T) {
 		{&net.UDPAddr{IP: net.ParseIP("fe80::1"), Port: 1, Zone: "lo"}, "IPv6"},
 		{&HostAddr{ID: 7, Port: 1}, "host id"},
 		{&RawAddr{Family: 3}, "family(3)"},
+		{&EthAddr{Family: FamilyTestProto}, "testproto"},
+		{&EthAddr{Family: FamilyOtherProto}, "otherproto"},
+		{&EthAddr{Family: 42}, "family(42)"},
+		{(*EthAddr)(nil), ""},
 		{(*net.UDPAddr)(nil), ""},
 		{(*HostAddr)(nil), ""},
 		{(*RawAddr)(nil), ""},

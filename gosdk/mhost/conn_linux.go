@@ -51,8 +51,8 @@ func Listen(port uint16) (*Conn, error) {
 }
 
 // Dial opens an AF_MHOST socket connected to raddr: a *net.UDPAddr, a
-// *HostAddr or a *RawAddr. The kernel binds it to an ephemeral port.
-// Write sends to raddr; WriteTo may still send elsewhere.
+// *HostAddr, an *EthAddr or a *RawAddr. The kernel binds it to an
+// ephemeral port. Write sends to raddr; WriteTo may still send elsewhere.
 func Dial(raddr net.Addr) (*Conn, error) {
 	return dialFamily(FamilyInUse(), raddr)
 }
@@ -160,9 +160,10 @@ func (c *Conn) sockname(op string, get func(fd int, sa []byte) (int, error)) (ne
 
 // ReadFrom reads a datagram into p and returns its length and source
 // address: a *net.UDPAddr for IPv4 and IPv6, a *HostAddr for a known host
-// when SetRecvHostID is on, or a *RawAddr for a network layer this package
-// has no type for. A datagram longer than p is truncated; ReadMsg reports
-// when that happens.
+// when SetRecvHostID is on, an *EthAddr for the example network layers
+// FamilyTestProto and FamilyOtherProto, or a *RawAddr for a network layer
+// this package has no type for. A datagram longer than p is truncated;
+// ReadMsg reports when that happens.
 func (c *Conn) ReadFrom(p []byte) (int, net.Addr, error) {
 	return c.ReadFromContext(context.Background(), p)
 }
@@ -238,8 +239,9 @@ func (c *Conn) ReadMsg(p, oob []byte, flags int) (n, oobn, recvflags int, addr n
 	return n, oobn, recvflags, addr, nil
 }
 
-// WriteTo sends p as one datagram to addr: a *net.UDPAddr, a *HostAddr or
-// a *RawAddr. Payloads longer than MaxPayload fail with EMSGSIZE.
+// WriteTo sends p as one datagram to addr: a *net.UDPAddr, a *HostAddr, an
+// *EthAddr or a *RawAddr. Payloads longer than MaxPayload fail with
+// EMSGSIZE.
 func (c *Conn) WriteTo(p []byte, addr net.Addr) (int, error) {
 	return c.WriteToContext(context.Background(), p, addr)
 }

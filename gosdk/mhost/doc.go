@@ -50,6 +50,10 @@
 //     host table to one of several locators, failing over to the next when
 //     one stops working. With ID 0 it is a local address: LocalAddr
 //     reports one.
+//   - *EthAddr: a peer of the example network layers FamilyTestProto and
+//     FamilyOtherProto (modules mhost_testproto and mhost_otherproto),
+//     reached on an Ethernet segment by interface and MAC address, with no
+//     IP configured.
 //   - *RawAddr: any other family, such as that of a network-layer protocol
 //     this package predates. Reads never fail on an unknown family.
 //

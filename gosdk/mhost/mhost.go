@@ -26,6 +26,18 @@ const (
 	SizeofSockaddrMhost = 16
 )
 
+// Address families of the example network-layer protocols of the mhost
+// modules mhost_testproto and mhost_otherproto. They reach a peer on an
+// Ethernet segment by interface and MAC address, with no IP; EthAddr is
+// the address of such a peer.
+const (
+	FamilyTestProto  = 1 // AF_TESTPROTO
+	FamilyOtherProto = 3 // AF_OTHERPROTO
+
+	// SizeofSockaddrMhostEth is the size of struct sockaddr_mhost_eth.
+	SizeofSockaddrMhostEth = 16
+)
+
 // Socket options of level SOL_MHOST.
 const (
 	solMhost      = 299
@@ -38,6 +50,15 @@ const (
 	smhPortOff   = 2 // __be16 smh_port
 	smhHIDOff    = 4 // __u32 smh_hid, host byte order
 	smhZeroOff   = 8 // __u8 smh_zero[8], all zero
+)
+
+// Layout of struct sockaddr_mhost_eth, checked against the header too.
+const (
+	smeFamilyOff  = 0  // __kernel_sa_family_t sme_family, host byte order
+	smePortOff    = 2  // __be16 sme_port
+	smeIfindexOff = 4  // __u32 sme_ifindex, host byte order
+	smeAddrOff    = 8  // __u8 sme_addr[6], the MAC address
+	smeZeroOff    = 14 // __u8 sme_zero[2], all zero
 )
 
 // familyParam is where the loaded module exposes its "family" parameter.

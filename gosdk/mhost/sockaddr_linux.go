@@ -1,8 +1,10 @@
 package mhost
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
+	"math"
 	"net"
 	"strconv"
 
@@ -31,9 +33,9 @@ var errMissingAddress = errors.New("missing address")
 // A *net.UDPAddr becomes a sockaddr_in when its IP is an IPv4 or
 // IPv4-mapped IPv6 address, or empty (0.0.0.0, which the kernel sends to
 // this host), and a sockaddr_in6 otherwise, its Zone naming the scope id.
-// A *HostAddr becomes a sockaddr_mhost and a *RawAddr its family followed
-// by its Data. The port 0 and the host id 0 are passed on for the kernel to
-// judge.
+// A *HostAddr becomes a sockaddr_mhost, an *EthAddr a sockaddr_mhost_eth
+// and a *RawAddr its family followed by its Data. The port 0, the host id 0
+// and the interface index 0 are passed on for the kernel to judge.
 func appendSockaddr(b []byte, addr net.Addr, family uint16) ([]byte, error) {
 	switch a := addr.(type) {
 	case *net.UDPAddr:
@@ -62,6 +64,17 @@ func appendSockaddr(b []byte, addr net.Addr, family uint16) ([]byte, error) {
 			return nil, errMissingAddress
 		}
 		return appendMhost(b, family, a.ID, a.Port), nil
+	case *EthAddr:
+		if a == nil {
+			return nil, errMissingAddress
+		}
+		if len(a.MAC) != smeZeroOff-smeAddrOff {
+			return nil, &net.AddrError{Err: "invalid MAC address", Addr: a.String()}
+		}
+		if a.Ifindex < 0 || a.Ifindex > math.MaxUint32 {
+			return nil, &net.AddrError{Err: "invalid interface index", Addr: a.String()}
+		}
+		return appendEth(b, a), nil
 	case *RawAddr:
 		if a == nil {
 			return nil, errMissingAddress
@@ -100,6 +113,15 @@ func appendMhost(b []byte, family uint16, id uint32, port uint16) []byte {
 	return append(b, sa[:]...)
 }
 
+func appendEth(b []byte, a *EthAddr) []byte {
+	var sa [SizeofSockaddrMhostEth]byte
+	binary.NativeEndian.PutUint16(sa[smeFamilyOff:], a.Family)
+	binary.BigEndian.PutUint16(sa[smePortOff:], a.Port)
+	binary.NativeEndian.PutUint32(sa[smeIfindexOff:], uint32(a.Ifindex))
+	copy(sa[smeAddrOff:smeZeroOff], a.MAC)
+	return append(b, sa[:]...)
+}
+
 // A sockaddrError reports a socket address the kernel returned that is too
 // short for its family.
 type sockaddrError struct {
@@ -115,9 +137,10 @@ func (e *sockaddrError) Error() string {
 // decodeSockaddr decodes the socket address the kernel wrote into b, b
 // being as long as the address length it reported. family is the AF_MHOST
 // family number. An empty b decodes to a nil net.Addr: the kernel gave no
-// address. Families without a type of their own decode to a *RawAddr; the
-// known ones fail when b is shorter than their fields. Padding (sin_zero,
-// smh_zero) and the IPv6 flow label are ignored.
+// address. FamilyTestProto and FamilyOtherProto decode to an *EthAddr.
+// Families without a type of their own decode to a *RawAddr; the known
+// ones fail when b is shorter than their fields. Padding (sin_zero,
+// smh_zero, sme_zero) and the IPv6 flow label are ignored.
 func decodeSockaddr(b []byte, family uint16) (net.Addr, error) {
 	if len(b) == 0 {
 		return nil, nil
@@ -155,6 +178,16 @@ func decodeSockaddr(b []byte, family uint16) (net.Addr, error) {
 		return &HostAddr{
 			ID:   binary.NativeEndian.Uint32(b[smhHIDOff:]),
 			Port: binary.BigEndian.Uint16(b[smhPortOff:]),
+		}, nil
+	case f == FamilyTestProto || f == FamilyOtherProto:
+		if len(b) < SizeofSockaddrMhostEth {
+			return nil, &sockaddrError{family: f, len: len(b)}
+		}
+		return &EthAddr{
+			Family:  f,
+			Port:    binary.BigEndian.Uint16(b[smePortOff:]),
+			Ifindex: int(binary.NativeEndian.Uint32(b[smeIfindexOff:])),
+			MAC:     net.HardwareAddr(bytes.Clone(b[smeAddrOff:smeZeroOff])),
 		}, nil
 	}
 	return &RawAddr{Family: f, Data: append([]byte(nil), b[2:]...)}, nil

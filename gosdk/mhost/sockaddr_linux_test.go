@@ -46,6 +46,17 @@ func mhostSockaddr(family uint16, id uint32, port uint16) []byte {
 	return b
 }
 
+func ethSockaddr(family, port uint16, ifindex uint32, mac ...byte) []byte {
+	b := make([]byte, 16)
+	binary.NativeEndian.PutUint16(b, family)
+	binary.BigEndian.PutUint16(b[2:], port)
+	binary.NativeEndian.PutUint32(b[4:], ifindex)
+	copy(b[8:14], mac)
+	return b
+}
+
+var testMAC = net.HardwareAddr{0x02, 0x6d, 0x68, 0x00, 0x00, 0x0b}
+
 func raw(family uint16, data ...byte) []byte {
 	return append(binary.NativeEndian.AppendUint16(nil, family), data...)
 }
@@ -87,6 +98,10 @@ func TestAppendSockaddr(t *testing.T) {
 		{"host id", &HostAddr{ID: 7, Port: 5000}, mhostSockaddr(Family, 7, 5000)},
 		{"host id max", &HostAddr{ID: 0xfffffffe, Port: 0xfeff}, mhostSockaddr(Family, 0xfffffffe, 0xfeff)},
 		{"local", &HostAddr{Port: 80}, mhostSockaddr(Family, 0, 80)},
+		{"testproto", &EthAddr{Family: FamilyTestProto, Port: 7000, Ifindex: 3, MAC: testMAC}, ethSockaddr(1, 7000, 3, testMAC...)},
+		{"otherproto loopback", &EthAddr{Family: FamilyOtherProto, Port: 65535, Ifindex: 1, MAC: make(net.HardwareAddr, 6)}, ethSockaddr(3, 65535, 1)},
+		{"eth other family", &EthAddr{Family: 4242, Port: 1, Ifindex: 0xffffffff, MAC: testMAC}, ethSockaddr(4242, 1, 0xffffffff, testMAC...)},
+		{"eth ifindex 0", &EthAddr{Family: FamilyTestProto, Port: 1, MAC: testMAC}, ethSockaddr(1, 1, 0, testMAC...)},
 		{"raw", &RawAddr{Family: 4242, Data: []byte{1, 2, 3}}, raw(4242, 1, 2, 3)},
 		{"raw empty", &RawAddr{Family: 1}, raw(1)},
 		{"raw longest", &RawAddr{Family: 1, Data: make([]byte, 126)}, raw(1, make([]byte, 126)...)},
@@ -125,6 +140,12 @@ func TestAppendSockaddrErrors(t *testing.T) {
 		{"nil UDPAddr", (*net.UDPAddr)(nil), "missing address"},
 		{"nil HostAddr", (*HostAddr)(nil), "missing address"},
 		{"nil RawAddr", (*RawAddr)(nil), "missing address"},
+		{"nil EthAddr", (*EthAddr)(nil), "missing address"},
+		{"no MAC", &EthAddr{Family: FamilyTestProto, Port: 1, Ifindex: 1}, "invalid MAC address"},
+		{"short MAC", &EthAddr{Family: FamilyTestProto, Port: 1, Ifindex: 1, MAC: testMAC[:5]}, "invalid MAC address"},
+		{"EUI-64", &EthAddr{Family: FamilyTestProto, Port: 1, Ifindex: 1, MAC: make(net.HardwareAddr, 8)}, "invalid MAC address"},
+		{"negative ifindex", &EthAddr{Family: FamilyOtherProto, Port: 1, Ifindex: -1, MAC: testMAC}, "invalid interface index"},
+		{"ifindex too big", &EthAddr{Family: FamilyOtherProto, Port: 1, Ifindex: 1 << 32, MAC: testMAC}, "invalid interface index"},
 		{"bad IP", &net.UDPAddr{IP: net.IP{1, 2, 3}, Port: 1}, "invalid IP address"},
 		{"negative port", &net.UDPAddr{IP: net.IPv6loopback, Port: -1}, "invalid port"},
 		{"port too big", &net.UDPAddr{IP: net.IPv6loopback, Port: 65536}, "invalid port"},
@@ -187,6 +208,10 @@ func TestDecodeSockaddr(t *testing.T) {
 		{"local", mhostSockaddr(Family, 0, 41234), &HostAddr{Port: 41234}},
 		{"smh_zero ignored", pad(mhostSockaddr(Family, 1, 2), 1), &HostAddr{ID: 1, Port: 2}},
 		{"other family number", mhostSockaddr(28, 1, 2), &RawAddr{Family: 28, Data: mhostSockaddr(28, 1, 2)[2:]}},
+		{"testproto", ethSockaddr(1, 40000, 3, testMAC...), &EthAddr{Family: FamilyTestProto, Port: 40000, Ifindex: 3, MAC: testMAC}},
+		{"otherproto", ethSockaddr(3, 1, 0xffffffff, testMAC...), &EthAddr{Family: FamilyOtherProto, Port: 1, Ifindex: 0xffffffff, MAC: testMAC}},
+		{"sme_zero ignored", append(ethSockaddr(1, 2, 1)[:14], 0xff, 0xff), &EthAddr{Family: FamilyTestProto, Port: 2, Ifindex: 1, MAC: make(net.HardwareAddr, 6)}},
+		{"testproto longer", append(ethSockaddr(1, 5, 2, testMAC...), 9, 9), &EthAddr{Family: FamilyTestProto, Port: 5, Ifindex: 2, MAC: testMAC}},
 		{"AF_UNSPEC", raw(0), &RawAddr{Family: 0}},
 		{"unknown", raw(4242, 0xde, 0xad), &RawAddr{Family: 4242, Data: []byte{0xde, 0xad}}},
 	}
@@ -223,11 +248,16 @@ func TestDecodeSockaddr(t *testing.T) {
 	}
 
 	// Decoded addresses own their bytes: the caller reuses its buffer.
-	in6, inRaw := inet6("2001:db8::2", 1, 0), raw(9, 1, 2)
+	in6, inRaw, inEth := inet6("2001:db8::2", 1, 0), raw(9, 1, 2), ethSockaddr(1, 1, 1, testMAC...)
 	a6, _ := decodeSockaddr(in6, Family)
 	aRaw, _ := decodeSockaddr(inRaw, Family)
+	aEth, _ := decodeSockaddr(inEth, Family)
 	clear(in6)
 	clear(inRaw)
+	clear(inEth)
+	if mac := aEth.(*EthAddr).MAC; !bytes.Equal(mac, testMAC) {
+		t.Errorf("decoded EthAddr MAC %v changed with the buffer", mac)
+	}
 	if ip := a6.(*net.UDPAddr).IP; !ip.Equal(net.ParseIP("2001:db8::2")) {
 		t.Errorf("decoded IP %v changed with the buffer", ip)
 	}
@@ -262,6 +292,9 @@ func TestDecodeSockaddrMalformed(t *testing.T) {
 		{"IPv6 23 bytes", inet6("::1", 1, 0)[:23]},
 		{"mhost 2 bytes", mhostSockaddr(Family, 1, 1)[:2]},
 		{"mhost 15 bytes", mhostSockaddr(Family, 1, 1)[:15]},
+		{"testproto family only", ethSockaddr(1, 1, 1)[:2]},
+		{"testproto 14 bytes", ethSockaddr(1, 1, 1)[:14]},
+		{"otherproto 15 bytes", ethSockaddr(3, 1, 1)[:15]},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -314,6 +347,9 @@ func FuzzDecodeSockaddr(f *testing.F) {
 		mhostSockaddr(Family, 7, 5000),
 		mhostSockaddr(Family, 7, 5000)[:15],
 		mhostSockaddr(4242, 1, 1),
+		ethSockaddr(1, 7000, 3, testMAC...),
+		ethSockaddr(3, 1, 0xffffffff, testMAC...),
+		ethSockaddr(3, 1, 1)[:15],
 		make([]byte, 128),
 	} {
 		f.Add(b)

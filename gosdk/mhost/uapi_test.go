@@ -21,6 +21,8 @@ var mirrored = map[string]any{
 	"MHOST_MAX_PAYLOAD": MaxPayload,
 	"SOL_MHOST":         solMhost,
 	"MHOST_RECVHOSTID":  optRecvHostID,
+	"AF_TESTPROTO":      FamilyTestProto,
+	"AF_OTHERPROTO":     FamilyOtherProto,
 }
 
 // mirroredStructs maps each C struct the package encodes by hand to the
@@ -37,6 +39,16 @@ var mirroredStructs = map[string]struct {
 			{Name: "smh_zero", Offset: smhZeroOff, Size: 8},
 		},
 		size: SizeofSockaddrMhost,
+	},
+	"sockaddr_mhost_eth": {
+		fields: []uapi.Field{
+			{Name: "sme_family", Offset: smeFamilyOff, Size: 2},
+			{Name: "sme_port", Offset: smePortOff, Size: 2},
+			{Name: "sme_ifindex", Offset: smeIfindexOff, Size: 4},
+			{Name: "sme_addr", Offset: smeAddrOff, Size: smeZeroOff - smeAddrOff},
+			{Name: "sme_zero", Offset: smeZeroOff, Size: SizeofSockaddrMhostEth - smeZeroOff},
+		},
+		size: SizeofSockaddrMhostEth,
 	},
 }
 
