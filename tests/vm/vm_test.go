@@ -158,6 +158,7 @@ const samplePkg = "./tests/vm/testdata/sample"
 // warning, and checks that the harness sees each of them.
 func TestHarnessSelfCheck(t *testing.T) {
 	cfg := baseConfig(t)
+	cfg.Stream = nil // its failures are on purpose: keep them out of the CI log
 	cfg.TestPackages = []string{samplePkg}
 	step := func(name, mode string, timeout time.Duration) plan.Step {
 		s := TestStep(samplePkg, timeout)
@@ -234,6 +235,7 @@ func TestHarnessSelfCheck(t *testing.T) {
 // reports the panic and the missing result marker.
 func TestHarnessKernelPanic(t *testing.T) {
 	cfg := baseConfig(t)
+	cfg.Stream = nil
 	cfg.KernelModules = []string{}
 	cfg.Timeout = 5 * time.Minute
 	cfg.Steps = []plan.Step{{Name: "crash", Args: []string{"sh", "-c", "echo c > /proc/sysrq-trigger"}}}
@@ -260,6 +262,7 @@ func TestHarnessKernelPanic(t *testing.T) {
 // and reported.
 func TestHarnessTimeout(t *testing.T) {
 	cfg := baseConfig(t)
+	cfg.Stream = nil
 	cfg.KernelModules = []string{}
 	cfg.Timeout = 20 * time.Second
 	cfg.Steps = []plan.Step{{Name: "forever", Args: []string{"sleep", "3600"}, Timeout: time.Hour}}
