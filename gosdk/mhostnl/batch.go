@@ -16,6 +16,12 @@ import (
 // request, a few hundred bytes at most).
 const batchSize = 128
 
+// batchReadBuffer is the receive buffer batches ask for, best effort
+// (the kernel caps it at twice net.core.rmem_max), for headroom when a
+// whole chunk fails. NETLINK_CAP_ACK would shrink the error replies
+// instead, but mdlayher/netlink then misses the extack message.
+const batchReadBuffer = 1 << 20
+
 // A BatchError reports the hosts of an AddHosts or SetHosts batch that
 // the kernel refused. The hosts of the chunk in which the first failure
 // happened were all sent; the following chunks were not.
@@ -81,6 +87,10 @@ func (c *Client) batch(verb string, hosts []Host, flags uint32) error {
 
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if !c.bigBuffer {
+		c.bigBuffer = true
+		c.c.SetReadBuffer(batchReadBuffer) // best effort; the default works too
+	}
 
 	reqs := make([]netlink.Message, 0, batchSize)
 	for start := 0; start < len(hosts); start += batchSize {

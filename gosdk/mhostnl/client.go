@@ -16,7 +16,8 @@ import (
 type Config struct {
 	// NetNS is a file descriptor of the network namespace to work in,
 	// such as an open /proc/PID/ns/net or /run/netns/NAME. 0 means the
-	// namespace of the calling thread.
+	// namespace of the calling thread. Client.Watch uses it too: keep it
+	// open while the Client may start watching.
 	NetNS int
 }
 
@@ -26,9 +27,10 @@ type Config struct {
 //
 // A Client is safe for concurrent use; its requests are serialized.
 type Client struct {
-	mu     sync.Mutex // serializes requests on c
-	c      *netlink.Conn
-	family genetlink.Family
+	mu        sync.Mutex // serializes requests on c
+	c         *netlink.Conn
+	family    genetlink.Family
+	bigBuffer bool // the receive buffer was raised for batches
 
 	// dial opens the connections of Watchers.
 	cfg  Config
