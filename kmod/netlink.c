@@ -10,6 +10,7 @@
 #include <linux/rhashtable.h>
 #include <linux/slab.h>
 #include <net/genetlink.h>
+#include <net/ipv6.h>
 #include <net/sock.h>
 
 #include "mhost.h"
@@ -128,6 +129,15 @@ static int mhost_nl_parse_locator(struct net *net, const struct nlattr *nla,
 			return err;
 		}
 		loc->ifindex = ifindex;
+	}
+
+	/* Without a device, every send to it would fail with EINVAL. */
+	if (family == AF_INET6 && !loc->ifindex &&
+	    __ipv6_addr_needs_scope_id(ipv6_addr_type((struct in6_addr *)
+						      loc->key.addr))) {
+		NL_SET_ERR_MSG_ATTR(extack, tb[MHOST_LOC_A_ADDR],
+				    "link-local inet6 locators need a device");
+		return -EINVAL;
 	}
 	return 0;
 }
