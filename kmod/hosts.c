@@ -200,6 +200,7 @@ int mhost_host_publish(struct mhost_net *mn, struct mhost_host *new,
 	} else {
 		mn->nhosts++;
 	}
+	mn->hosts_gen++;
 	return 0;
 }
 
@@ -207,20 +208,24 @@ void mhost_host_unlink(struct mhost_net *mn, struct mhost_host *host)
 {
 	lockdep_assert_held(&mn->hosts_lock);
 
-	rhashtable_remove_fast(&mn->hosts, &host->node, mhost_host_params);
+	/* A walk across a resize can return a host twice: unlink it once. */
+	if (rhashtable_remove_fast(&mn->hosts, &host->node, mhost_host_params))
+		return;
 	mhost_unindex(mn, host, host->nlocs);
 	mn->nhosts--;
+	mn->hosts_gen++;
 	mhost_host_put(host);
 }
 
-/* Deletes every host; returns how many. */
-unsigned int mhost_hosts_flush(struct mhost_net *mn)
+/*
+ * One pass over the table. A walk that races with a resize (our own
+ * removals shrink the table) may miss entries, so the caller repeats.
+ */
+static unsigned int mhost_hosts_flush_pass(struct mhost_net *mn)
 {
 	struct rhashtable_iter iter;
 	struct mhost_host *host;
 	unsigned int n = 0;
-
-	lockdep_assert_held(&mn->hosts_lock);
 
 	rhashtable_walk_enter(&mn->hosts, &iter);
 	rhashtable_walk_start(&iter);
@@ -243,6 +248,16 @@ unsigned int mhost_hosts_flush(struct mhost_net *mn)
 	return n;
 }
 
+/* Deletes every host. */
+void mhost_hosts_flush(struct mhost_net *mn)
+{
+	lockdep_assert_held(&mn->hosts_lock);
+
+	while (mn->nhosts)
+		mhost_hosts_flush_pass(mn);
+	mn->hosts_gen++;
+}
+
 void mhost_hosts_walk_enter(struct mhost_net *mn, struct rhashtable_iter *iter)
 {
 	rhashtable_walk_enter(&mn->hosts, iter);
@@ -253,6 +268,8 @@ int mhost_hosts_net_init(struct mhost_net *mn)
 	int err;
 
 	mutex_init(&mn->hosts_lock);
+	/* Never 0: netlink takes a dump sequence of 0 as "not started". */
+	mn->hosts_gen = 1;
 	err = rhashtable_init(&mn->hosts, &mhost_host_params);
 	if (err)
 		return err;

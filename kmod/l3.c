@@ -312,6 +312,12 @@ int mhost_send_to_l4(struct sk_buff *skb, const struct sockaddr *src)
 	 * to verify (the link layer's CRC covered the frame), which
 	 * recvmsg learns from ip_summed through the UDP scratch area.
 	 */
+	/*
+	 * veth keeps skb->sk across namespaces; the UDP queue frees
+	 * without a destructor, which would leave the datagram charged to
+	 * its sender's send buffer forever.
+	 */
+	skb_orphan(skb);
 	nf_reset_ct(skb);
 	__skb_pull(skb, sizeof(*uh));
 	skb->ip_summed = CHECKSUM_UNNECESSARY;

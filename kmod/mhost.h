@@ -108,6 +108,7 @@ struct mhost_net {
 	struct rhltable		locators;	/* key -> struct mhost_locator */
 	struct mutex		hosts_lock;	/* serialises table writers */
 	unsigned int		nhosts;
+	unsigned int		hosts_gen;	/* changes; dump consistency */
 
 	spinlock_t		socks_lock;
 	struct hlist_head	socks;		/* for the socket dump */
@@ -132,7 +133,7 @@ struct mhost_host *mhost_host_find(struct mhost_net *mn, u32 hid);
 int mhost_host_publish(struct mhost_net *mn, struct mhost_host *new,
 		       struct mhost_host *old);
 void mhost_host_unlink(struct mhost_net *mn, struct mhost_host *host);
-unsigned int mhost_hosts_flush(struct mhost_net *mn);
+void mhost_hosts_flush(struct mhost_net *mn);
 void mhost_hosts_walk_enter(struct mhost_net *mn, struct rhashtable_iter *iter);
 u32 mhost_hid_by_source(struct mhost_net *mn, const struct mhost_lockey *key,
 			__be16 port);

@@ -213,7 +213,8 @@ static int mhost_nl_put_locator(struct sk_buff *skb,
 
 static int mhost_nl_fill_host(struct sk_buff *skb,
 			      const struct mhost_host *host, u32 portid,
-			      u32 seq, int flags, u8 cmd)
+			      u32 seq, int flags, u8 cmd,
+			      struct netlink_callback *cb)
 {
 	struct nlattr *nest;
 	unsigned int i;
@@ -222,6 +223,8 @@ static int mhost_nl_fill_host(struct sk_buff *skb,
 	hdr = genlmsg_put(skb, portid, seq, &mhost_genl_family, flags, cmd);
 	if (!hdr)
 		return -EMSGSIZE;
+	if (cb)
+		genl_dump_check_consistent(cb, hdr);
 	if (nla_put_u32(skb, MHOST_A_HOST_ID, host->hid))
 		goto cancel;
 	if (cmd != MHOST_CMD_HOST_DEL) {
@@ -257,7 +260,7 @@ static void mhost_nl_notify(struct net *net, const struct mhost_host *host,
 		return;
 
 	if (host) {
-		if (mhost_nl_fill_host(skb, host, 0, 0, 0, cmd))
+		if (mhost_nl_fill_host(skb, host, 0, 0, 0, cmd, NULL))
 			goto free;
 	} else {
 		hdr = genlmsg_put(skb, 0, 0, &mhost_genl_family, 0, cmd);
@@ -403,7 +406,7 @@ static int mhost_nl_host_get(struct sk_buff *skb, struct genl_info *info)
 	if (!msg)
 		goto out;
 	err = mhost_nl_fill_host(msg, host, info->snd_portid, info->snd_seq,
-				 0, MHOST_CMD_HOST_GET);
+				 0, MHOST_CMD_HOST_GET, NULL);
 	if (err) {
 		nlmsg_free(msg);
 		goto out;
@@ -436,26 +439,36 @@ static int mhost_nl_host_dump_done(struct netlink_callback *cb)
 	return 0;
 }
 
+/*
+ * A dump that spans a change of the table, or a resize (after which the
+ * walk starts over and repeats hosts), is flagged NLM_F_DUMP_INTR so
+ * that the reader starts again.
+ */
 static int mhost_nl_host_dump(struct sk_buff *skb, struct netlink_callback *cb)
 {
 	struct rhashtable_iter *iter = (struct rhashtable_iter *)cb->args[0];
+	struct mhost_net *mn = mhost_pernet(sock_net(cb->skb->sk));
 	struct mhost_host *host;
 	int err = 0;
 
 	rhashtable_walk_start(iter);
+	cb->seq = READ_ONCE(mn->hosts_gen) + cb->args[1];
 	/* Peek first: the host that did not fit last time goes first. */
 	for (host = rhashtable_walk_peek(iter); host;
 	     host = rhashtable_walk_next(iter)) {
 		if (IS_ERR(host)) {
-			if (PTR_ERR(host) == -EAGAIN)
+			if (PTR_ERR(host) == -EAGAIN) {
+				cb->seq = READ_ONCE(mn->hosts_gen) +
+					  ++cb->args[1];
 				continue;
+			}
 			err = PTR_ERR(host);
 			break;
 		}
 		if (mhost_nl_fill_host(skb, host,
 				       NETLINK_CB(cb->skb).portid,
 				       cb->nlh->nlmsg_seq, NLM_F_MULTI,
-				       MHOST_CMD_HOST_GET))
+				       MHOST_CMD_HOST_GET, cb))
 			break;
 	}
 	rhashtable_walk_stop(iter);
