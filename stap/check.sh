@@ -5,6 +5,8 @@
 #   STAPCHECK_PASS=4 stap/check.sh also compile the modules (minutes; patches
 #                                  the runtime for 6.1 stable, see patch-runtime.sh)
 #   KVER=6.1.0-56-amd64 stap/check.sh
+#   STAPCHECK_OUT=DIR stap/check.sh  pass 4, and keep the modules in DIR
+#                                  (mhost_<script>.ko, for staprun on the target)
 #
 # A probe point that no longer exists (a renamed function, one the compiler
 # now inlines where a .return probe needs a real function, a renamed
@@ -19,6 +21,8 @@ set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(dirname "$here")
 pass=${STAPCHECK_PASS:-3}
+out=${STAPCHECK_OUT:-}
+[ -z "$out" ] || pass=4
 
 die() {
 	echo "stapcheck: FAIL: $*" >&2
@@ -107,12 +111,12 @@ start=${EPOCHREALTIME/./}
 names=() pids=()
 for s in "${scripts[@]}"; do
 	variants=("")
-	grep -q '\$1\b' "$s" && variants+=("1")
+	[ -z "$out" ] && grep -q '\$1\b' "$s" && variants+=("1")
 	for arg in "${variants[@]}"; do
 		name=${s##*/}${arg:+ $arg}
 		log=$work/${s##*/}${arg:+.$arg}.log
 		(cd "$work" && stap -W -p"$pass" -r "$tree" "${runtime[@]}" \
-			-m "check_$(basename "$s" .stp | tr -c 'a-z0-9\n' _)${arg:+_$arg}" \
+			-m "mhost_$(basename "$s" .stp | tr -c 'a-z0-9\n' _)${arg:+_$arg}" \
 			"$s" ${arg:+"$arg"} >/dev/null 2>"$log") &
 		names+=("$name")
 		pids+=($!)
@@ -132,5 +136,10 @@ ms=$(((${EPOCHREALTIME/./} - start) / 1000))
 
 if [ ${#failed[@]} -gt 0 ]; then
 	die "${#failed[@]} of ${#names[@]} translation(s) failed against $kver: ${failed[*]}"
+fi
+if [ -n "$out" ]; then
+	mkdir -p "$out"
+	cp "$work"/mhost_*.ko "$out"/
+	echo "stapcheck: modules in $out; run one on the target with: staprun $out/mhost_failover.ko"
 fi
 echo "stapcheck: ok: ${#names[@]} translation(s) of ${#scripts[@]} script(s) pass $pass against mhost.ko and $kver in $((ms / 1000)).$(printf %03d $((ms % 1000)))s"
