@@ -44,21 +44,33 @@ const unknownHID = 12345
 
 // ---- sockets ----
 
+// openSocket opens a blocking socket whose blocking calls time out after
+// ioTimeout with EAGAIN. It calls no testing functions, so that it can
+// run on a namespace's thread (netNS.socket).
+func openSocket(domain, typ, proto int) (int, error) {
+	fd, err := unix.Socket(domain, typ|unix.SOCK_CLOEXEC, proto)
+	if err != nil {
+		return -1, fmt.Errorf("socket(%d, %d, %d): %w", domain, typ, proto, err)
+	}
+	tv := unix.NsecToTimeval(ioTimeout.Nanoseconds())
+	for _, opt := range []int{unix.SO_RCVTIMEO, unix.SO_SNDTIMEO} {
+		if err := unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, opt, &tv); err != nil {
+			unix.Close(fd)
+			return -1, fmt.Errorf("setsockopt(%d): %w", opt, err)
+		}
+	}
+	return fd, nil
+}
+
 // socketOf opens a blocking socket, closed when the test ends. Blocking
 // calls on it time out after ioTimeout with EAGAIN.
 func socketOf(t *testing.T, domain, typ, proto int) int {
 	t.Helper()
-	fd, err := unix.Socket(domain, typ|unix.SOCK_CLOEXEC, proto)
+	fd, err := openSocket(domain, typ, proto)
 	if err != nil {
-		t.Fatalf("socket(%d, %d, %d): %v", domain, typ, proto, err)
+		t.Fatal(err)
 	}
 	t.Cleanup(func() { unix.Close(fd) })
-	tv := unix.NsecToTimeval(ioTimeout.Nanoseconds())
-	for _, opt := range []int{unix.SO_RCVTIMEO, unix.SO_SNDTIMEO} {
-		if err := unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, opt, &tv); err != nil {
-			t.Fatalf("setsockopt(%d): %v", opt, err)
-		}
-	}
 	return fd
 }
 

@@ -131,17 +131,11 @@ func (ns *netNS) listen(t *testing.T) *mhost.Conn {
 func (ns *netNS) socket(t *testing.T, domain, typ, proto int) int {
 	t.Helper()
 	fd := -1
-	ns.do(t, fmt.Sprintf("socket(%d, %d, %d)", domain, typ, proto), func() (err error) {
-		fd, err = unix.Socket(domain, typ|unix.SOCK_CLOEXEC, proto)
+	ns.do(t, "opening a socket", func() (err error) {
+		fd, err = openSocket(domain, typ, proto)
 		return err
 	})
 	t.Cleanup(func() { unix.Close(fd) })
-	tv := unix.NsecToTimeval(ioTimeout.Nanoseconds())
-	for _, opt := range []int{unix.SO_RCVTIMEO, unix.SO_SNDTIMEO} {
-		if err := unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, opt, &tv); err != nil {
-			t.Fatalf("setsockopt(%d): %v", opt, err)
-		}
-	}
 	return fd
 }
 
