@@ -5,10 +5,7 @@ package guest_test
 import (
 	"bytes"
 	"fmt"
-	"os"
-	"os/exec"
 	"strings"
-	"syscall"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -125,20 +122,18 @@ func TestBindInUse(t *testing.T) {
 // lowPort is a privileged port the tests bind.
 const lowPort = 1000
 
-// helperEnv tells a re-executed test binary which helper to be.
-const helperEnv = "MHOST_GUEST_HELPER"
-
 func TestBindLowPort(t *testing.T) {
 	// Unprivileged: re-execute this binary as nobody to run
-	// TestHelperBindLowPort, which reports what bind said.
-	cmd := exec.Command("/proc/self/exe", "-test.run=^TestHelperBindLowPort$")
-	cmd.Env = append(os.Environ(), helperEnv+"=bind-low-port")
-	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("helper process as uid 65534: %v\n%s", err, out)
+	// TestHelperBindLowPort, which reports what bind said on a line of
+	// its own.
+	out := runHelper(t, "TestHelperBindLowPort", nobody)
+	got := ""
+	for _, line := range strings.Split(out, "\n") {
+		if strings.HasPrefix(line, "bind ") || strings.HasPrefix(line, "socket: ") {
+			got = line
+			break
+		}
 	}
-	got, _, _ := strings.Cut(string(out), "\n")
 	if want := fmt.Sprintf("bind %d: %s", lowPort, unix.ErrnoName(unix.EACCES)); got != want {
 		t.Errorf("as uid 65534: %q, want %q\n%s", got, want, out)
 	}
@@ -156,10 +151,11 @@ func TestBindLowPort(t *testing.T) {
 // TestHelperBindLowPort is not a test: TestBindLowPort runs it in a
 // process without privileges.
 func TestHelperBindLowPort(t *testing.T) {
-	if os.Getenv(helperEnv) != "bind-low-port" {
+	if !isHelper("TestHelperBindLowPort") {
 		return
 	}
-	// The first line of output is the result; the parent checks it.
+	// The parent checks the result line.
+	defer fmt.Println(helperDone)
 	fd, err := unix.Socket(family, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		fmt.Printf("socket: %v\n", errStr(err))

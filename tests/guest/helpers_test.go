@@ -18,8 +18,10 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"os/exec"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 	"unsafe"
@@ -409,3 +411,76 @@ func readSysfs(t *testing.T, path string) int {
 	}
 	return n
 }
+
+// poll calls f every 50ms until it returns true or timeout passes, and
+// reports whether it did.
+func poll(timeout time.Duration, f func() bool) bool {
+	for end := time.Now().Add(timeout); ; time.Sleep(50 * time.Millisecond) {
+		if f() {
+			return true
+		}
+		if time.Now().After(end) {
+			return false
+		}
+	}
+}
+
+// ---- helper processes ----
+//
+// A helper is a test function, TestHelper..., that runHelper runs in the
+// test binary re-executed as another user or in other namespaces. It
+// begins with
+//
+//	if !isHelper("TestHelperX") {
+//		return
+//	}
+//
+// so that it does nothing in the ordinary run, and prints helperDone when
+// it ran to its end.
+
+// helperEnv tells a re-executed test binary which helper it is.
+const helperEnv = "MHOST_GUEST_HELPER"
+
+// helperDone is the line a helper prints when it ran to its end, so that
+// a helper that did not run cannot pass for one that did.
+const helperDone = "mhost helper done"
+
+// nobody runs a helper as the unprivileged user nobody.
+var nobody = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+
+// runHelper runs the test function name in a child process with attr
+// (credentials, namespaces) and extra environment, and returns its
+// output. It fails the test if the child fails or does not finish.
+func runHelper(t *testing.T, name string, attr *syscall.SysProcAttr, env ...string) string {
+	t.Helper()
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatalf("os.Executable: %v", err)
+	}
+	cmd := exec.Command(exe, "-test.run=^"+name+"$", "-test.v", "-test.count=1")
+	cmd.Env = append(os.Environ(), append([]string{helperEnv + "=" + name}, env...)...)
+	cmd.Dir = "/"
+	cmd.SysProcAttr = attr
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("starting %s: %v", name, err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err = <-done:
+	case <-time.After(2 * time.Minute):
+		cmd.Process.Kill()
+		<-done
+		t.Fatalf("%s did not finish in 2 minutes:\n%s", name, out.String())
+	}
+	if err != nil || !strings.Contains(out.String(), helperDone) {
+		t.Fatalf("%s: %v\n%s", name, err, out.String())
+	}
+	return out.String()
+}
+
+// isHelper reports whether this process was started to be the helper
+// name; helpers return at once in the ordinary run.
+func isHelper(name string) bool { return os.Getenv(helperEnv) == name }

@@ -226,14 +226,14 @@ func TestMhostctlUsage(t *testing.T) {
 
 func TestMhostctlUnprivileged(t *testing.T) {
 	c := nlInitialTable(t)
-	nlCtlFails(t, nlNobody, "host add 7 inet 10.0.0.2", 1, "mhostctl: host add: permission denied: needs CAP_NET_ADMIN")
-	nlCtlFails(t, nlNobody, "host flush", 1, "needs CAP_NET_ADMIN")
+	nlCtlFails(t, nobody, "host add 7 inet 10.0.0.2", 1, "mhostctl: host add: permission denied: needs CAP_NET_ADMIN")
+	nlCtlFails(t, nobody, "host flush", 1, "needs CAP_NET_ADMIN")
 	if hosts, err := c.Hosts(); err != nil || len(hosts) != 0 {
 		t.Errorf("nobody changed the table: %d hosts, %v", len(hosts), err)
 	}
 	nlCheck(t, "AddHost 7", c.AddHost(mhostnl.Host{ID: 7, Locators: []mhostnl.Locator{nlLoc("10.0.0.2")}}))
 	for _, args := range []string{"host show", "-j host show 7", "proto list", "sock list", "stats -j"} {
-		if r := nlCtl(t, nlNobody, args); r.code != 0 {
+		if r := nlCtl(t, nobody, args); r.code != 0 {
 			t.Errorf("as nobody: %s", r)
 		}
 	}

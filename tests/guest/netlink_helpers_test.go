@@ -3,23 +3,19 @@
 package guest_test
 
 // Helpers of netlink_test.go, mhostctl_test.go and failover_test.go: the
-// kernel's expected messages, error checks, network namespaces, raw
-// generic netlink and rtnetlink requests, and helper processes. Their
-// names start with nl so that they stay apart from the other files'.
+// kernel's expected messages, error checks, network namespaces, and raw
+// generic netlink and rtnetlink requests. Their names start with nl so
+// that they stay apart from the other files'. Helper processes are
+// helpers_test.go's.
 
 import (
-	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"net/netip"
-	"os"
-	"os/exec"
 	"runtime"
 	"strings"
-	"syscall"
 	"testing"
-	"time"
 
 	"github.com/mdlayher/genetlink"
 	"github.com/mdlayher/netlink"
@@ -398,63 +394,4 @@ func (r *nlRt) delRoute(index int32, prefix string) error {
 		nlBytes(unix.RTA_DST, p.Addr().AsSlice()),
 		nlU32(unix.RTA_OIF, uint32(index)),
 	)...))
-}
-
-// Helper processes: the test binary re-executed to run one TestHelperNL*
-// function as another user or in another namespace.
-
-// nlHelperEnv tells a re-executed test binary which helper it is.
-const nlHelperEnv = "MHOST_NL_HELPER"
-
-// nlHelperDone is the line a helper prints when it ran to its end, so
-// that a helper that did not run cannot pass for one that did.
-const nlHelperDone = "mhostnl helper done"
-
-// nlRunHelper runs the test function name in a child process with attr
-// (credentials, namespaces) and extra environment, and returns its
-// output. It fails the test if the child fails or does not finish.
-func nlRunHelper(t *testing.T, name string, attr *syscall.SysProcAttr, env ...string) string {
-	t.Helper()
-	exe, err := os.Executable()
-	nlCheck(t, "os.Executable", err)
-	cmd := exec.Command(exe, "-test.run=^"+name+"$", "-test.v", "-test.count=1")
-	cmd.Env = append(os.Environ(), append([]string{nlHelperEnv + "=" + name}, env...)...)
-	cmd.Dir = "/"
-	cmd.SysProcAttr = attr
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	nlCheck(t, "starting "+name, cmd.Start())
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	select {
-	case err = <-done:
-	case <-time.After(2 * time.Minute):
-		cmd.Process.Kill()
-		<-done
-		t.Fatalf("%s did not finish in 2 minutes:\n%s", name, out.String())
-	}
-	if err != nil || !strings.Contains(out.String(), nlHelperDone) {
-		t.Fatalf("%s: %v\n%s", name, err, out.String())
-	}
-	return out.String()
-}
-
-// nlIsHelper reports whether this process was started to be the helper
-// name; helpers return at once in the ordinary run.
-func nlIsHelper(name string) bool { return os.Getenv(nlHelperEnv) == name }
-
-// nlNobody runs as the unprivileged user nobody.
-var nlNobody = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
-
-// nlPoll calls f every 50ms until it returns true or timeout passes, and
-// reports whether it did.
-func nlPoll(timeout time.Duration, f func() bool) bool {
-	for end := time.Now().Add(timeout); ; time.Sleep(50 * time.Millisecond) {
-		if f() {
-			return true
-		}
-		if time.Now().After(end) {
-			return false
-		}
-	}
 }

@@ -282,7 +282,7 @@ func TestNLSockets(t *testing.T) {
 	nlCheck(t, "sending to itself", err)
 
 	var mine mhostnl.Socket
-	ok := nlPoll(5*time.Second, func() bool {
+	ok := poll(5*time.Second, func() bool {
 		ss, err := c.Sockets()
 		nlCheck(t, "Sockets", err)
 		for _, s := range ss {
@@ -325,7 +325,7 @@ func TestNLSockets(t *testing.T) {
 	// Closed sockets leave the dump.
 	conn.Close()
 	dialed.Close()
-	if !nlPoll(5*time.Second, func() bool {
+	if !poll(5*time.Second, func() bool {
 		ss, err := c.Sockets()
 		return err == nil && len(ss) == 0
 	}) {
@@ -461,12 +461,12 @@ func TestNLNamespaceLeak(t *testing.T) {
 	baseline := nlSettledAllocated(t, c)
 	t.Logf("hosts allocated before: %d", baseline)
 
-	out := nlRunHelper(t, "TestHelperNLLeak", &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWNET},
+	out := runHelper(t, "TestHelperNLLeak", &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWNET},
 		"MHOST_NL_BASELINE="+strconv.FormatUint(baseline, 10))
 	t.Logf("helper:\n%s", out)
 
 	var last uint64
-	if !nlPoll(10*time.Second, func() bool {
+	if !poll(10*time.Second, func() bool {
 		st, err := c.Stats()
 		nlCheck(t, "Stats", err)
 		last = st.HostsAllocated
@@ -483,7 +483,7 @@ func TestNLNamespaceLeak(t *testing.T) {
 func nlSettledAllocated(t *testing.T, c *mhostnl.Client) uint64 {
 	t.Helper()
 	var prev, cur uint64 = 1<<64 - 1, 0
-	nlPoll(10*time.Second, func() bool {
+	poll(10*time.Second, func() bool {
 		st, err := c.Stats()
 		nlCheck(t, "Stats", err)
 		cur = st.HostsAllocated
@@ -500,7 +500,7 @@ func nlSettledAllocated(t *testing.T, c *mhostnl.Client) uint64 {
 // TestHelperNLLeak is not a test: TestNLNamespaceLeak runs it in a new
 // network namespace, which dies with the process.
 func TestHelperNLLeak(t *testing.T) {
-	if !nlIsHelper("TestHelperNLLeak") {
+	if !isHelper("TestHelperNLLeak") {
 		return
 	}
 	baseline, err := strconv.ParseUint(os.Getenv("MHOST_NL_BASELINE"), 10, 64)
@@ -516,18 +516,18 @@ func TestHelperNLLeak(t *testing.T) {
 	if st.Hosts != nlLeakHosts || st.HostsAllocated < baseline+nlLeakHosts {
 		t.Errorf("Stats() = %+v, want %d hosts here and at least %d allocated", st, nlLeakHosts, baseline+nlLeakHosts)
 	}
-	fmt.Println(nlHelperDone)
+	fmt.Println(helperDone)
 }
 
 func TestNLUnprivileged(t *testing.T) {
-	out := nlRunHelper(t, "TestHelperNLUnprivileged", nlNobody)
+	out := runHelper(t, "TestHelperNLUnprivileged", nobody)
 	t.Logf("helper:\n%s", out)
 }
 
 // TestHelperNLUnprivileged is not a test: TestNLUnprivileged runs it as
 // nobody, who may read everything and change nothing.
 func TestHelperNLUnprivileged(t *testing.T) {
-	if !nlIsHelper("TestHelperNLUnprivileged") {
+	if !isHelper("TestHelperNLUnprivileged") {
 		return
 	}
 	if os.Getuid() != 65534 {
@@ -559,7 +559,7 @@ func TestHelperNLUnprivileged(t *testing.T) {
 			t.Errorf("%s as nobody: %v, want os.ErrPermission", what, err)
 		}
 	}
-	fmt.Println(nlHelperDone)
+	fmt.Println(helperDone)
 }
 
 // nlScaleHosts returns n hosts with ids 1 to n and two or three locators
