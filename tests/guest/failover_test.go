@@ -8,7 +8,7 @@ package guest_test
 //
 // Two network namespaces joined by a veth pair:
 //
-//	A: va 10.0.0.1/24 fd00::1/64  <->  B: vb 10.0.0.2/24 fd00::2/64
+//	A: veth-a 10.0.0.1/24 fd00::1/64  <->  B: veth-b 10.0.0.2/24 fd00::2/64
 //
 // In A, host 7 is [inet6 fd00::2, inet 10.0.0.2]; in B, host 7 is A's
 // addresses, so that B's server, with MHOST_RECVHOSTID on, sees the
@@ -28,10 +28,10 @@ import (
 func TestFailover(t *testing.T) {
 	for _, tc := range []struct {
 		name      string
-		breakIPv6 func(rt *nlRt, va int32) error
+		breakIPv6 func(t *testing.T, a vethEnd)
 	}{
-		{"IPv6 address deleted", func(rt *nlRt, va int32) error { return rt.delAddr(va, "fd00::1/64") }},
-		{"IPv6 route deleted", func(rt *nlRt, va int32) error { return rt.delRoute(va, "fd00::/64") }},
+		{"IPv6 address deleted", func(t *testing.T, a vethEnd) { a.NS.delAddr(t, a.Index, netip.MustParsePrefix("fd00::1/64")) }},
+		{"IPv6 route deleted", func(t *testing.T, a vethEnd) { a.NS.delRoute(t, a.Index, netip.MustParsePrefix("fd00::/64")) }},
 	} {
 		t.Run(tc.name, func(t *testing.T) { nlFailover(t, tc.breakIPv6) })
 	}
@@ -41,38 +41,20 @@ func TestFailover(t *testing.T) {
 // broke.
 const nlFailoverSends = 5
 
-func nlFailover(t *testing.T, breakIPv6 func(rt *nlRt, va int32) error) {
-	a, b := nlNewNetns(t), nlNewNetns(t)
-	rtA, rtB := nlRoute(t, a), nlRoute(t, b)
-	nlCheck(t, "creating the veth pair", rtA.addVeth("va", "vb", b.fd))
-	va, vb := rtA.index(t, "va"), rtB.index(t, "vb")
-	for _, s := range []struct {
-		rt     *nlRt
-		index  int32
-		prefix string
-	}{
-		{rtA, va, "10.0.0.1/24"}, {rtA, va, "fd00::1/64"},
-		{rtB, vb, "10.0.0.2/24"}, {rtB, vb, "fd00::2/64"},
-	} {
-		nlCheck(t, "adding "+s.prefix, s.rt.addAddr(s.index, s.prefix))
-	}
-	nlCheck(t, "va up", rtA.setUp(va))
-	nlCheck(t, "vb up", rtB.setUp(vb))
+func nlFailover(t *testing.T, breakIPv6 func(t *testing.T, a vethEnd)) {
+	a, b := newNetNS(t, "a"), newNetNS(t, "b")
+	a.setUp(t, "lo") // like real hosts
+	b.setUp(t, "lo")
+	v := newVethPair(t, a, b, vethConfig{
+		AddrsA: prefixes("10.0.0.1/24", "fd00::1/64"),
+		AddrsB: prefixes("10.0.0.2/24", "fd00::2/64"),
+	})
 
-	ca, cb := nlDial(t, a.fd), nlDial(t, b.fd)
+	ca, cb := a.control(t), b.control(t)
 	nlCheck(t, "host 7 in A", ca.AddHost(mhostnl.Host{ID: 7, Locators: []mhostnl.Locator{nlLoc("fd00::2"), nlLoc("10.0.0.2")}}))
 	nlCheck(t, "host 7 in B", cb.AddHost(mhostnl.Host{ID: 7, Locators: []mhostnl.Locator{nlLoc("fd00::1"), nlLoc("10.0.0.1")}}))
 
-	var (
-		srv, cli   *mhost.Conn
-		serr, cerr error
-	)
-	b.do(func() { srv, serr = mhost.Listen(0) })
-	nlCheck(t, "server socket in B", serr)
-	defer srv.Close()
-	a.do(func() { cli, cerr = mhost.Listen(0) })
-	nlCheck(t, "client socket in A", cerr)
-	defer cli.Close()
+	srv, cli := b.listen(t), a.listen(t)
 	srvPort := srv.LocalAddr().(*mhost.HostAddr).Port
 	cliPort := cli.LocalAddr().(*mhost.HostAddr).Port
 	to7 := &mhost.HostAddr{ID: 7, Port: srvPort}
@@ -108,7 +90,7 @@ func nlFailover(t *testing.T, breakIPv6 func(rt *nlRt, va int32) error) {
 	exchange("v6 with host ids", true, "hid 7")
 	exchange("v6 with addresses", false, "fd00::1")
 
-	nlCheck(t, "breaking IPv6 in A", breakIPv6(rtA, va))
+	breakIPv6(t, v.A)
 
 	// Every send still succeeds, over IPv4.
 	for i := range nlFailoverSends {

@@ -2,18 +2,18 @@
 
 package guest_test
 
-// Helpers of netlink_test.go, mhostctl_test.go and failover_test.go: the
-// kernel's expected messages, error checks, network namespaces, and raw
-// generic netlink and rtnetlink requests. Their names start with nl so
-// that they stay apart from the other files'. Helper processes are
-// helpers_test.go's.
+// Helpers for the generic netlink family "mhost", of netlink_test.go,
+// mhostctl_test.go and failover_test.go: the kernel's expected messages,
+// error checks, hosts, control clients and raw requests. Their names
+// start with nl so that they stay apart from the other files'. Network
+// namespaces, veth pairs and rtnetlink are netns_test.go's; helper
+// processes are helpers_test.go's.
 
 import (
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"net/netip"
-	"runtime"
 	"strings"
 	"testing"
 
@@ -148,70 +148,15 @@ func nlWantHost(t *testing.T, c *mhostnl.Client, want mhostnl.Host) {
 }
 
 // nlDial opens a control client in the namespace nsfd names (0: the
-// calling thread's, which is the initial one for the tests' goroutines).
+// calling thread's, which is the initial one for the tests' goroutines),
+// closed when the test ends. netNS.control opens one in a test's
+// namespace.
 func nlDial(t *testing.T, nsfd int) *mhostnl.Client {
 	t.Helper()
 	c, err := mhostnl.Dial(&mhostnl.Config{NetNS: nsfd})
 	nlCheck(t, "mhostnl.Dial", err)
 	t.Cleanup(func() { c.Close() })
 	return c
-}
-
-// An nlNetns is a network namespace a test creates, with a locked OS
-// thread inside it to run what must happen there (opening sockets). The
-// namespace goes away when the test ends and nothing else holds it.
-type nlNetns struct {
-	fd   int // an open /proc/thread-self/ns/net, for netlink.Config.NetNS
-	work chan func()
-	done chan struct{}
-}
-
-func nlNewNetns(t *testing.T) *nlNetns {
-	t.Helper()
-	ns := &nlNetns{work: make(chan func()), done: make(chan struct{})}
-	errc := make(chan error, 1)
-	go func() {
-		// Never unlocked: the thread leaves the namespace by exiting
-		// with this goroutine.
-		runtime.LockOSThread()
-		defer close(ns.done)
-		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
-			errc <- fmt.Errorf("unshare(CLONE_NEWNET): %w", err)
-			return
-		}
-		fd, err := unix.Open("/proc/thread-self/ns/net", unix.O_RDONLY|unix.O_CLOEXEC, 0)
-		if err != nil {
-			errc <- err
-			return
-		}
-		ns.fd = fd
-		errc <- nil
-		for f := range ns.work {
-			f()
-		}
-	}()
-	if err := <-errc; err != nil {
-		t.Fatalf("new network namespace: %v", err)
-	}
-	t.Cleanup(func() {
-		close(ns.work)
-		<-ns.done
-		unix.Close(ns.fd)
-	})
-	rt := nlRoute(t, ns)
-	nlCheck(t, "bringing lo up in a new namespace", rt.setUp(rt.index(t, "lo")))
-	return ns
-}
-
-// do runs f on the namespace's thread: sockets it opens belong to the
-// namespace.
-func (ns *nlNetns) do(f func()) {
-	done := make(chan struct{})
-	ns.work <- func() {
-		defer close(done)
-		f()
-	}
-	<-done
 }
 
 // nlRaw sends hand-made requests of the mhost family, for the malformed
@@ -273,125 +218,4 @@ func nlNest(typ uint16, attrs ...netlink.Attribute) netlink.Attribute {
 func nlRawLoc(family uint16, addr []byte, extra ...netlink.Attribute) netlink.Attribute {
 	return nlNest(mhostnl.AttrLocator,
 		append([]netlink.Attribute{nlU16(mhostnl.LocAttrFamily, family), nlBytes(mhostnl.LocAttrAddr, addr)}, extra...)...)
-}
-
-// rtnetlink, for the links, addresses and routes of the namespaces.
-
-// nlRt is an rtnetlink connection in a namespace.
-type nlRt struct{ c *netlink.Conn }
-
-func nlRoute(t *testing.T, ns *nlNetns) *nlRt {
-	t.Helper()
-	fd := 0
-	if ns != nil {
-		fd = ns.fd
-	}
-	c, err := netlink.Dial(unix.NETLINK_ROUTE, &netlink.Config{NetNS: fd})
-	nlCheck(t, "rtnetlink dial", err)
-	t.Cleanup(func() { c.Close() })
-	return &nlRt{c: c}
-}
-
-func (r *nlRt) exec(typ uint16, flags netlink.HeaderFlags, data []byte) error {
-	_, err := r.c.Execute(netlink.Message{
-		Header: netlink.Header{Type: netlink.HeaderType(typ), Flags: netlink.Request | netlink.Acknowledge | flags},
-		Data:   data,
-	})
-	return err
-}
-
-// ifinfomsg returns a struct ifinfomsg.
-func ifinfomsg(index int32, flags, change uint32) []byte {
-	b := make([]byte, unix.SizeofIfInfomsg)
-	binary.NativeEndian.PutUint32(b[4:], uint32(index))
-	binary.NativeEndian.PutUint32(b[8:], flags)
-	binary.NativeEndian.PutUint32(b[12:], change)
-	return b
-}
-
-// index returns the index of the link name, failing the test if there is
-// none.
-func (r *nlRt) index(t *testing.T, name string) int32 {
-	t.Helper()
-	msgs, err := r.c.Execute(netlink.Message{
-		Header: netlink.Header{Type: unix.RTM_GETLINK, Flags: netlink.Request},
-		Data:   append(ifinfomsg(0, 0, 0), nlAttrs(netlink.Attribute{Type: unix.IFLA_IFNAME, Data: append([]byte(name), 0)})...),
-	})
-	nlCheck(t, "RTM_GETLINK "+name, err)
-	if len(msgs) != 1 || len(msgs[0].Data) < unix.SizeofIfInfomsg {
-		t.Fatalf("RTM_GETLINK %s: %d replies", name, len(msgs))
-	}
-	return int32(binary.NativeEndian.Uint32(msgs[0].Data[4:]))
-}
-
-func (r *nlRt) setUp(index int32) error {
-	return r.exec(unix.RTM_NEWLINK, 0, ifinfomsg(index, unix.IFF_UP, unix.IFF_UP))
-}
-
-// vethInfoPeer is VETH_INFO_PEER of linux/veth.h.
-const vethInfoPeer = 1
-
-// addVeth creates a veth pair: name here, peer in the namespace peerNS.
-func (r *nlRt) addVeth(name, peer string, peerNS int) error {
-	peerData := append(ifinfomsg(0, 0, 0), nlAttrs(
-		netlink.Attribute{Type: unix.IFLA_IFNAME, Data: append([]byte(peer), 0)},
-		nlU32(unix.IFLA_NET_NS_FD, uint32(peerNS)),
-	)...)
-	data := append(ifinfomsg(0, 0, 0), nlAttrs(
-		netlink.Attribute{Type: unix.IFLA_IFNAME, Data: append([]byte(name), 0)},
-		nlNest(unix.IFLA_LINKINFO,
-			netlink.Attribute{Type: unix.IFLA_INFO_KIND, Data: []byte("veth\x00")},
-			nlNest(unix.IFLA_INFO_DATA, netlink.Attribute{Type: vethInfoPeer, Data: peerData}),
-		),
-	)...)
-	return r.exec(unix.RTM_NEWLINK, netlink.Create|netlink.Excl, data)
-}
-
-// ifaddr returns a struct ifaddrmsg and its attributes for prefix on the
-// link index; IPv6 addresses skip duplicate address detection, to be
-// usable at once.
-func ifaddr(index int32, prefix netip.Prefix) []byte {
-	b := make([]byte, unix.SizeofIfAddrmsg)
-	b[0] = unix.AF_INET
-	var flags uint32
-	if prefix.Addr().Is6() {
-		b[0] = unix.AF_INET6
-		flags = unix.IFA_F_NODAD
-	}
-	b[1] = byte(prefix.Bits())
-	b[2] = byte(flags)
-	binary.NativeEndian.PutUint32(b[4:], uint32(index))
-	a := prefix.Addr().AsSlice()
-	return append(b, nlAttrs(
-		nlBytes(unix.IFA_LOCAL, a),
-		nlBytes(unix.IFA_ADDRESS, a),
-		nlU32(unix.IFA_FLAGS, flags),
-	)...)
-}
-
-func (r *nlRt) addAddr(index int32, prefix string) error {
-	return r.exec(unix.RTM_NEWADDR, netlink.Create|netlink.Excl, ifaddr(index, netip.MustParsePrefix(prefix)))
-}
-
-func (r *nlRt) delAddr(index int32, prefix string) error {
-	return r.exec(unix.RTM_DELADDR, 0, ifaddr(index, netip.MustParsePrefix(prefix)))
-}
-
-// delRoute deletes the route to prefix through the link index in the
-// main table.
-func (r *nlRt) delRoute(index int32, prefix string) error {
-	p := netip.MustParsePrefix(prefix)
-	b := make([]byte, unix.SizeofRtMsg)
-	b[0] = unix.AF_INET
-	if p.Addr().Is6() {
-		b[0] = unix.AF_INET6
-	}
-	b[1] = byte(p.Bits())
-	b[4] = unix.RT_TABLE_MAIN
-	b[6] = unix.RT_SCOPE_NOWHERE // any scope
-	b[7] = unix.RTN_UNICAST
-	return r.exec(unix.RTM_DELROUTE, 0, append(b, nlAttrs(
-		nlBytes(unix.RTA_DST, p.Addr().AsSlice()),
-		nlU32(unix.RTA_OIF, uint32(index)),
-	)...))
 }

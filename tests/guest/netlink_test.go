@@ -28,11 +28,13 @@ import (
 
 func TestNLProtocols(t *testing.T) {
 	for _, where := range []string{"initial", "new"} {
-		nsfd := 0
+		var c *mhostnl.Client
 		if where == "new" {
-			nsfd = nlNewNetns(t).fd
+			c = newNetNS(t, where).control(t)
+		} else {
+			c = nlDial(t, 0)
 		}
-		ps, err := nlDial(t, nsfd).Protocols()
+		ps, err := c.Protocols()
 		nlCheck(t, "Protocols", err)
 		want := map[string]mhostnl.Protocol{
 			"inet":  {Family: 2, Name: "inet", Module: "kernel", AddrLen: 4},
@@ -54,8 +56,7 @@ func TestNLProtocols(t *testing.T) {
 }
 
 func TestNLRoundTrip(t *testing.T) {
-	ns := nlNewNetns(t)
-	c := nlDial(t, ns.fd)
+	c := newNetNS(t, "nl").control(t)
 
 	h7 := mhostnl.Host{ID: 7, Locators: []mhostnl.Locator{nlLoc("fd00::2"), nlLoc("10.0.0.2")}}
 	nlCheck(t, "AddHost 7", c.AddHost(h7))
@@ -149,8 +150,8 @@ func TestNLRoundTrip(t *testing.T) {
 // message, through the Client where it can say the wrong thing and with
 // raw messages where it cannot.
 func TestNLRejections(t *testing.T) {
-	ns := nlNewNetns(t)
-	c := nlDial(t, ns.fd)
+	ns := newNetNS(t, "nl")
+	c := ns.control(t)
 	nlCheck(t, "AddHost 7", c.AddHost(mhostnl.Host{ID: 7, Locators: []mhostnl.Locator{nlLoc("10.0.0.2")}}))
 
 	inet := func(addr string) []mhostnl.Locator { return []mhostnl.Locator{nlLoc(addr)} }
@@ -256,29 +257,23 @@ func TestNLRejections(t *testing.T) {
 }
 
 func TestNLSockets(t *testing.T) {
-	ns := nlNewNetns(t)
-	c := nlDial(t, ns.fd)
+	ns := newNetNS(t, "nl")
+	ns.setUp(t, "lo") // host 7 and the datagram to itself are on loopback
+	c := ns.control(t)
 
-	var (
-		conn, dialed *mhost.Conn
-		err, derr    error
-	)
 	nlCheck(t, "AddHost 7", c.AddHost(mhost7(t)))
-	ns.do(func() {
-		conn, err = mhost.Listen(0)
-		if err == nil {
-			dialed, derr = mhost.Dial(&mhost.HostAddr{ID: 7, Port: 9})
-		}
+	conn := ns.listen(t)
+	var dialed *mhost.Conn
+	ns.do(t, "mhost.Dial to host 7", func() (err error) {
+		dialed, err = mhost.Dial(&mhost.HostAddr{ID: 7, Port: 9})
+		return err
 	})
-	nlCheck(t, "mhost.Listen in the namespace", err)
-	defer conn.Close()
-	nlCheck(t, "mhost.Dial to host 7 in the namespace", derr)
 	defer dialed.Close()
 	port := conn.LocalAddr().(*mhost.HostAddr).Port
 	inode := nlInode(t, conn)
 
 	// A datagram to itself fills its receive queue.
-	_, err = conn.WriteTo([]byte("queued"), &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: int(port)})
+	_, err := conn.WriteTo([]byte("queued"), &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: int(port)})
 	nlCheck(t, "sending to itself", err)
 
 	var mine mhostnl.Socket
@@ -353,8 +348,7 @@ func nlInode(t *testing.T, c *mhost.Conn) uint64 {
 }
 
 func TestNLEvents(t *testing.T) {
-	a, b := nlNewNetns(t), nlNewNetns(t)
-	ca, cb := nlDial(t, a.fd), nlDial(t, b.fd)
+	ca, cb := newNetNS(t, "a").control(t), newNetNS(t, "b").control(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	w, err := ca.Watch(ctx)
@@ -410,8 +404,7 @@ func TestNLEvents(t *testing.T) {
 }
 
 func TestNLNamespaces(t *testing.T) {
-	ns := nlNewNetns(t)
-	inNS, initial := nlDial(t, ns.fd), nlDial(t, 0)
+	inNS, initial := newNetNS(t, "nl").control(t), nlDial(t, 0)
 	t.Cleanup(func() { initial.DeleteHost(43) })
 
 	nlCheck(t, "AddHost 42 in the new namespace", inNS.AddHost(mhostnl.Host{ID: 42, Locators: []mhostnl.Locator{nlLoc("10.0.0.42")}}))
@@ -588,8 +581,7 @@ func nlScaleHosts(n int) []mhostnl.Host {
 const nlScaleCount = 100000
 
 func TestNLScale(t *testing.T) {
-	ns := nlNewNetns(t)
-	c := nlDial(t, ns.fd)
+	c := newNetNS(t, "nl").control(t)
 	hosts := nlScaleHosts(nlScaleCount)
 
 	start := time.Now()

@@ -143,12 +143,7 @@ func (ns *netNS) socket(t *testing.T, domain, typ, proto int) int {
 // when the test ends.
 func (ns *netNS) control(t *testing.T) *mhostnl.Client {
 	t.Helper()
-	c, err := mhostnl.Dial(&mhostnl.Config{NetNS: ns.fd})
-	if err != nil {
-		t.Fatalf("namespace %s: mhostnl.Dial: %v", ns.name, err)
-	}
-	t.Cleanup(func() { c.Close() })
-	return c
+	return nlDial(t, ns.fd)
 }
 
 // sysctl writes value to /proc/sys/<key> of the namespace ("net/ipv6/
@@ -289,29 +284,77 @@ func (ns *netNS) setUp(t *testing.T, name string) {
 	}
 }
 
-// addAddr adds an address to a link. IPv6 addresses skip duplicate
-// address detection (IFA_F_NODAD), so they are usable at once.
-func (ns *netNS) addAddr(t *testing.T, index int, p netip.Prefix) {
-	t.Helper()
-	b := make([]byte, unix.SizeofIfAddrmsg)
-	b[0] = unix.AF_INET
-	var flags uint32
-	if p.Addr().Is6() {
-		b[0] = unix.AF_INET6
-		flags = unix.IFA_F_NODAD
+// rtFamily returns the address family of a.
+func rtFamily(a netip.Addr) byte {
+	if a.Is6() {
+		return unix.AF_INET6
 	}
+	return unix.AF_INET
+}
+
+// rtIfaddr returns a struct ifaddrmsg and its attributes for p on the
+// link index. IPv6 addresses skip duplicate address detection
+// (IFA_F_NODAD), so they are usable at once.
+func rtIfaddr(index int, p netip.Prefix) ([]byte, error) {
+	b := make([]byte, unix.SizeofIfAddrmsg)
+	b[0] = rtFamily(p.Addr())
 	b[1] = byte(p.Bits())
 	binary.NativeEndian.PutUint32(b[4:], uint32(index))
+	var flags uint32
+	if p.Addr().Is6() {
+		flags = unix.IFA_F_NODAD
+	}
 	ae := netlink.NewAttributeEncoder()
 	ae.Bytes(unix.IFA_LOCAL, p.Addr().AsSlice())
 	ae.Bytes(unix.IFA_ADDRESS, p.Addr().AsSlice())
 	ae.Uint32(unix.IFA_FLAGS, flags)
 	attrs, err := ae.Encode()
+	return append(b, attrs...), err
+}
+
+// addAddr adds an address to a link.
+func (ns *netNS) addAddr(t *testing.T, index int, p netip.Prefix) {
+	t.Helper()
+	req, err := rtIfaddr(index, p)
 	if err == nil {
-		err = ns.rtExec(unix.RTM_NEWADDR, netlink.Create|netlink.Excl, append(b, attrs...))
+		err = ns.rtExec(unix.RTM_NEWADDR, netlink.Create|netlink.Excl, req)
 	}
 	if err != nil {
 		t.Fatalf("namespace %s: adding %v to link %d: %v", ns.name, p, index, err)
+	}
+}
+
+// delAddr deletes an address of a link.
+func (ns *netNS) delAddr(t *testing.T, index int, p netip.Prefix) {
+	t.Helper()
+	req, err := rtIfaddr(index, p)
+	if err == nil {
+		err = ns.rtExec(unix.RTM_DELADDR, 0, req)
+	}
+	if err != nil {
+		t.Fatalf("namespace %s: deleting %v from link %d: %v", ns.name, p, index, err)
+	}
+}
+
+// delRoute deletes the unicast route to p through the link index from
+// the main table, whatever its scope.
+func (ns *netNS) delRoute(t *testing.T, index int, p netip.Prefix) {
+	t.Helper()
+	b := make([]byte, unix.SizeofRtMsg)
+	b[0] = rtFamily(p.Addr())
+	b[1] = byte(p.Bits())
+	b[4] = unix.RT_TABLE_MAIN
+	b[6] = unix.RT_SCOPE_NOWHERE // any scope
+	b[7] = unix.RTN_UNICAST
+	ae := netlink.NewAttributeEncoder()
+	ae.Bytes(unix.RTA_DST, p.Addr().AsSlice())
+	ae.Uint32(unix.RTA_OIF, uint32(index))
+	attrs, err := ae.Encode()
+	if err == nil {
+		err = ns.rtExec(unix.RTM_DELROUTE, 0, append(b, attrs...))
+	}
+	if err != nil {
+		t.Fatalf("namespace %s: deleting the route to %v through link %d: %v", ns.name, p, index, err)
 	}
 }
 
