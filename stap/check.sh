@@ -105,11 +105,16 @@ if [ "$pass" -ge 4 ] && grep -qs task_work_cancel_func "$build/include/linux/tas
 fi
 
 # Each script alone, all at once; a script that takes an optional
-# argument ($1) is also translated with one.
+# argument ($1) is also translated with one. At pass 4 the first one runs
+# alone: it caches the kernel's configuration probes (stapconf) for the
+# others, which would otherwise all run them at once.
 export SYSTEMTAP_DIR=$work/stap	# no cache or state in ~/.systemtap
 start=${EPOCHREALTIME/./}
 names=() pids=()
 for s in "${scripts[@]}"; do
+	if [ "$pass" -ge 4 ] && [ ${#pids[@]} -eq 1 ]; then
+		wait "${pids[0]}" || true	# its status is collected below
+	fi
 	variants=("")
 	[ -z "$out" ] && grep -q '\$1\b' "$s" && variants+=("1")
 	for arg in "${variants[@]}"; do
