@@ -45,8 +45,10 @@ ko=$repo/kmod/mhost.ko
 [ -f "$ko" ] || die "$ko not built: run make -C kmod"
 magic=$(modinfo -F vermagic "$ko")
 [ "${magic%% *}" = "$kver" ] || die "$ko is built for ${magic%% *}, not $kver: run make -C kmod KVER=$kver"
-newer=$(find "$repo/kmod" -maxdepth 3 \( -name '*.c' -o -name '*.h' -o -name Kbuild \) \
-	-newer "$ko" -not -name '*.mod.c' -print -quit)
+# mhost.ko's own sources (not protos/, whose changes do not rebuild it).
+newer=$(find "$repo/kmod" -maxdepth 1 \( -name '*.c' -o -name '*.h' \) -not -name '*.mod.c' \
+	-newer "$ko" -print -quit)
+[ -n "$newer" ] || newer=$(find "$repo/kmod/include" -type f -newer "$ko" -print -quit)
 [ -z "$newer" ] || die "$ko is older than ${newer#"$repo"/}: run make -C kmod"
 
 shopt -s nullglob
