@@ -5,6 +5,7 @@
 #   make build    go build ./...
 #   make vet      go vet, every build tag
 #   make unit     host unit tests (no VM, never loads the module)
+#   make stapcheck  translate every stap/ script against the built module
 #   make test     deps + vet + unit + the VM suite (QEMU)
 #   make demo     boot the VM and run the mhost-server/mhost-client demo
 #   make shell    boot the VM with mhost.ko loaded and a shell on this terminal
@@ -28,9 +29,9 @@ endif
 
 # Debian packages the module build and the VM tests need.
 DEBS := linux-image-amd64 linux-headers-amd64 qemu-system-x86 busybox-static \
-	kmod make gcc cpio iproute2
+	kmod make gcc cpio iproute2 systemtap python3
 
-.PHONY: all deps module build vet unit vmtest test demo shell clean
+.PHONY: all deps module build vet unit stapcheck vmtest test demo shell clean
 
 all: build module
 
@@ -65,12 +66,16 @@ vet:
 unit:
 	$(GO) test -count=1 ./...
 
+stapcheck: module
+	$(if $(KVER),KVER=$(KVER)) stap/check.sh
+
 vmtest:
 	$(GO) test -tags vm -v -count=1 -timeout 30m ./tests/vm $(VMFLAGS)
 
 test: deps
 	$(MAKE) vet
 	$(MAKE) unit
+	$(MAKE) stapcheck
 	$(MAKE) vmtest
 
 $(MHOSTVM): FORCE

@@ -271,8 +271,9 @@ int mhost_send_to_l4(struct sk_buff *skb, const struct sockaddr *src)
 	unsigned int ulen;
 	struct sock *sk;
 
+	/* NULL if the protocol is unregistering while its ->rcv runs. */
 	proto = mhost_proto_rcu(src->sa_family);
-	if (WARN_ON_ONCE(!proto))
+	if (!proto)
 		return mhost_l3_drop(skb, src->sa_family,
 				     MHOST_DROP_UNKNOWN_FAMILY);
 

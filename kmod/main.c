@@ -16,20 +16,22 @@
 #define CREATE_TRACE_POINTS
 #include "trace.h"
 
-/* Trace output of an address: IPv4, IPv6, or a plugged L3's bytes. */
-const char *mhost_trace_print_addr(struct trace_seq *p, u16 family,
-				   const u8 *addr, unsigned int len)
+/*
+ * An address as the tracepoints show it: IPv4, IPv6, or a plugged L3's
+ * bytes in hex. Formatted when the event is recorded (only while it is
+ * enabled), so that perf and bpftrace, which cannot run kernel helpers,
+ * print it too.
+ */
+void mhost_format_addr(char *buf, u16 family, const u8 *addr,
+		       unsigned int len)
 {
-	const char *ret = trace_seq_buffer_ptr(p);
-
 	if (family == AF_INET)
-		trace_seq_printf(p, "%pI4", addr);
+		snprintf(buf, MHOST_ADDR_TEXT, "%pI4", addr);
 	else if (family == AF_INET6)
-		trace_seq_printf(p, "%pI6c", addr);
+		snprintf(buf, MHOST_ADDR_TEXT, "%pI6c", addr);
 	else
-		trace_seq_printf(p, "%*phC", min(len, MHOST_ADDR_MAX), addr);
-	trace_seq_putc(p, 0);
-	return ret;
+		snprintf(buf, MHOST_ADDR_TEXT, "%*phC",
+			 min_t(int, len, MHOST_ADDR_MAX), addr);
 }
 
 int mhost_family = AF_MHOST;

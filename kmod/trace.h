@@ -17,7 +17,6 @@
 
 #ifndef _MHOST_TRACE_ONCE
 #define _MHOST_TRACE_ONCE
-struct trace_seq;
 /* Why a frame of a plugged L3 was dropped; also the stats counters. */
 enum mhost_drop_reason {
 	MHOST_DROP_SHORT,
@@ -29,9 +28,20 @@ enum mhost_drop_reason {
 	MHOST_DROP_QUEUE_FULL,
 };
 
-const char *mhost_trace_print_addr(struct trace_seq *p, u16 family,
-				   const u8 *addr, unsigned int len);
+/* Longest address text: 16 bytes in hex with colons, and a NUL. */
+#define MHOST_ADDR_TEXT	48
+void mhost_format_addr(char *buf, u16 family, const u8 *addr,
+		       unsigned int len);
 #endif
+
+/* So that perf and bpftrace can print the reasons by name. */
+TRACE_DEFINE_ENUM(MHOST_DROP_SHORT);
+TRACE_DEFINE_ENUM(MHOST_DROP_UNKNOWN_FAMILY);
+TRACE_DEFINE_ENUM(MHOST_DROP_BAD_HEADER);
+TRACE_DEFINE_ENUM(MHOST_DROP_BAD_LEN);
+TRACE_DEFINE_ENUM(MHOST_DROP_TRUNCATED);
+TRACE_DEFINE_ENUM(MHOST_DROP_NO_SOCKET);
+TRACE_DEFINE_ENUM(MHOST_DROP_QUEUE_FULL);
 
 DECLARE_EVENT_CLASS(mhost_sock_class,
 	TP_PROTO(const struct sock *sk),
@@ -71,6 +81,7 @@ TRACE_EVENT(mhost_send,
 		__field(u16, family)
 		__array(u8, addr, MHOST_ADDR_MAX)
 		__field(u8, alen)
+		__array(char, dst, MHOST_ADDR_TEXT)
 		__field(u16, dport)
 		__field(size_t, len)
 		__field(int, ret)
@@ -81,15 +92,14 @@ TRACE_EVENT(mhost_send,
 		__entry->family = family;
 		memcpy(__entry->addr, addr, MHOST_ADDR_MAX);
 		__entry->alen = alen;
+		mhost_format_addr(__entry->dst, family, addr, alen);
 		__entry->dport = ntohs(dport);
 		__entry->len = len;
 		__entry->ret = ret;
 	),
 	TP_printk("sk=%p sport=%u family=%u dst=%s dport=%u len=%zu ret=%d",
 		  __entry->skaddr, __entry->sport, __entry->family,
-		  mhost_trace_print_addr(p, __entry->family, __entry->addr,
-					 __entry->alen),
-		  __entry->dport, __entry->len, __entry->ret)
+		  __entry->dst, __entry->dport, __entry->len, __entry->ret)
 );
 
 /* A host id looked up for a send: how many locators it has (0: none). */
@@ -121,6 +131,7 @@ TRACE_EVENT(mhost_failover,
 		__field(u16, family)
 		__array(u8, addr, MHOST_ADDR_MAX)
 		__field(u8, alen)
+		__array(char, text, MHOST_ADDR_TEXT)
 		__field(int, err)
 	),
 	TP_fast_assign(
@@ -129,13 +140,12 @@ TRACE_EVENT(mhost_failover,
 		__entry->family = family;
 		memcpy(__entry->addr, addr, MHOST_ADDR_MAX);
 		__entry->alen = alen;
+		mhost_format_addr(__entry->text, family, addr, alen);
 		__entry->err = err;
 	),
 	TP_printk("hid=%u locator=%u family=%u addr=%s err=%d",
 		  __entry->hid, __entry->index, __entry->family,
-		  mhost_trace_print_addr(p, __entry->family, __entry->addr,
-					 __entry->alen),
-		  __entry->err)
+		  __entry->text, __entry->err)
 );
 
 /* A datagram read by recvmsg(). */
