@@ -41,9 +41,18 @@ func kvmUsable() bool {
 	return true
 }
 
+// Accel is the QEMU accelerator the VM runs on here: "kvm" when
+// /dev/kvm is usable, else "tcg".
+func Accel() string {
+	if kvmUsable() {
+		return "kvm"
+	}
+	return "tcg"
+}
+
 func (m *machine) args() []string {
 	accel, cpu := "tcg", "max"
-	if kvmUsable() {
+	if Accel() == "kvm" {
 		accel, cpu = "kvm", "host"
 	}
 	a := []string{

@@ -56,6 +56,9 @@ type Config struct {
 	Memory      string        // default "1G"
 	SMP         int           // default 2
 	Append      string        // extra kernel command line
+	// Cmdline replaces BaseAppend when set (benchmarks boot without
+	// SLUB debugging, which changes both speed and object sizes).
+	Cmdline string
 
 	WorkDir string // default: a new temporary directory
 	Keep    bool   // keep WorkDir afterwards
@@ -232,7 +235,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 
 	m := &machine{
 		kernel: k.Image, initrd: initrd,
-		append: strings.TrimSpace(BaseAppend + " " + cfg.Append),
+		append: strings.TrimSpace(cfg.Cmdline + " " + cfg.Append),
 		memory: cfg.Memory, smp: cfg.SMP, interactive: cfg.Shell,
 		consoleLog: conLog, guestLog: guestLog,
 	}
@@ -295,6 +298,9 @@ func (cfg *Config) defaults() error {
 	}
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = 25 * time.Minute
+	}
+	if cfg.Cmdline == "" {
+		cfg.Cmdline = BaseAppend
 	}
 	if cfg.Memory == "" {
 		cfg.Memory = "1G"
