@@ -4,6 +4,7 @@
 //
 //	mhostvm demo  [-kver V] [-timeout D] [-keep] [-console]
 //	mhostvm shell [-kver V] [-module=false] [-params P]
+//	mhostvm bench [-kver V] [-mem M] [-o FILE] [-- mhost-bench flags]
 package main
 
 import (
@@ -23,7 +24,7 @@ import (
 	"github.com/mnet/mnet/tests/vm/plan"
 )
 
-const usage = `usage: mhostvm demo|shell [flags]
+const usage = `usage: mhostvm demo|shell|bench [flags]
 
   demo    boot the VM, load mhost.ko, run mhost-server and two mhost-client
           calls (IPv4 and IPv6), unload; exit 0 only if all of it worked
@@ -31,8 +32,11 @@ const usage = `usage: mhostvm demo|shell [flags]
   shell   boot the VM with mhost.ko loaded and a busybox shell on this
           terminal; leave the shell (exit or Ctrl-D) to power off,
           Ctrl-a x kills QEMU
+  bench   boot the VM without SLUB debugging, run mhost-bench (AF_MHOST
+          against plain UDP, host-table scaling, memory, control plane,
+          non-IP path), print the table and write the JSON report
 
-Run "mhostvm demo -h" or "mhostvm shell -h" for the flags.
+Run "mhostvm demo -h", "mhostvm shell -h" or "mhostvm bench -h" for the flags.
 `
 
 func main() {
@@ -48,6 +52,8 @@ func main() {
 		err = demo(ctx, os.Args[2:])
 	case "shell":
 		err = shell(ctx, os.Args[2:])
+	case "bench":
+		err = benchCmd(ctx, os.Args[2:])
 	case "-h", "-help", "--help", "help":
 		fmt.Print(usage)
 		return

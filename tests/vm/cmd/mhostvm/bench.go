@@ -1,0 +1,181 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/mnet/mnet/tests/bench"
+	"github.com/mnet/mnet/tests/vm"
+	"github.com/mnet/mnet/tests/vm/plan"
+)
+
+// benchCmdline is the kernel command line of benchmark runs: the test
+// suite's without slub_debug (red zones, poisoning and owner tracking
+// make every allocation slower and every slab object bigger), and, under
+// TCG, with the TSC as clocksource so that reading the time is a vDSO
+// call rather than a trapped HPET access (TCG's TSC is the host's, which
+// is invariant and synchronised; the kernel cannot verify that in a VM).
+const benchCmdline = "console=ttyS0 panic_on_warn=1 panic=-1 oops=panic slab_nomerge printk.devkmsg=on"
+
+func benchCmd(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("mhostvm bench", flag.ExitOnError)
+	var c common
+	c.register(fs)
+	mem := fs.String("mem", "2G", "guest memory (a million host entries take about 250 MB of kernel memory)")
+	out := fs.String("o", "out/bench.json", "write the JSON report here")
+	md := fs.String("md", "out/bench.md", "write the table as Markdown here (empty: do not)")
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "usage: mhostvm bench [flags] [-- mhost-bench flags, e.g. -run throughput -rounds 5]\n")
+		fs.PrintDefaults()
+	}
+	// The default timeout of the other commands is too short for the
+	// full run under TCG.
+	fs.Lookup("timeout").DefValue = "30m"
+	c.timeout = 30 * time.Minute
+	fs.Parse(args)
+	cfg, err := c.config()
+	if err != nil {
+		return err
+	}
+	accel := vm.Accel()
+	cfg.Name = "bench"
+	cfg.Memory = *mem
+	cfg.Cmdline = benchCmdline
+	if accel == "tcg" {
+		cfg.Cmdline += " tsc=reliable clocksource=tsc"
+	}
+	cfg.Programs = []string{"./cmd/mhost-bench"}
+	benchArgs := append([]string{"mhost-bench", "-accel", accel, "-json", "-"}, fs.Args()...)
+	cfg.Steps = []plan.Step{{Name: "bench", Args: benchArgs, Timeout: c.timeout - 2*time.Minute}}
+	fmt.Fprintf(os.Stderr, "mhostvm: building and booting (%s, -m %s); the full run takes about 6 minutes under TCG\n", accel, *mem)
+	res, err := vm.Run(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("build %.1fs, boot to init %.1fs, VM run %.1fs; logs %s %s\n",
+		res.BuildTime.Seconds(), res.BootTime.Seconds(), res.RunTime.Seconds(), res.ConsoleLog, res.GuestLog)
+	var problems []string
+	problems = append(problems, res.Problems()...)
+	step := res.Step("bench")
+	if step == nil || !step.Ran {
+		problems = append(problems, "mhost-bench did not finish")
+	} else if step.Exit != 0 {
+		problems = append(problems, fmt.Sprintf("mhost-bench exited %d", step.Exit))
+	}
+	if step != nil {
+		if js, err := bench.ExtractJSON(step.Output); err != nil {
+			problems = append(problems, "the report: "+err.Error())
+		} else if rep, err := bench.ParseReport(js); err != nil {
+			problems = append(problems, "the report: "+err.Error())
+		} else {
+			rep.Host = hostInfo(cfg, accel)
+			if err := writeReport(rep, cfg.RepoDir, *out, *md); err != nil {
+				problems = append(problems, err.Error())
+			}
+		}
+	}
+	if c.keep {
+		fmt.Printf("work directory kept: %s\n", res.WorkDir)
+	}
+	if len(problems) > 0 {
+		for _, p := range problems {
+			fmt.Fprintf(os.Stderr, "FAIL: %s\n", p)
+		}
+		return errors.New("bench failed")
+	}
+	return nil
+}
+
+func writeReport(rep *bench.Report, repo, out, md string) error {
+	fmt.Println()
+	rep.WriteTable(os.Stdout)
+	js, err := rep.JSON()
+	if err != nil {
+		return err
+	}
+	for _, w := range []struct {
+		path string
+		data func() []byte
+	}{
+		{out, func() []byte { return append(js, '\n') }},
+		{md, func() []byte {
+			var b bytes.Buffer
+			rep.WriteMarkdown(&b)
+			return b.Bytes()
+		}},
+	} {
+		if w.path == "" {
+			continue
+		}
+		p := w.path
+		if !filepath.IsAbs(p) {
+			p = filepath.Join(repo, p)
+		}
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			return err
+		}
+		if err := os.WriteFile(p, w.data(), 0o644); err != nil {
+			return err
+		}
+		fmt.Printf("wrote %s\n", p)
+	}
+	return nil
+}
+
+// hostInfo describes the machine QEMU ran on: under TCG its CPU, not the
+// guest's emulated one, is what the numbers depend on.
+func hostInfo(cfg vm.Config, accel string) map[string]any {
+	h := map[string]any{
+		"accel":          accel,
+		"vm_memory":      cfg.Memory,
+		"vm_cpus":        2,
+		"kernel_cmdline": cfg.Cmdline,
+		"date":           time.Now().UTC().Format(time.RFC3339),
+	}
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		n := 0
+		for _, line := range strings.Split(string(b), "\n") {
+			k, v, ok := strings.Cut(line, ":")
+			if !ok {
+				continue
+			}
+			switch strings.TrimSpace(k) {
+			case "model name":
+				if _, seen := h["cpu_model"]; !seen {
+					h["cpu_model"] = strings.TrimSpace(v)
+				}
+			case "processor":
+				n++
+			}
+		}
+		h["cpus"] = n
+	}
+	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
+		h["kernel_release"] = strings.TrimSpace(string(b))
+	}
+	if b, err := exec.Command("qemu-system-x86_64", "--version").Output(); err == nil {
+		h["qemu"] = strings.TrimSpace(strings.SplitN(string(b), "\n", 2)[0])
+	}
+	git := func(args ...string) string {
+		cmd := exec.Command("git", args...)
+		cmd.Dir = cfg.RepoDir
+		b, err := cmd.Output()
+		if err != nil {
+			return ""
+		}
+		return strings.TrimSpace(string(b))
+	}
+	if commit := git("rev-parse", "HEAD"); commit != "" {
+		h["git_commit"] = commit
+		h["git_dirty"] = git("status", "--porcelain", "--untracked-files=no", "kmod") != ""
+	}
+	return h
+}
