@@ -1,0 +1,72 @@
+//go:build guest
+
+package guest_test
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+
+	"github.com/mnet/mnet/tests/bench"
+)
+
+// lineLogger writes each line it is given to t.Log.
+type lineLogger struct{ t *testing.T }
+
+func (l lineLogger) Write(p []byte) (int, error) {
+	for _, line := range strings.Split(strings.TrimRight(string(p), "\n"), "\n") {
+		l.t.Log(line)
+	}
+	return len(p), nil
+}
+
+// TestBenchSmoke runs every benchmark of make bench (tests/bench) with
+// tiny counts. It checks that each one works and produces sane numbers
+// (positive, finite rates, times and sizes, every round present, p50 not
+// above p99, finite ratios), not how fast anything is: these counts are
+// far too small for that, and this VM runs with SLUB debugging.
+func TestBenchSmoke(t *testing.T) {
+	cfg := bench.SmokeConfig()
+	rep, err := bench.Run(cfg, lineLogger{t})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var table bytes.Buffer
+	rep.WriteTable(&table)
+	t.Log("\n" + table.String())
+
+	for _, bad := range rep.Check() {
+		t.Error(bad)
+	}
+	want := map[string]int{
+		"throughput": 3 * len(cfg.Sizes),     // three pairs
+		"latency":    3 * len(cfg.Sizes) * 2, // p50 and p99 rows
+		"nonip":      len(cfg.Sizes) * 3,     // throughput, p50, p99
+		"hid":        2 * len(cfg.HidTables), // against one hid and against sockaddr_in
+		"memory":     2,                      // largest hid table, control plane
+		"control":    3,                      // install, dump, flush
+	}
+	got := map[string]int{}
+	for _, row := range rep.Rows {
+		got[row.Group]++
+	}
+	for g, n := range want {
+		if got[g] != n {
+			t.Errorf("group %s: %d rows, want %d", g, got[g], n)
+		}
+	}
+	if rep.Env.KernelRelease == "" || rep.Env.CPUModel == "" {
+		t.Errorf("environment not recorded: %+v", rep.Env)
+	}
+	js, err := rep.JSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := bench.ParseReport(js)
+	if err != nil {
+		t.Fatalf("the JSON report does not read back: %v", err)
+	}
+	if len(back.Rows) != len(rep.Rows) {
+		t.Errorf("JSON round trip: %d rows, want %d", len(back.Rows), len(rep.Rows))
+	}
+}
