@@ -9,9 +9,13 @@
 #   make test     deps + vet + unit + the VM suite (QEMU)
 #   make demo     boot the VM and run the mhost-server/mhost-client demo
 #   make shell    boot the VM with mhost.ko loaded and a shell on this terminal
+#   make bench    boot the VM (no SLUB debugging, 2G) and run the benchmarks:
+#                 table on stdout, out/bench.json and out/bench.md (~8 min, TCG)
 #   make clean
 #
 # VMFLAGS passes flags to the VM suite, e.g. make test VMFLAGS='-vm.run=TestBind -vm.keep'.
+# BENCHFLAGS passes flags to mhost-bench, e.g. make bench BENCHFLAGS='-run throughput -rounds 5'.
+# The test suite runs every benchmark once with tiny counts (tests/guest TestBenchSmoke).
 # KVER picks the kernel (default: newest with headers and /boot/vmlinuz).
 
 SHELL := /bin/bash
@@ -21,6 +25,7 @@ export PATH := $(PATH):/usr/local/go/bin
 GO ?= go
 KVER ?=
 VMFLAGS ?=
+BENCHFLAGS ?=
 MHOSTVM := out/mhostvm
 
 ifneq ($(KVER),)
@@ -86,6 +91,9 @@ demo: deps $(MHOSTVM)
 
 shell: deps $(MHOSTVM)
 	$(MHOSTVM) shell $(VMFLAGS)
+
+bench: deps $(MHOSTVM)
+	$(MHOSTVM) bench $(VMFLAGS) -- $(BENCHFLAGS)
 
 clean:
 	-$(MAKE) -C kmod clean
