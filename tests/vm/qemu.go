@@ -22,6 +22,7 @@ type machine struct {
 	memory                 string // e.g. "1G"
 	smp                    int
 	interactive            bool // console on the terminal (shell mode)
+	icount                 bool // TCG with instruction counting (see Config.Icount)
 
 	consoleLog, guestLog *os.File
 	// onGuestLine is called for every line from the guest port, with the
@@ -55,12 +56,21 @@ func (m *machine) args() []string {
 	if Accel() == "kvm" {
 		accel, cpu = "kvm", "host"
 	}
+	if m.icount {
+		// Instruction counting needs single-threaded TCG; shift=0
+		// makes one instruction one nanosecond of guest time. While
+		// the guest is idle its clock follows the host's (sleep=on).
+		accel = "tcg,thread=single"
+	}
 	a := []string{
 		"-nodefaults", "-nographic", "-no-reboot",
 		"-machine", "q35", "-cpu", cpu, "-accel", accel,
 		"-smp", strconv.Itoa(m.smp), "-m", m.memory,
 		"-nic", "none",
 		"-kernel", m.kernel, "-initrd", m.initrd, "-append", m.append,
+	}
+	if m.icount {
+		a = append(a, "-icount", "shift=0,sleep=on,align=off")
 	}
 	if m.interactive {
 		// ttyS0 (console and shell) on the terminal, Ctrl-a x quits;

@@ -59,6 +59,10 @@ type Config struct {
 	// Cmdline replaces BaseAppend when set (benchmarks boot without
 	// SLUB debugging, which changes both speed and object sizes).
 	Cmdline string
+	// Icount runs TCG in instruction-counting mode: guest time is the
+	// number of instructions executed (1 ns each), whatever else the
+	// host is doing. Deterministic timing for benchmarks; not with KVM.
+	Icount bool
 
 	WorkDir string // default: a new temporary directory
 	Keep    bool   // keep WorkDir afterwards
@@ -184,6 +188,9 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if err := cfg.defaults(); err != nil {
 		return nil, err
 	}
+	if cfg.Icount && Accel() == "kvm" {
+		return nil, fmt.Errorf("icount needs TCG, and /dev/kvm makes the VM use KVM")
+	}
 	k, err := FindKernel(cfg.KVer)
 	if err != nil {
 		return nil, err
@@ -236,7 +243,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	m := &machine{
 		kernel: k.Image, initrd: initrd,
 		append: strings.TrimSpace(cfg.Cmdline + " " + cfg.Append),
-		memory: cfg.Memory, smp: cfg.SMP, interactive: cfg.Shell,
+		memory: cfg.Memory, smp: cfg.SMP, interactive: cfg.Shell, icount: cfg.Icount,
 		consoleLog: conLog, guestLog: guestLog,
 	}
 	var mu sync.Mutex
