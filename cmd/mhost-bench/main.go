@@ -24,6 +24,7 @@ func main() {
 	cfg := bench.FullConfig()
 	def, sm := bench.FullConfig(), bench.SmokeConfig()
 	smoke := flag.Bool("smoke", false, "tiny counts: check that every benchmark works, not its speed")
+	icount := flag.Bool("icount", false, "the VM counts instructions (QEMU -icount): shorter rounds, blocking receivers")
 	rounds := flag.Int("rounds", 0, fmt.Sprintf("interleaved rounds per row (default %d; smoke %d)", def.Rounds, sm.Rounds))
 	duration := flag.Duration("duration", 0, fmt.Sprintf("send time of one throughput measurement (default %v)", def.Duration))
 	pings := flag.Int("pings", 0, fmt.Sprintf("round trips per latency measurement (default %d)", def.Pings))
@@ -38,8 +39,12 @@ func main() {
 	flag.DurationVar(&bench.Watchdog, "watchdog", bench.Watchdog, "dump the goroutines of a group still running after this long")
 	flag.Parse()
 
+	if *icount {
+		cfg = bench.IcountConfig()
+	}
 	if *smoke {
 		cfg = bench.SmokeConfig()
+		cfg.Icount, cfg.Block = *icount, *icount
 	}
 	if *rounds > 0 {
 		cfg.Rounds = *rounds

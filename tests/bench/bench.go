@@ -62,6 +62,15 @@ type Config struct {
 	Run string `json:"run,omitempty"`
 	// Accel is what the harness says the VM runs on: kvm or tcg.
 	Accel string `json:"accel,omitempty"`
+	// Icount says the VM counts instructions (QEMU -icount shift=0):
+	// every time is then a number of guest instructions, 1 per ns,
+	// executed on either CPU, immune to what else the host runs.
+	Icount bool `json:"icount,omitempty"`
+	// Block makes receivers sleep in poll(2) rather than spin when their
+	// sockets are empty. Spinning keeps a vCPU from halting, which under
+	// TCG takes up to a timer tick to undo; under icount a spinning CPU
+	// would add its own instructions to the clock, so icount blocks.
+	Block bool `json:"block,omitempty"`
 	// Seed seeds the random host-id sequence.
 	Seed uint64 `json:"seed"`
 }
@@ -108,6 +117,21 @@ func SmokeConfig() Config {
 		ProfileTime: 100 * time.Millisecond,
 		Seed:        1,
 	}
+}
+
+// IcountConfig is FullConfig for a VM that counts instructions: its
+// times are deterministic, so fewer and shorter rounds do, and a
+// spinning receiver would count its spinning.
+func IcountConfig() Config {
+	c := FullConfig()
+	c.Icount, c.Block = true, true
+	c.Rounds = 5
+	c.Duration = 200 * time.Millisecond
+	c.Slice = 20 * time.Millisecond
+	c.Pings = 500
+	c.PingWarmup = 50
+	c.ProfileTime = 500 * time.Millisecond
+	return c
 }
 
 // Validate reports a configuration that cannot run.

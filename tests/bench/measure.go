@@ -53,6 +53,21 @@ func transient(err error) bool {
 
 func yield() { unix.Syscall(unix.SYS_SCHED_YIELD, 0, 0, 0) }
 
+// waitFor is what a receiver does when its sockets are empty: yield the
+// CPU and try again (poll mode), or sleep in poll(2) until one of them
+// is readable or rxTimeout passes (block mode).
+func waitFor(fds []int, block bool) {
+	if !block {
+		yield()
+		return
+	}
+	pfds := make([]unix.PollFd, len(fds))
+	for i, fd := range fds {
+		pfds[i] = unix.PollFd{Fd: int32(fd), Events: unix.POLLIN}
+	}
+	unix.Poll(pfds, int(rxTimeout/time.Millisecond))
+}
+
 // The two arms of a comparison are measured in one go, tightly
 // interleaved, so that both see the same machine: the host this VM runs
 // on is shared, and under TCG anything else running there slows the
@@ -68,7 +83,7 @@ func yield() { unix.Syscall(unix.SYS_SCHED_YIELD, 0, 0, 0) }
 //
 // The sender blocks (on a full send buffer), as applications do. The
 // receiver polls its sockets (MSG_DONTWAIT) and yields the CPU when they
-// are empty: a receiver that sleeps makes the sender pay for waking it
+// are empty (unless block is set: see Config.Block): a receiver that sleeps makes the sender pay for waking it
 // up, an inter-processor interrupt per datagram whose cost under TCG
 // swings with what QEMU is doing, and that noise drowned the difference
 // between the arms. With a polling receiver the sender's cost is the
@@ -79,13 +94,13 @@ func yield() { unix.Syscall(unix.SYS_SCHED_YIELD, 0, 0, 0) }
 // Each arm's sample holds the received rate (rx_pps), the send rate
 // (tx_pps), the fraction lost (loss) and the sender's time per datagram
 // (ns_per_dgram). Arms sharing a receiving socket get its rate together.
-func throughputPair(arms [2]*flow, size int, slice time.Duration, slices, first int) ([2]sample, error) {
-	return throughputPairProfiled(arms, size, slice, slices, first, nil)
+func throughputPair(arms [2]*flow, size int, slice time.Duration, slices, first int, block bool) ([2]sample, error) {
+	return throughputPairProfiled(arms, size, slice, slices, first, block, nil)
 }
 
 // throughputPairProfiled is throughputPair with, when profs is not nil,
 // each arm's sampler enabled during that arm's slices only.
-func throughputPairProfiled(arms [2]*flow, size int, slice time.Duration, slices, first int, profs *[2]*cpuProfiler) ([2]sample, error) {
+func throughputPairProfiled(arms [2]*flow, size int, slice time.Duration, slices, first int, block bool, profs *[2]*cpuProfiler) ([2]sample, error) {
 	fds := []int{arms[0].rx}
 	if arms[1].rx != arms[0].rx {
 		fds = append(fds, arms[1].rx)
@@ -126,7 +141,7 @@ func throughputPairProfiled(arms [2]*flow, size int, slice time.Duration, slices
 					return
 				}
 			}
-			yield()
+			waitFor(fds, block)
 		}
 	})
 	<-ready
@@ -237,8 +252,9 @@ const rttTimeout = 2 * time.Second
 // poll yields the CPU (sched_yield), so that a kernel thread that needs
 // it, such as ksoftirqd, is not starved by the spinning. The echo thread
 // polls the receiving sockets of both arms in turn, so each arm pays for
-// the same empty polls.
-func pingpongPair(arms [2]*flow, size, n, warm, first int) ([2]sample, error) {
+// the same empty polls. With block set (Config.Block), empty sockets are
+// waited for in poll(2) instead.
+func pingpongPair(arms [2]*flow, size, n, warm, first int, block bool) ([2]sample, error) {
 	var (
 		stop          atomic.Bool
 		srvErr, clErr error
@@ -271,7 +287,7 @@ func pingpongPair(arms [2]*flow, size, n, warm, first int) ([2]sample, error) {
 				}
 			}
 			if idle {
-				yield()
+				waitFor(fds, block)
 			}
 		}
 	})
@@ -303,7 +319,7 @@ func pingpongPair(arms [2]*flow, size, n, warm, first int) ([2]sample, error) {
 						clErr = fmt.Errorf("%s: round trip %d: %w", f.name, i, err)
 						return
 					}
-					yield()
+					waitFor([]int{f.tx}, block)
 					if time.Since(t0) > rttTimeout {
 						clErr = fmt.Errorf("%s: round trip %d: no answer in %v", f.name, i, rttTimeout)
 						return
@@ -378,14 +394,14 @@ func (r *runner) tputRounds(base, cand *flow, size int) ([]sample, []sample, err
 		slices = 1
 	}
 	return rounds(r.cfg.Rounds, r.cfg.Warmup, func(first int) ([2]sample, error) {
-		return throughputPair([2]*flow{base, cand}, size, r.cfg.Slice, slices, first)
+		return throughputPair([2]*flow{base, cand}, size, r.cfg.Slice, slices, first, r.cfg.Block)
 	})
 }
 
 // latencyRounds measures the round trips of two arms in rounds.
 func (r *runner) latencyRounds(base, cand *flow, size int) ([]sample, []sample, error) {
 	return rounds(r.cfg.Rounds, r.cfg.Warmup, func(first int) ([2]sample, error) {
-		return pingpongPair([2]*flow{base, cand}, size, r.cfg.Pings, r.cfg.PingWarmup, first)
+		return pingpongPair([2]*flow{base, cand}, size, r.cfg.Pings, r.cfg.PingWarmup, first, r.cfg.Block)
 	})
 }
 

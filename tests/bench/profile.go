@@ -270,7 +270,7 @@ func (r *runner) profilePair(row string, base, cand *flow, size int, d time.Dura
 		}
 	}
 	slices := max(int(d/r.cfg.Slice), 1)
-	s, err := throughputPairProfiled([2]*flow{base, cand}, size, r.cfg.Slice, slices, 0, &profs)
+	s, err := throughputPairProfiled([2]*flow{base, cand}, size, r.cfg.Slice, slices, 0, r.cfg.Block, &profs)
 	var ips [2][]uint64
 	var lost [2]uint64
 	var perr error

@@ -297,6 +297,9 @@ func (r *Report) WriteTable(w io.Writer) {
 	fmt.Fprintf(w, "%d rounds per row; in each, the arms alternate every %v for %v each (throughput) or every round trip for %d each (latency)\n",
 		p.Rounds, p.Slice, p.Duration, p.Pings)
 	fmt.Fprintln(w, "values: median [min..max] over the rounds; ratio = candidate median / baseline median")
+	if p.Icount {
+		fmt.Fprintln(w, "icount: QEMU counts instructions, 1 ns = 1 guest instruction on either CPU; receivers block in poll(2)")
+	}
 	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "benchmark\tmetric\tbaseline\tcandidate\tratio\ttarget\t")

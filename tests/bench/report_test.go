@@ -125,13 +125,18 @@ func TestJSONRoundTrip(t *testing.T) {
 }
 
 func TestConfigs(t *testing.T) {
-	for name, c := range map[string]Config{"full": FullConfig(), "smoke": SmokeConfig()} {
+	for name, c := range map[string]Config{"full": FullConfig(), "smoke": SmokeConfig(), "icount": IcountConfig()} {
 		if err := c.Validate(); err != nil {
 			t.Errorf("%s config: %v", name, err)
 		}
 	}
-	if FullConfig().Rounds < 5 {
-		t.Errorf("make bench runs %d rounds; the issue asks for at least 5", FullConfig().Rounds)
+	for _, c := range []Config{FullConfig(), IcountConfig()} {
+		if c.Rounds < 5 {
+			t.Errorf("make bench runs %d rounds; the issue asks for at least 5", c.Rounds)
+		}
+	}
+	if !IcountConfig().Block {
+		t.Error("under icount, spinning receivers would count their spinning")
 	}
 	c := FullConfig()
 	c.HidTables = []int{10, 100}
