@@ -10,7 +10,8 @@
 #   make demo     boot the VM and run the mhost-server/mhost-client demo
 #   make shell    boot the VM with mhost.ko loaded and a shell on this terminal
 #   make bench    boot the VM (no SLUB debugging, 2G) and run the benchmarks:
-#                 table on stdout, out/bench.json and out/bench.md (~8 min, TCG)
+#                 tables on stdout, out/bench.json and out/bench.md; under TCG
+#                 a second boot counts instructions (out/bench-icount.*), ~13 min
 #   make clean
 #
 # VMFLAGS passes flags to the VM suite, e.g. make test VMFLAGS='-vm.run=TestBind -vm.keep'.
