@@ -40,6 +40,9 @@ type Config struct {
 	// PingWarmup discarded ones.
 	Pings      int `json:"pings"`
 	PingWarmup int `json:"ping_warmup"`
+	// PingTimeCap ends a latency round early (but after 100 round trips
+	// of each arm) once it has run this long; 0: never.
+	PingTimeCap time.Duration `json:"ping_time_cap_ns"`
 	// Sizes are the datagram payload sizes, in bytes.
 	Sizes []int `json:"payload_sizes"`
 	// HidTables are the host-table sizes of the resolution benchmark,
@@ -85,6 +88,7 @@ func FullConfig() Config {
 		Slice:       25 * time.Millisecond,
 		Pings:       2000,
 		PingWarmup:  200,
+		PingTimeCap: 1500 * time.Millisecond,
 		Sizes:       []int{64, 1400},
 		HidTables:   []int{1, 10_000, 1_000_000},
 		HidSequence: 1 << 16,

@@ -200,8 +200,9 @@ func (r *runner) addLatencyRows(id, group, name string, b, c []sample, targeted 
 	p50 := newRow(id+"/p50", group, name, "round trip p50", "µs", false,
 		values(b, "p50_us"), values(c, "p50_us"), tgt)
 	p50.Extra = map[string]float64{
-		"baseline_mean_us":  median(values(b, "mean_us")),
-		"candidate_mean_us": median(values(c, "mean_us")),
+		"baseline_mean_us":      median(values(b, "mean_us")),
+		"candidate_mean_us":     median(values(c, "mean_us")),
+		"round_trips_per_round": median(values(b, "round_trips")),
 	}
 	p99 := newRow(id+"/p99", group, name, "round trip p99", "µs", false,
 		values(b, "p99_us"), values(c, "p99_us"), nil)

@@ -235,6 +235,10 @@ func throughputPairProfiled(arms [2]*flow, size int, slice time.Duration, slices
 // backlog that no softirq has processed yet.
 const drainQuiet = 20 * time.Millisecond
 
+// minPings is how many round trips of each arm a latency round measures
+// at least, however long they take.
+const minPings = 100
+
 // rttTimeout bounds one round trip: a datagram lost on the way fails
 // the measurement rather than hanging it.
 const rttTimeout = 2 * time.Second
@@ -254,7 +258,12 @@ const rttTimeout = 2 * time.Second
 // polls the receiving sockets of both arms in turn, so each arm pays for
 // the same empty polls. With block set (Config.Block), empty sockets are
 // waited for in poll(2) instead.
-func pingpongPair(arms [2]*flow, size, n, warm, first int, block bool) ([2]sample, error) {
+//
+// A round stops early, with fewer round trips, once it has run for
+// timeCap (if not 0) and has at least minPings of each arm: when the
+// host deschedules a vCPU, round trips take milliseconds, and 2 × n of
+// them would stretch the run by minutes.
+func pingpongPair(arms [2]*flow, size, n, warm, first int, block bool, timeCap time.Duration) ([2]sample, error) {
 	var (
 		stop          atomic.Bool
 		srvErr, clErr error
@@ -301,7 +310,11 @@ func pingpongPair(arms [2]*flow, size, n, warm, first int, block bool) ([2]sampl
 		}
 		buf := make([]byte, 65536)
 		from := make([]byte, 128)
+		start := time.Now()
 		for i := -warm; i < n; i++ {
+			if timeCap > 0 && i >= minPings && time.Since(start) > timeCap {
+				break
+			}
 			for j := 0; j < 2; j++ {
 				k := (i + j + first) & 1
 				f := arms[k]
@@ -341,15 +354,19 @@ func pingpongPair(arms [2]*flow, size, n, warm, first int, block bool) ([2]sampl
 	}
 	us := func(d time.Duration) float64 { return float64(d.Nanoseconds()) / 1e3 }
 	for k, r := range rtts {
+		if len(r) == 0 {
+			return out, fmt.Errorf("%s: no round trips measured", arms[k].name)
+		}
 		sort.Slice(r, func(i, j int) bool { return r[i] < r[j] })
 		var sum time.Duration
 		for _, d := range r {
 			sum += d
 		}
 		out[k] = sample{
-			"p50_us":  us(r[percentileIndex(len(r), 0.50)]),
-			"p99_us":  us(r[percentileIndex(len(r), 0.99)]),
-			"mean_us": us(sum) / float64(len(r)),
+			"round_trips": float64(len(r)),
+			"p50_us":      us(r[percentileIndex(len(r), 0.50)]),
+			"p99_us":      us(r[percentileIndex(len(r), 0.99)]),
+			"mean_us":     us(sum) / float64(len(r)),
 		}
 	}
 	return out, nil
@@ -401,7 +418,7 @@ func (r *runner) tputRounds(base, cand *flow, size int) ([]sample, []sample, err
 // latencyRounds measures the round trips of two arms in rounds.
 func (r *runner) latencyRounds(base, cand *flow, size int) ([]sample, []sample, error) {
 	return rounds(r.cfg.Rounds, r.cfg.Warmup, func(first int) ([2]sample, error) {
-		return pingpongPair([2]*flow{base, cand}, size, r.cfg.Pings, r.cfg.PingWarmup, first, r.cfg.Block)
+		return pingpongPair([2]*flow{base, cand}, size, r.cfg.Pings, r.cfg.PingWarmup, first, r.cfg.Block, r.cfg.PingTimeCap)
 	})
 }
 
