@@ -236,7 +236,7 @@ func hostInfo(cfg vm.Config, accel string) map[string]any {
 	}
 	if commit := git("rev-parse", "HEAD"); commit != "" {
 		h["git_commit"] = commit
-		h["git_dirty"] = git("status", "--porcelain", "--untracked-files=no", "kmod") != ""
+		h["kmod_dirty"] = git("status", "--porcelain", "--untracked-files=no", "kmod") != ""
 	}
 	return h
 }
