@@ -21,6 +21,15 @@
 /* Host entries alive in all namespaces, for leak checks. */
 static atomic_long_t mhost_hosts_allocated = ATOMIC_LONG_INIT(0);
 
+/*
+ * Most hosts have one or two locators (typically an IPv4 and an IPv6
+ * address). A cache of exactly that size stores them in 168 bytes, where
+ * kmalloc would round up to 192; and destroying it at unload reports any
+ * host that leaked. Larger hosts come from kmalloc.
+ */
+#define MHOST_HOST_CACHE_LOCS	2
+static struct kmem_cache *mhost_host_cache __read_mostly;
+
 static const struct rhashtable_params mhost_host_params = {
 	.head_offset		= offsetof(struct mhost_host, node),
 	.key_offset		= offsetof(struct mhost_host, hid),
@@ -44,7 +53,11 @@ struct mhost_host *mhost_host_alloc(u32 hid, unsigned int nlocs)
 {
 	struct mhost_host *host;
 
-	host = kzalloc(struct_size(host, locs, nlocs), GFP_KERNEL_ACCOUNT);
+	if (nlocs <= MHOST_HOST_CACHE_LOCS)
+		host = kmem_cache_zalloc(mhost_host_cache, GFP_KERNEL_ACCOUNT);
+	else
+		host = kzalloc(struct_size(host, locs, nlocs),
+			       GFP_KERNEL_ACCOUNT);
 	if (!host)
 		return NULL;
 	host->hid = hid;
@@ -54,17 +67,19 @@ struct mhost_host *mhost_host_alloc(u32 hid, unsigned int nlocs)
 	return host;
 }
 
-static void mhost_host_free_rcu(struct rcu_head *head)
-{
-	kfree(container_of(head, struct mhost_host, rcu));
-	atomic_long_dec(&mhost_hosts_allocated);
-}
-
 /* Frees a host that was never published. */
 void mhost_host_free(struct mhost_host *host)
 {
-	kfree(host);
+	if (host->nlocs <= MHOST_HOST_CACHE_LOCS)
+		kmem_cache_free(mhost_host_cache, host);
+	else
+		kfree(host);
 	atomic_long_dec(&mhost_hosts_allocated);
+}
+
+static void mhost_host_free_rcu(struct rcu_head *head)
+{
+	mhost_host_free(container_of(head, struct mhost_host, rcu));
 }
 
 void mhost_host_put(struct mhost_host *host)
@@ -291,8 +306,21 @@ void mhost_hosts_net_exit(struct mhost_net *mn)
 	rhashtable_free_and_destroy(&mn->hosts, mhost_host_destroy, NULL);
 }
 
+int __init mhost_hosts_init(void)
+{
+	mhost_host_cache = kmem_cache_create("mhost_host",
+			struct_size_t(struct mhost_host, locs,
+				      MHOST_HOST_CACHE_LOCS),
+			0, SLAB_ACCOUNT, NULL);
+	return mhost_host_cache ? 0 : -ENOMEM;
+}
+
 void mhost_hosts_exit(void)
 {
-	/* mhost_host_free_rcu() is module text: wait for its callbacks. */
+	/*
+	 * mhost_host_free_rcu() is module text, and the cache must be empty
+	 * before it goes: wait for the callbacks.
+	 */
 	rcu_barrier();
+	kmem_cache_destroy(mhost_host_cache);
 }

@@ -81,9 +81,13 @@ static int __init mhost_init(void)
 		return -EINVAL;
 	}
 
-	err = register_pernet_subsys(&mhost_net_ops);
+	err = mhost_hosts_init();
 	if (err)
 		return err;
+
+	err = register_pernet_subsys(&mhost_net_ops);
+	if (err)
+		goto err_hosts;
 
 	err = mhost_l3_init();
 	if (err)
@@ -106,6 +110,7 @@ err_l3:
 	mhost_l3_exit();
 err_pernet:
 	unregister_pernet_subsys(&mhost_net_ops);
+err_hosts:
 	mhost_hosts_exit();
 	return err;
 }

@@ -140,6 +140,7 @@ u32 mhost_hid_by_source(struct mhost_net *mn, const struct mhost_lockey *key,
 long mhost_hosts_alive(void);
 int mhost_hosts_net_init(struct mhost_net *mn);
 void mhost_hosts_net_exit(struct mhost_net *mn);
+int mhost_hosts_init(void);
 void mhost_hosts_exit(void);
 
 /* netlink.c */
