@@ -12,6 +12,8 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/mnet/mnet/internal/testenv"
 )
 
 // These tests run Conn over dual-stack AF_INET6 UDP sockets on loopback:
@@ -43,7 +45,7 @@ func udpConn(t *testing.T, raddr net.Addr) *Conn {
 	}
 	if err != nil {
 		if errors.Is(err, unix.EAFNOSUPPORT) || errors.Is(err, unix.EADDRNOTAVAIL) {
-			t.Skipf("no IPv6 loopback: %v", err)
+			testenv.Skipf(t, "no IPv6 loopback: %v", err)
 		}
 		t.Fatal(err)
 	}

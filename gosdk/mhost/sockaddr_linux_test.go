@@ -11,6 +11,8 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/mnet/mnet/internal/testenv"
 )
 
 // rawBytes returns the memory of a x/sys raw sockaddr, the layout the
@@ -74,7 +76,7 @@ func loopback(t *testing.T) (string, uint32) {
 			return ifi.Name, uint32(ifi.Index)
 		}
 	}
-	t.Skip("no loopback interface")
+	testenv.Skipf(t, "no loopback interface")
 	return "", 0
 }
 

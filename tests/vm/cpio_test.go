@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/mnet/mnet/internal/testenv"
 )
 
 // cpioEntry is one entry read back by readCPIO.
@@ -115,7 +117,7 @@ func TestCPIORoundTrip(t *testing.T) {
 // the host has it.
 func TestCPIOWithCPIOTool(t *testing.T) {
 	if _, err := exec.LookPath("cpio"); err != nil {
-		t.Skip("no cpio on this host (apt-get install cpio); TestCPIORoundTrip covers the format")
+		testenv.Skipf(t, "no cpio on this host (apt-get install cpio); TestCPIORoundTrip covers the format")
 	}
 	archive := writeSample(t)
 	cmd := exec.Command("cpio", "-t", "--quiet")

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mnet/mnet/internal/testenv"
 	"github.com/mnet/mnet/tests/vm/plan"
 )
 
@@ -134,7 +135,7 @@ func reportTest(t *testing.T, tr *TestResult) {
 				t.Log("\n" + out)
 			}
 		case "skip":
-			t.Skip("\n" + out)
+			testenv.Skipf(t, "the guest test skipped:\n%s", out)
 		default:
 			if out == "" && t.Failed() {
 				return // a subtest failed and said why
