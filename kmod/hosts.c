@@ -24,8 +24,9 @@ static atomic_long_t mhost_hosts_allocated = ATOMIC_LONG_INIT(0);
 /*
  * Most hosts have one or two locators (typically an IPv4 and an IPv6
  * address). A cache of exactly that size stores them in 168 bytes, where
- * kmalloc would round up to 192; and destroying it at unload reports any
- * host that leaked. Larger hosts come from kmalloc.
+ * kmalloc would round up to 192; and, when it is not merged with another
+ * cache (slab_nomerge, as the tests boot), destroying it at unload reports
+ * any host that leaked. Larger hosts come from kmalloc.
  */
 #define MHOST_HOST_CACHE_LOCS	2
 static struct kmem_cache *mhost_host_cache __read_mostly;
