@@ -23,6 +23,7 @@ type machine struct {
 	smp                    int
 	interactive            bool // console on the terminal (shell mode)
 	icount                 bool // TCG with instruction counting (see Config.Icount)
+	parallelTCG            bool // one host thread per vCPU (see Config.ParallelTCG)
 
 	consoleLog, guestLog *os.File
 	// onGuestLine is called for every line from the guest port, with the
@@ -52,15 +53,14 @@ func Accel() string {
 }
 
 func (m *machine) args() []string {
-	accel, cpu := "tcg", "max"
-	if Accel() == "kvm" {
+	// Instruction counting needs single-threaded TCG too (see
+	// Config.Icount, Config.ParallelTCG).
+	accel, cpu := "tcg,thread=single", "max"
+	switch {
+	case Accel() == "kvm":
 		accel, cpu = "kvm", "host"
-	}
-	if m.icount {
-		// Instruction counting needs single-threaded TCG; shift=0
-		// makes one instruction one nanosecond of guest time. While
-		// the guest is idle its clock follows the host's (sleep=on).
-		accel = "tcg,thread=single"
+	case m.parallelTCG && !m.icount:
+		accel = "tcg,thread=multi"
 	}
 	a := []string{
 		"-nodefaults", "-nographic", "-no-reboot",
@@ -70,6 +70,9 @@ func (m *machine) args() []string {
 		"-kernel", m.kernel, "-initrd", m.initrd, "-append", m.append,
 	}
 	if m.icount {
+		// shift=0 makes one instruction one nanosecond of guest time.
+		// While the guest is idle its clock follows the host's
+		// (sleep=on).
 		a = append(a, "-icount", "shift=0,sleep=on,align=off")
 	}
 	if m.interactive {

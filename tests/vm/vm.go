@@ -63,6 +63,13 @@ type Config struct {
 	// number of instructions executed (1 ns each), whatever else the
 	// host is doing. Deterministic timing for benchmarks; not with KVM.
 	Icount bool
+	// ParallelTCG gives each vCPU a host thread of its own under TCG
+	// (MTTCG). Tests run without it: QEMU 7.2's MTTCG has been seen to
+	// wedge a vCPU for good while the guest live-patched kernel text
+	// (text_poke_bp) that the other vCPU was executing, and one host
+	// thread running the vCPUs in turn makes code changes visible to
+	// all of them at once. Wall-clock benchmarks need the parallelism.
+	ParallelTCG bool
 
 	WorkDir string // default: a new temporary directory
 	Keep    bool   // keep WorkDir afterwards
@@ -243,7 +250,8 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	m := &machine{
 		kernel: k.Image, initrd: initrd,
 		append: strings.TrimSpace(cfg.Cmdline + " " + cfg.Append),
-		memory: cfg.Memory, smp: cfg.SMP, interactive: cfg.Shell, icount: cfg.Icount,
+		memory: cfg.Memory, smp: cfg.SMP, interactive: cfg.Shell,
+		icount: cfg.Icount, parallelTCG: cfg.ParallelTCG,
 		consoleLog: conLog, guestLog: guestLog,
 	}
 	var mu sync.Mutex

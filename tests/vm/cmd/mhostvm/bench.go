@@ -96,6 +96,8 @@ func benchRun(ctx context.Context, c common, accel string, icount bool, mem, out
 	cfg.Name = "bench"
 	cfg.Memory = mem
 	cfg.SMP = 2
+	// Sender and receiver run at once, as on hardware.
+	cfg.ParallelTCG = true
 	cfg.Cmdline = benchCmdline
 	if accel == "tcg" {
 		cfg.Cmdline += " tsc=reliable clocksource=tsc"
