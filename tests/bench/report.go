@@ -311,17 +311,7 @@ func (r *Report) WriteTable(w io.Writer) {
 			}
 			group = row.Group
 		}
-		base := "—"
-		if row.Baseline != nil {
-			base = fmtSeries(row.Baseline)
-		}
-		ratio := "—"
-		if row.Ratio != nil {
-			ratio = fmt.Sprintf("%.3f", *row.Ratio)
-			if row.RoundRatios != nil {
-				ratio += fmt.Sprintf(" [%.2f..%.2f]", row.RoundRatios.Min, row.RoundRatios.Max)
-			}
-		}
+		base, ratio := row.baselineAndRatio()
 		tgt := ""
 		if row.Target != nil {
 			tgt = row.Target.String()
@@ -355,22 +345,28 @@ func (r *Report) WriteTable(w io.Writer) {
 	}
 }
 
+// baselineAndRatio formats a row's baseline series and its ratio with
+// the range of per-round ratios, "—" for what the row does not have.
+func (row *Row) baselineAndRatio() (base, ratio string) {
+	base, ratio = "—", "—"
+	if row.Baseline != nil {
+		base = fmtSeries(row.Baseline)
+	}
+	if row.Ratio != nil {
+		ratio = fmt.Sprintf("%.3f", *row.Ratio)
+		if row.RoundRatios != nil {
+			ratio += fmt.Sprintf(" [%.2f..%.2f]", row.RoundRatios.Min, row.RoundRatios.Max)
+		}
+	}
+	return base, ratio
+}
+
 // WriteMarkdown prints the rows as a Markdown table (for the README).
 func (r *Report) WriteMarkdown(w io.Writer) {
 	fmt.Fprintln(w, "| benchmark | metric | baseline median [min..max] | candidate median [min..max] | ratio [per-round range] | target |")
 	fmt.Fprintln(w, "|---|---|---|---|---|---|")
 	for _, row := range r.Rows {
-		base := "—"
-		if row.Baseline != nil {
-			base = fmtSeries(row.Baseline)
-		}
-		ratio := "—"
-		if row.Ratio != nil {
-			ratio = fmt.Sprintf("%.3f", *row.Ratio)
-			if row.RoundRatios != nil {
-				ratio += fmt.Sprintf(" [%.2f..%.2f]", row.RoundRatios.Min, row.RoundRatios.Max)
-			}
-		}
+		base, ratio := row.baselineAndRatio()
 		tgt := "—"
 		if row.Target != nil {
 			tgt = row.Target.String()
