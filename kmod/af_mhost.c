@@ -371,7 +371,15 @@ static int mhost_send_ip(struct sock *sk, struct msghdr *msg, size_t len,
 
 	msg->msg_name = dlen ? dst : NULL;
 	msg->msg_namelen = dlen;
-	err = udpv6_prot_p->sendmsg(sk, msg, len);
+	/*
+	 * udpv6_sendmsg() passes a sockaddr_in straight on to udp_sendmsg()
+	 * unless the socket is IPV6_V6ONLY, which ours never is: skip the
+	 * hop and its indirect call.
+	 */
+	if (dlen && dst->sa.sa_family == AF_INET)
+		err = udp_sendmsg(sk, msg, len);
+	else
+		err = udpv6_prot_p->sendmsg(sk, msg, len);
 	if (err >= 0 && dlen) {
 		if (dst->sa.sa_family == AF_INET)
 			MHOST_INC_STATS(mn, tx_ip4);
