@@ -17,6 +17,8 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/mnet/mnet/internal/ifup"
 )
 
 // ---- raw sockets ----
@@ -250,28 +252,9 @@ func newNetNS() (int, error) {
 // linkUp sets an interface of the namespace ns up and returns its index.
 func linkUp(ns int, name string) (int, error) {
 	var index int
-	err := inNetNS(ns, func() error {
-		fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
-		if err != nil {
-			return err
-		}
-		defer unix.Close(fd)
-		ifr, err := unix.NewIfreq(name)
-		if err != nil {
-			return err
-		}
-		if err := unix.IoctlIfreq(fd, unix.SIOCGIFFLAGS, ifr); err != nil {
-			return fmt.Errorf("SIOCGIFFLAGS %s: %w", name, err)
-		}
-		ifr.SetUint16(ifr.Uint16() | unix.IFF_UP)
-		if err := unix.IoctlIfreq(fd, unix.SIOCSIFFLAGS, ifr); err != nil {
-			return fmt.Errorf("SIOCSIFFLAGS %s: %w", name, err)
-		}
-		if err := unix.IoctlIfreq(fd, unix.SIOCGIFINDEX, ifr); err != nil {
-			return fmt.Errorf("SIOCGIFINDEX %s: %w", name, err)
-		}
-		index = int(ifr.Uint32())
-		return nil
+	err := inNetNS(ns, func() (err error) {
+		index, err = ifup.Up(name)
+		return err
 	})
 	return index, err
 }

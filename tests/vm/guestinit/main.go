@@ -21,6 +21,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/mnet/mnet/internal/ifup"
 	"github.com/mnet/mnet/tests/vm/plan"
 )
 
@@ -87,7 +88,7 @@ func (in *initProc) run() {
 	if err := unix.Sethostname([]byte("mhostvm")); err != nil {
 		in.note("sethostname: %v", err)
 	}
-	if err := linkUp("lo"); err != nil {
+	if _, err := ifup.Up("lo"); err != nil {
 		in.fail("bringing lo up: %v", err)
 	}
 	os.Setenv("PATH", defaultPath)
