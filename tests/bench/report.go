@@ -170,16 +170,19 @@ func ParseReport(b []byte) (*Report, error) {
 	return &r, nil
 }
 
-// MarshalJSON writes NaN and infinities as null, which JSON cannot carry.
+// seriesJSON is a Series as JSON: NaN and infinities, which JSON cannot
+// carry, are null.
+type seriesJSON struct {
+	Label  string     `json:"label"`
+	Values []*float64 `json:"values"`
+	Min    *float64   `json:"min"`
+	Median *float64   `json:"median"`
+	Max    *float64   `json:"max"`
+}
+
+// MarshalJSON writes NaN and infinities as null.
 func (s *Series) MarshalJSON() ([]byte, error) {
-	type plain struct {
-		Label  string     `json:"label"`
-		Values []*float64 `json:"values"`
-		Min    *float64   `json:"min"`
-		Median *float64   `json:"median"`
-		Max    *float64   `json:"max"`
-	}
-	p := plain{Label: s.Label, Min: finite(s.Min), Median: finite(s.Median), Max: finite(s.Max)}
+	p := seriesJSON{Label: s.Label, Min: finite(s.Min), Median: finite(s.Median), Max: finite(s.Max)}
 	for _, v := range s.Values {
 		p.Values = append(p.Values, finite(v))
 	}
@@ -188,13 +191,7 @@ func (s *Series) MarshalJSON() ([]byte, error) {
 
 // UnmarshalJSON reads what MarshalJSON wrote, nulls as NaN.
 func (s *Series) UnmarshalJSON(b []byte) error {
-	var p struct {
-		Label  string     `json:"label"`
-		Values []*float64 `json:"values"`
-		Min    *float64   `json:"min"`
-		Median *float64   `json:"median"`
-		Max    *float64   `json:"max"`
-	}
+	var p seriesJSON
 	if err := json.Unmarshal(b, &p); err != nil {
 		return err
 	}
