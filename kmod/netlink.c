@@ -442,7 +442,8 @@ static int mhost_nl_host_dump_done(struct netlink_callback *cb)
 /*
  * A dump that spans a change of the table, or a resize (after which the
  * walk starts over and repeats hosts), is flagged NLM_F_DUMP_INTR so
- * that the reader starts again.
+ * that the reader starts again. A resize shows as -EAGAIN either from
+ * the walk or, when it ran while the reader was away, from restarting it.
  */
 static int mhost_nl_host_dump(struct sk_buff *skb, struct netlink_callback *cb)
 {
@@ -451,7 +452,8 @@ static int mhost_nl_host_dump(struct sk_buff *skb, struct netlink_callback *cb)
 	struct mhost_host *host;
 	int err = 0;
 
-	rhashtable_walk_start(iter);
+	if (rhashtable_walk_start_check(iter) == -EAGAIN)
+		cb->args[1]++;
 	cb->seq = READ_ONCE(mn->hosts_gen) + cb->args[1];
 	/* Peek first: the host that did not fit last time goes first. */
 	for (host = rhashtable_walk_peek(iter); host;
