@@ -8,17 +8,21 @@ package guest_test
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net"
 	"net/netip"
 	"os"
+	"os/exec"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/mdlayher/genetlink"
 	"github.com/mdlayher/netlink"
 	"golang.org/x/sys/unix"
 
@@ -646,4 +650,171 @@ func TestNLScale(t *testing.T) {
 		t.Logf("%d failures, %d hosts sent: %v", len(be.Errors), be.Sent, strings.SplitN(err.Error(), "\n", 2)[0])
 	}
 	nlCheck(t, "FlushHosts", c.FlushHosts())
+}
+
+// TestNLDumpResize parks a host dump between two of its messages while
+// the table's deferred resize runs. The resize restarts the parked walk,
+// so the dump must be flagged NLM_F_DUMP_INTR: unflagged, it would hand
+// the reader hosts twice.
+//
+// The table starts at 64 buckets and doubles in a worker once it is 75%
+// full, or at once when an add finds it 100% full. So 700 hosts, given
+// time, settle in 1024 buckets, and 300 more only queue a resize, which
+// the test holds back until the dump's first message is read: it adds
+// them and reads on CPU 0 at SCHED_FIFO priority 2, with a shell loop at
+// priority 1 filling CPU 0 whenever the Go runtime parks that thread;
+// then it stops the loop and sleeps. Real-time throttling could still let
+// the worker through early, so a few attempts are allowed, but one of
+// them must see the resize.
+func TestNLDumpResize(t *testing.T) {
+	const (
+		attempts = 5
+		settled  = 700
+		count    = 1000
+	)
+	hosts := nlScaleHosts(count)
+	for attempt := 1; attempt <= attempts; attempt++ {
+		ns := newNetNS(t, "resize")
+		c := ns.control(t)
+		fd := ns.socket(t, unix.AF_NETLINK, unix.SOCK_RAW, unix.NETLINK_GENERIC)
+		family := nlRawConn(t, ns.fd).family.ID
+		nlCheck(t, "AddHosts", c.AddHosts(hosts[:settled]))
+		time.Sleep(200 * time.Millisecond) // for the resizes to 1024 buckets
+		hog := exec.Command("/bin/sh", "-c", "while :; do :; done")
+		if err := hog.Start(); err != nil {
+			t.Fatal(err)
+		}
+
+		var d nlDump
+		errc := make(chan error, 1)
+		go func() {
+			// Never unlocked: the thread dies with its real-time
+			// priority when this goroutine ends.
+			runtime.LockOSThread()
+			errc <- d.heldBackRead(c, fd, family, hosts[settled:], hog.Process.Pid)
+		}()
+		err := <-errc
+		hog.Process.Kill()
+		hog.Wait()
+		if err != nil {
+			t.Fatalf("attempt %d: %v", attempt, err)
+		}
+
+		seen := make(map[uint32]bool, count)
+		dups := 0
+		for _, id := range d.ids {
+			if seen[id] {
+				dups++
+			}
+			seen[id] = true
+		}
+		t.Logf("attempt %d: %d host messages, %d repeated, interrupted: %v", attempt, len(d.ids), dups, d.intr)
+		if d.intr {
+			return // the resize was seen and reported
+		}
+		if dups > 0 || len(seen) != count {
+			t.Fatalf("an uninterrupted dump returned %d distinct hosts of %d, %d of them twice", len(seen), count, dups)
+		}
+	}
+	t.Errorf("in %d attempts the table never resized during the dump: the test could not hold the resize back", attempts)
+}
+
+// nlDump is what a hand-read host dump returned.
+type nlDump struct {
+	ids  []uint32 // in order, repeats included
+	intr bool     // some message had NLM_F_DUMP_INTR
+}
+
+// heldBackRead adds hosts and reads the first message of a host dump
+// with nothing else running on CPU 0 (see TestNLDumpResize), then kills
+// hog, sleeps so that work queued by the adds runs, and reads the rest.
+// It changes the calling thread's affinity and scheduling policy.
+func (d *nlDump) heldBackRead(c *mhostnl.Client, fd int, family uint16, hosts []mhostnl.Host, hog int) error {
+	var cpu0 unix.CPUSet
+	cpu0.Set(0)
+	for _, p := range []struct{ tid, prio int }{{0, 2}, {hog, 1}} {
+		if err := unix.SchedSetaffinity(p.tid, &cpu0); err != nil {
+			return fmt.Errorf("sched_setaffinity(%d): %w", p.tid, err)
+		}
+		attr := unix.SchedAttr{Size: unix.SizeofSchedAttr, Policy: unix.SCHED_FIFO, Priority: uint32(p.prio)}
+		if err := unix.SchedSetAttr(p.tid, &attr, 0); err != nil {
+			return fmt.Errorf("sched_setattr(%d, SCHED_FIFO): %w", p.tid, err)
+		}
+	}
+	if err := c.AddHosts(hosts); err != nil {
+		return err
+	}
+	req, err := (genetlink.Message{Header: genetlink.Header{Command: mhostnl.CmdHostGet, Version: mhostnl.GenlVersion}}).MarshalBinary()
+	if err != nil {
+		return err
+	}
+	req, err = (netlink.Message{
+		Header: netlink.Header{
+			Length: uint32(unix.NLMSG_HDRLEN + len(req)),
+			Type:   netlink.HeaderType(family),
+			Flags:  netlink.Request | netlink.Dump,
+		},
+		Data: req,
+	}).MarshalBinary()
+	if err != nil {
+		return err
+	}
+	if _, err := unix.Write(fd, req); err != nil {
+		return fmt.Errorf("sending the dump request: %w", err)
+	}
+	buf := make([]byte, 64<<10)
+	for first := true; ; first = false {
+		if !first {
+			time.Sleep(200 * time.Millisecond)
+		}
+		n, _, err := unix.Recvfrom(fd, buf, 0)
+		if err != nil {
+			return fmt.Errorf("reading the dump: %w", err)
+		}
+		if first {
+			if err := unix.Kill(hog, unix.SIGKILL); err != nil {
+				return fmt.Errorf("stopping the CPU hog: %w", err)
+			}
+		}
+		done, err := d.parse(buf[:n], family)
+		if done || err != nil {
+			return err
+		}
+	}
+}
+
+// parse takes in one datagram of a host dump and reports whether it
+// ended the dump.
+func (d *nlDump) parse(b []byte, family uint16) (bool, error) {
+	msgs, err := syscall.ParseNetlinkMessage(b)
+	if err != nil {
+		return false, err
+	}
+	for _, m := range msgs {
+		if m.Header.Flags&unix.NLM_F_DUMP_INTR != 0 {
+			d.intr = true
+		}
+		switch m.Header.Type {
+		case unix.NLMSG_DONE:
+			return true, nil
+		case unix.NLMSG_ERROR:
+			if len(m.Data) < 4 {
+				return false, errors.New("short NLMSG_ERROR")
+			}
+			return false, fmt.Errorf("dump failed: %w", unix.Errno(-int32(binary.NativeEndian.Uint32(m.Data))))
+		case family:
+		default:
+			return false, fmt.Errorf("unexpected message type %d", m.Header.Type)
+		}
+		attrs, err := netlink.UnmarshalAttributes(m.Data[unix.GENL_HDRLEN:])
+		if err != nil {
+			return false, err
+		}
+		for _, a := range attrs {
+			if a.Type == mhostnl.AttrHostID {
+				d.ids = append(d.ids, binary.NativeEndian.Uint32(a.Data))
+			}
+		}
+	}
+	return false, nil
 }
