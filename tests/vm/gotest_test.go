@@ -3,6 +3,7 @@ package vm
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -38,8 +39,25 @@ func sampleBinary(t *testing.T) string {
 	return sampleBin
 }
 
+// guestFailures are the guest tests that failed, with the start of what
+// each said. TestMain prints them last, so that the end of a long log,
+// which is what CI systems tend to show, says what failed and why.
+var guestFailures []string
+
+func guestFailure(name, out string) string {
+	const maxLines = 8
+	lines := strings.Split(out, "\n")
+	if len(lines) > maxLines {
+		lines = append(lines[:maxLines], fmt.Sprintf("... (%d more lines in the log above)", len(lines)-maxLines))
+	}
+	return name + ":\n    " + strings.Join(lines, "\n    ")
+}
+
 func TestMain(m *testing.M) {
 	code := m.Run()
+	if len(guestFailures) > 0 {
+		fmt.Printf("\n%d guest test(s) failed:\n%s\n", len(guestFailures), strings.Join(guestFailures, "\n"))
+	}
 	if sampleBin != "" {
 		os.RemoveAll(filepath.Dir(sampleBin))
 	}

@@ -141,6 +141,7 @@ func reportTest(t *testing.T, tr *TestResult) {
 				return // a subtest failed and said why
 			}
 			t.Errorf("guest test %s failed:\n%s", tr.Name, out)
+			guestFailures = append(guestFailures, guestFailure(tr.Name, out))
 		}
 	})
 }
