@@ -19,6 +19,7 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -410,6 +411,41 @@ func readSysfs(t *testing.T, path string) int {
 		t.Fatalf("%s: %v", path, err)
 	}
 	return n
+}
+
+// sendQueued calls send, which sends one datagram to the socket rfd, and
+// waits until the datagram is on rfd's receive queue. Loopback delivers
+// from the sending CPU's backlog, possibly in ksoftirqd after the send
+// returned, so two datagrams sent back to back by a goroutine that moved
+// between CPUs could otherwise be queued in either order.
+func sendQueued(t *testing.T, rfd int, what string, send func() error) {
+	t.Helper()
+	before := meminfo(t, rfd)[unix.SK_MEMINFO_RMEM_ALLOC]
+	if err := send(); err != nil {
+		t.Fatalf("%s: %v", what, errStr(err))
+	}
+	if !poll(ioTimeout, func() bool { return meminfo(t, rfd)[unix.SK_MEMINFO_RMEM_ALLOC] > before }) {
+		t.Fatalf("%s: nothing queued on the receiving socket in %v", what, ioTimeout)
+	}
+}
+
+// onOneCPU runs f on a thread of its own pinned to CPU 0. Frames sent
+// from one CPU are received in the order sent (each CPU has a backlog of
+// its own), so a frame that shows up proves the earlier ones were seen.
+func onOneCPU(f func() error) error {
+	errc := make(chan error, 1)
+	go func() {
+		// Never unlocked: the pinned thread exits with the goroutine.
+		runtime.LockOSThread()
+		var cpu0 unix.CPUSet
+		cpu0.Set(0)
+		if err := unix.SchedSetaffinity(0, &cpu0); err != nil {
+			errc <- fmt.Errorf("sched_setaffinity: %w", err)
+			return
+		}
+		errc <- f()
+	}()
+	return <-errc
 }
 
 // poll calls f every 50ms until it returns true or timeout passes, and

@@ -19,9 +19,10 @@ func TestRecvSources(t *testing.T) {
 	sport := localPort(t, sender)
 
 	for _, lo := range loopbacks {
-		if _, err := sendto(sender, []byte("via "+lo.name), 0, saIP(lo.ip, rport)); err != nil {
-			t.Fatalf("sendto over %s: %v", lo.name, errStr(err))
-		}
+		sendQueued(t, rfd, "sendto over "+lo.name, func() error {
+			_, err := sendto(sender, []byte("via "+lo.name), 0, saIP(lo.ip, rport))
+			return err
+		})
 	}
 	for _, lo := range loopbacks { // recvfrom
 		want := saIP(lo.ip, sport)
@@ -33,9 +34,10 @@ func TestRecvSources(t *testing.T) {
 	}
 
 	for _, lo := range loopbacks {
-		if _, err := sendmsg(sender, []byte("via "+lo.name), 0, saIP(lo.ip, rport)); err != nil {
-			t.Fatalf("sendmsg over %s: %v", lo.name, errStr(err))
-		}
+		sendQueued(t, rfd, "sendmsg over "+lo.name, func() error {
+			_, err := sendmsg(sender, []byte("via "+lo.name), 0, saIP(lo.ip, rport))
+			return err
+		})
 	}
 	for _, lo := range loopbacks { // recvmsg
 		want := saIP(lo.ip, sport)
@@ -71,9 +73,10 @@ func TestRecvTruncated(t *testing.T) {
 	fd := mhostSocket(t)
 	long := strings.Repeat("0123456789", 10)
 	for _, msg := range []string{long, "next"} {
-		if _, err := sendto(fd, []byte(msg), 0, sa4("127.0.0.1", rport)); err != nil {
-			t.Fatal(err)
-		}
+		sendQueued(t, rfd, "sendto", func() error {
+			_, err := sendto(fd, []byte(msg), 0, sa4("127.0.0.1", rport))
+			return err
+		})
 	}
 
 	buf := make([]byte, 10)

@@ -87,9 +87,10 @@ func TestSDKBothFamilies(t *testing.T) {
 	a, b := listen(t), listen(t)
 	aport, bport := portOf(t, a), portOf(t, b)
 	for _, lo := range loopbacks {
-		if _, err := a.WriteTo([]byte(lo.name), &net.UDPAddr{IP: net.ParseIP(lo.ip), Port: bport}); err != nil {
-			t.Fatal(err)
-		}
+		sendQueued(t, fdOf(t, b), "WriteTo over "+lo.name, func() error {
+			_, err := a.WriteTo([]byte(lo.name), &net.UDPAddr{IP: net.ParseIP(lo.ip), Port: bport})
+			return err
+		})
 	}
 	for _, lo := range loopbacks {
 		msg, from := readConn(t, b)
@@ -204,9 +205,10 @@ func TestSDKReadMsg(t *testing.T) {
 
 	sender := listen(t)
 	for _, msg := range []string{"0123456789", "next"} {
-		if _, err := sender.WriteTo([]byte(msg), &net.UDPAddr{IP: net.IPv6loopback, Port: port}); err != nil {
-			t.Fatal(err)
-		}
+		sendQueued(t, fdOf(t, c), "WriteTo", func() error {
+			_, err := sender.WriteTo([]byte(msg), &net.UDPAddr{IP: net.IPv6loopback, Port: port})
+			return err
+		})
 	}
 	c.SetReadDeadline(deadline())
 	buf := make([]byte, 4)
