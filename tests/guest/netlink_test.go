@@ -15,7 +15,6 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
-	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -686,14 +685,7 @@ func TestNLDumpResize(t *testing.T) {
 		}
 
 		var d nlDump
-		errc := make(chan error, 1)
-		go func() {
-			// Never unlocked: the thread dies with its real-time
-			// priority when this goroutine ends.
-			runtime.LockOSThread()
-			errc <- d.heldBackRead(c, fd, family, hosts[settled:], hog.Process.Pid)
-		}()
-		err := <-errc
+		err := onOneCPU(func() error { return d.heldBackRead(c, fd, family, hosts[settled:], hog.Process.Pid) })
 		hog.Process.Kill()
 		hog.Wait()
 		if err != nil {
@@ -725,17 +717,17 @@ type nlDump struct {
 	intr bool     // some message had NLM_F_DUMP_INTR
 }
 
-// heldBackRead adds hosts and reads the first message of a host dump
-// with nothing else running on CPU 0 (see TestNLDumpResize), then kills
-// hog, sleeps so that work queued by the adds runs, and reads the rest.
-// It changes the calling thread's affinity and scheduling policy.
+// heldBackRead, called on CPU 0 (onOneCPU), adds hosts and reads the
+// first message of a host dump with nothing else running on that CPU (see
+// TestNLDumpResize), then kills hog, sleeps so that work queued by the
+// adds runs, and reads the rest. It makes the calling thread real-time.
 func (d *nlDump) heldBackRead(c *mhostnl.Client, fd int, family uint16, hosts []mhostnl.Host, hog int) error {
 	var cpu0 unix.CPUSet
 	cpu0.Set(0)
+	if err := unix.SchedSetaffinity(hog, &cpu0); err != nil {
+		return fmt.Errorf("sched_setaffinity(%d): %w", hog, err)
+	}
 	for _, p := range []struct{ tid, prio int }{{0, 2}, {hog, 1}} {
-		if err := unix.SchedSetaffinity(p.tid, &cpu0); err != nil {
-			return fmt.Errorf("sched_setaffinity(%d): %w", p.tid, err)
-		}
 		attr := unix.SchedAttr{Size: unix.SizeofSchedAttr, Policy: unix.SCHED_FIFO, Priority: uint32(p.prio)}
 		if err := unix.SchedSetAttr(p.tid, &attr, 0); err != nil {
 			return fmt.Errorf("sched_setattr(%d, SCHED_FIFO): %w", p.tid, err)
