@@ -66,8 +66,8 @@ type Config struct {
 	// Accel is what the harness says the VM runs on: kvm or tcg.
 	Accel string `json:"accel,omitempty"`
 	// Icount says the VM counts instructions (QEMU -icount shift=0):
-	// every time is then a number of guest instructions, 1 per ns,
-	// executed on either CPU, immune to what else the host runs.
+	// every time is then a number of guest instructions, 1 per ns, on
+	// the VM's one vCPU, immune to what else the host runs.
 	Icount bool `json:"icount,omitempty"`
 	// Block makes receivers sleep in poll(2) rather than spin when their
 	// sockets are empty. Spinning keeps a vCPU from halting, which under

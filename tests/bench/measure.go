@@ -83,10 +83,10 @@ func waitFor(fds []int, block bool) {
 //
 // The sender blocks (on a full send buffer), as applications do. The
 // receiver polls its sockets (MSG_DONTWAIT) and yields the CPU when they
-// are empty (unless block is set: see Config.Block): a receiver that sleeps makes the sender pay for waking it
-// up, an inter-processor interrupt per datagram whose cost under TCG
-// swings with what QEMU is doing, and that noise drowned the difference
-// between the arms. With a polling receiver the sender's cost is the
+// are empty, unless block is set (see Config.Block): a receiver that
+// sleeps makes the sender pay for waking it up, an inter-processor
+// interrupt per datagram whose cost under TCG swings with what QEMU is
+// doing, and that noise drowned the difference between the arms. With a polling receiver the sender's cost is the
 // send path plus the delivery to the socket, which loopback and veth do
 // in the sender's context. The receiver stops once the sender has
 // stopped and its sockets have stayed empty for drainQuiet.

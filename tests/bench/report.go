@@ -295,7 +295,7 @@ func (r *Report) WriteTable(w io.Writer) {
 		p.Rounds, p.Slice, p.Duration, p.Pings)
 	fmt.Fprintln(w, "values: median [min..max] over the rounds; ratio = candidate median / baseline median")
 	if p.Icount {
-		fmt.Fprintln(w, "icount: QEMU counts instructions, 1 ns = 1 guest instruction on either CPU; receivers block in poll(2)")
+		fmt.Fprintln(w, "icount: QEMU counts instructions, 1 ns = 1 guest instruction (one vCPU, sender and receiver take turns); receivers block in poll(2)")
 	}
 	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
