@@ -21,6 +21,7 @@ type machine struct {
 	kernel, initrd, append string
 	memory                 string // e.g. "1G"
 	smp                    int
+	accel                  string // "kvm" or "tcg" (see ChooseAccel)
 	interactive            bool // console on the terminal (shell mode)
 	icount                 bool // TCG with instruction counting (see Config.Icount)
 	parallelTCG            bool // one host thread per vCPU (see Config.ParallelTCG)
@@ -33,31 +34,12 @@ type machine struct {
 	onConsoleLine func(line string)
 }
 
-// kvmUsable reports whether /dev/kvm can be opened for use.
-func kvmUsable() bool {
-	f, err := os.OpenFile("/dev/kvm", os.O_RDWR, 0)
-	if err != nil {
-		return false
-	}
-	f.Close()
-	return true
-}
-
-// Accel is the QEMU accelerator the VM runs on here: "kvm" when
-// /dev/kvm is usable, else "tcg".
-func Accel() string {
-	if kvmUsable() {
-		return "kvm"
-	}
-	return "tcg"
-}
-
 func (m *machine) args() []string {
 	// Instruction counting needs single-threaded TCG too (see
 	// Config.Icount, Config.ParallelTCG).
 	accel, cpu := "tcg,thread=single", "max"
 	switch {
-	case Accel() == "kvm":
+	case m.accel == "kvm":
 		accel, cpu = "kvm", "host"
 	case m.parallelTCG && !m.icount:
 		accel = "tcg,thread=multi"

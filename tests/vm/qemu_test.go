@@ -21,22 +21,37 @@ func TestMachineAccel(t *testing.T) {
 		{"icount wins", true, true, "tcg,thread=single", true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			m := &machine{smp: 2, memory: "1G", parallelTCG: tc.parallelTCG, icount: tc.icount}
+			m := &machine{smp: 2, memory: "1G", accel: "tcg", parallelTCG: tc.parallelTCG, icount: tc.icount}
 			args := m.args()
-			want := tc.tcg
-			if Accel() == "kvm" {
-				want = "kvm"
+			if got := argAfter(args, "-accel"); got != tc.tcg {
+				t.Errorf("-accel %s, want %s", got, tc.tcg)
 			}
-			i := slices.Index(args, "-accel")
-			if i < 0 || i+1 >= len(args) {
-				t.Fatalf("no -accel in %q", args)
-			}
-			if args[i+1] != want {
-				t.Errorf("-accel %s, want %s", args[i+1], want)
+			if got := argAfter(args, "-cpu"); got != "max" {
+				t.Errorf("-cpu %s under TCG, want max", got)
 			}
 			if got := slices.Contains(args, "-icount"); got != tc.wantIcount {
 				t.Errorf("-icount given: %v, want %v", got, tc.wantIcount)
 			}
 		})
 	}
+}
+
+// TestMachineKVM checks what a machine that runs on KVM asks QEMU for.
+func TestMachineKVM(t *testing.T) {
+	m := &machine{smp: 2, memory: "1G", accel: "kvm", parallelTCG: true}
+	args := m.args()
+	if got := argAfter(args, "-accel"); got != "kvm" {
+		t.Errorf("-accel %s, want kvm", got)
+	}
+	if got := argAfter(args, "-cpu"); got != "host" {
+		t.Errorf("-cpu %s, want host", got)
+	}
+}
+
+func argAfter(args []string, flag string) string {
+	i := slices.Index(args, flag)
+	if i < 0 || i+1 >= len(args) {
+		return ""
+	}
+	return args[i+1]
 }

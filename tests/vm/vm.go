@@ -195,15 +195,19 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if err := cfg.defaults(); err != nil {
 		return nil, err
 	}
-	if cfg.Icount && Accel() == "kvm" {
-		return nil, fmt.Errorf("icount needs TCG, and /dev/kvm makes the VM use KVM")
-	}
 	k, err := FindKernel(cfg.KVer)
 	if err != nil {
 		return nil, err
 	}
 	if err := CheckHostTools(cfg.Busybox); err != nil {
 		return nil, err
+	}
+	accel, err := ChooseAccel(k.Image)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Icount && accel.Accel == "kvm" {
+		return nil, fmt.Errorf("icount needs TCG, and KVM was chosen (%s): set %s=tcg", accel.Reason, AccelEnv)
 	}
 	res := &Result{}
 	buildStart := time.Now()
@@ -250,7 +254,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	m := &machine{
 		kernel: k.Image, initrd: initrd,
 		append: strings.TrimSpace(cfg.Cmdline + " " + cfg.Append),
-		memory: cfg.Memory, smp: cfg.SMP, interactive: cfg.Shell,
+		memory: cfg.Memory, smp: cfg.SMP, accel: accel.Accel, interactive: cfg.Shell,
 		icount: cfg.Icount, parallelTCG: cfg.ParallelTCG,
 		consoleLog: conLog, guestLog: guestLog,
 	}

@@ -45,7 +45,15 @@ func benchCmd(ctx context.Context, args []string) error {
 	fs.Lookup("timeout").DefValue = "30m"
 	c.timeout = 30 * time.Minute
 	fs.Parse(args)
-	accel := vm.Accel()
+	k, err := vm.FindKernel(c.kver)
+	if err != nil {
+		return err
+	}
+	choice, err := vm.ChooseAccel(k.Image)
+	if err != nil {
+		return err
+	}
+	accel := choice.Accel
 	modes := map[string][]string{"wall": {"wall"}, "icount": {"icount"}, "both": {"wall", "icount"}}
 	m := *mode
 	if m == "" {
