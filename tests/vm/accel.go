@@ -42,9 +42,9 @@ func (c AccelChoice) String() string {
 
 // accelDeps are what the decision looks at, replaceable in tests.
 type accelDeps struct {
-	env     string              // $MHOST_VM_ACCEL
-	kvmOpen func() error        // can /dev/kvm be opened read-write?
-	probe   func() error        // boot a KVM guest to its init; nil error if it got there
+	env     string       // $MHOST_VM_ACCEL
+	kvmOpen func() error // can /dev/kvm be opened read-write?
+	probe   func() error // boot a KVM guest to its init; nil error if it got there
 	cache   func() (string, bool)
 	store   func(string)
 }

@@ -22,9 +22,9 @@ type machine struct {
 	memory                 string // e.g. "1G"
 	smp                    int
 	accel                  string // "kvm" or "tcg" (see ChooseAccel)
-	interactive            bool // console on the terminal (shell mode)
-	icount                 bool // TCG with instruction counting (see Config.Icount)
-	parallelTCG            bool // one host thread per vCPU (see Config.ParallelTCG)
+	interactive            bool   // console on the terminal (shell mode)
+	icount                 bool   // TCG with instruction counting (see Config.Icount)
+	parallelTCG            bool   // one host thread per vCPU (see Config.ParallelTCG)
 
 	consoleLog, guestLog *os.File
 	// onGuestLine is called for every line from the guest port, with the

@@ -177,6 +177,12 @@ func TestHarnessSelfCheck(t *testing.T) {
 		{Name: "bg", Args: []string{"sh", "-c", "echo from the background; sleep 1; echo done"}, Background: true},
 		{Name: "kmsg", Args: []string{"sh", "-c", "echo '<4>WARNING: CPU: 0 PID: 1 at selftest.c:1 fake_warning+0x0/0x0' > /dev/kmsg"}},
 		{Name: "waitbg", Wait: "bg"},
+		// Ready holds the plan until the line: the next step sees
+		// what the program did before printing it.
+		{Name: "srv", Args: []string{"sh", "-c", "sleep 2; touch /tmp/srv-up; echo srv: listening; sleep 1"}, Background: true, Ready: "srv: listening"},
+		{Name: "client", Args: []string{"test", "-e", "/tmp/srv-up"}},
+		{Name: "waitsrv", Wait: "srv"},
+		{Name: "earlyexit", Args: []string{"sh", "-c", "exit 3"}, Background: true, Ready: "never printed"},
 	}
 	res := run(t, cfg)
 
@@ -202,6 +208,15 @@ func TestHarnessSelfCheck(t *testing.T) {
 		if got := strings.Join(s.Tests.Failed(), ","); got != strings.Join(w.failed, ",") {
 			t.Errorf("step %s: failed tests %q, want %q", name, got, w.failed)
 		}
+	}
+	if s := res.Step("client"); !s.Ran || s.Exit != 0 {
+		t.Errorf("step client ran %v exit %d: it started before the ready line", s.Ran, s.Exit)
+	}
+	if s := res.Step("srv"); !s.Ran || s.Exit != 0 {
+		t.Errorf("step srv ran %v exit %d", s.Ran, s.Exit)
+	}
+	if !strings.Contains(res.Marker, `step earlyexit ended before printing "never printed"`) {
+		t.Errorf("marker %q does not name the step that ended before it was ready", res.Marker)
 	}
 	if s := res.Step("sleep"); !s.TimedOut || s.Exit != -1 {
 		t.Errorf("step sleep: timed out %v exit %d, want killed by init on timeout", s.TimedOut, s.Exit)

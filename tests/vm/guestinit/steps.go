@@ -24,6 +24,7 @@ type proc struct {
 	done     chan struct{}
 	err      error // from Wait, valid after done
 	timedOut bool
+	ready    chan struct{} // closed when a Ready step printed its line
 	mu       sync.Mutex
 }
 
@@ -35,6 +36,15 @@ func (in *initProc) start(s plan.Step) (*proc, error) {
 		prefix = s.Name + "| "
 	}
 	pr := &proc{step: s, out: &lineWriter{mu: &in.outMu, w: in.out, prefix: prefix}, done: make(chan struct{})}
+	if s.Ready != "" {
+		pr.ready = make(chan struct{})
+		var once sync.Once
+		pr.out.onLine = func(line string) {
+			if strings.Contains(line, s.Ready) {
+				once.Do(func() { close(pr.ready) })
+			}
+		}
+	}
 	cmd := exec.Command(s.Args[0], s.Args[1:]...)
 	cmd.Env = append([]string{"PATH=" + defaultPath, "HOME=/root", "TMPDIR=/tmp", "TERM=dumb"}, s.Env...)
 	cmd.Dir = "/"
@@ -117,26 +127,33 @@ func (in *initProc) runStep(s plan.Step) {
 		in.judge(pr)
 		return
 	}
-	for attempt := 0; ; attempt++ {
-		in.printf("%s %s", plan.MarkerStepStart, s.Name)
-		pr, err := in.start(s)
-		if err != nil {
-			in.printf("%s %s exit=-1 time=0s", plan.MarkerStepEnd, s.Name)
-			in.fail("step %s: starting %s: %v", s.Name, s.Args[0], err)
-			return
-		}
-		if s.Background {
-			in.bg[s.Name] = pr
-			return
-		}
+	in.printf("%s %s", plan.MarkerStepStart, s.Name)
+	pr, err := in.start(s)
+	if err != nil {
+		in.printf("%s %s exit=-1 time=0s", plan.MarkerStepEnd, s.Name)
+		in.fail("step %s: starting %s: %v", s.Name, s.Args[0], err)
+		return
+	}
+	if !s.Background {
 		pr.wait()
 		in.stepEnd(pr)
-		if pr.exitCode() == 0 || attempt >= s.Retries {
-			in.judge(pr)
-			return
-		}
-		in.note("step %s failed (exit %d); retrying in %v (%d of %d)", s.Name, pr.exitCode(), s.RetryDelay, attempt+1, s.Retries)
-		time.Sleep(s.RetryDelay)
+		in.judge(pr)
+		return
+	}
+	in.bg[s.Name] = pr
+	if pr.ready == nil {
+		return
+	}
+	select {
+	case <-pr.ready:
+		in.note("step %s is ready", s.Name)
+	case <-pr.done:
+		// It ended (or was killed on its timeout) before saying it
+		// was ready: what follows would only race it.
+		delete(in.bg, s.Name)
+		in.stepEnd(pr)
+		in.judge(pr)
+		in.fail("step %s ended before printing %q", s.Name, s.Ready)
 	}
 }
 
@@ -188,6 +205,7 @@ type lineWriter struct {
 	mu     *sync.Mutex
 	w      io.Writer
 	prefix string
+	onLine func(line string) // if set, sees every whole line, unprefixed
 
 	bufMu sync.Mutex
 	buf   []byte
@@ -220,6 +238,11 @@ func (lw *lineWriter) Flush() {
 }
 
 func (lw *lineWriter) emit(b []byte) {
+	if lw.onLine != nil {
+		for _, line := range strings.Split(strings.TrimSuffix(string(b), "\n"), "\n") {
+			lw.onLine(line)
+		}
+	}
 	if lw.prefix != "" {
 		var sb strings.Builder
 		for _, line := range strings.SplitAfter(string(b), "\n") {

@@ -24,6 +24,24 @@ func TestLineWriter(t *testing.T) {
 	}
 }
 
+// TestLineWriterOnLine checks that the ready hook sees each whole line,
+// without the prefix.
+func TestLineWriterOnLine(t *testing.T) {
+	var mu sync.Mutex
+	var out strings.Builder
+	var lines []string
+	w := &lineWriter{mu: &mu, w: &out, prefix: "srv| ", onLine: func(l string) { lines = append(lines, l) }}
+	w.Write([]byte("listen"))
+	if len(lines) != 0 {
+		t.Errorf("saw %q before the line ended", lines)
+	}
+	w.Write([]byte("ing on *:7000\nnext\nla"))
+	w.Flush()
+	if want := []string{"listening on *:7000", "next", "la"}; strings.Join(lines, "|") != strings.Join(want, "|") {
+		t.Errorf("lines %q, want %q", lines, want)
+	}
+}
+
 func TestModuleName(t *testing.T) {
 	for in, want := range map[string]string{
 		"/lib/modules/extra/mhost.ko":           "mhost",

@@ -89,10 +89,11 @@ type Step struct {
 	// Wait names an earlier background step to wait for; its exit status
 	// then counts like a foreground step's.
 	Wait string `json:"wait,omitempty"`
-	// Retries re-runs a failing foreground step up to this many more
-	// times, RetryDelay apart (for clients racing a server's start).
-	Retries    int           `json:"retries,omitempty"`
-	RetryDelay time.Duration `json:"retry_delay,omitempty"`
+	// Ready, for a background step, holds the plan until the program
+	// prints a line containing this text (a server saying it listens),
+	// so that the next steps never race its start. The step fails if the
+	// program exits or times out first.
+	Ready string `json:"ready,omitempty"`
 	// GoTest marks a Go test binary whose output the host parses into
 	// test results.
 	GoTest bool `json:"go_test,omitempty"`
@@ -121,8 +122,8 @@ func (p *Plan) Validate() error {
 			if !ok || !bg.Background {
 				return fmt.Errorf("step %q waits for %q, which is not an earlier background step", s.Name, s.Wait)
 			}
-		case s.Background && s.Retries > 0:
-			return fmt.Errorf("background step %q cannot have retries", s.Name)
+		case s.Ready != "" && !s.Background:
+			return fmt.Errorf("step %q waits to be ready but is not a background step", s.Name)
 		}
 		seen[s.Name] = s
 	}

@@ -23,7 +23,8 @@ func TestValidate(t *testing.T) {
 		{[]Step{{Name: "w", Wait: "srv"}, bg}, "not an earlier background step"},
 		{[]Step{ok, {Name: "w", Wait: "a"}}, "not an earlier background step"},
 		{[]Step{bg, {Name: "w", Wait: "srv", Args: []string{"x"}}}, "both args and wait"},
-		{[]Step{{Name: "b", Args: []string{"x"}, Background: true, Retries: 1}}, "cannot have retries"},
+		{[]Step{{Name: "b", Args: []string{"x"}, Background: true, Ready: "listening"}}, ""},
+		{[]Step{{Name: "b", Args: []string{"x"}, Ready: "listening"}}, "not a background step"},
 	} {
 		err := (&Plan{Steps: tc.steps}).Validate()
 		if (err == nil) != (tc.err == "") || (err != nil && !strings.Contains(err.Error(), tc.err)) {

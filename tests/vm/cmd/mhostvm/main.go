@@ -130,13 +130,12 @@ func demo(ctx context.Context, args []string) error {
 	cfg.Name = "demo"
 	cfg.Programs = []string{"./cmd/mhost-server", "./cmd/mhost-client"}
 	client := func(name, addr, msg string) plan.Step {
-		// The server may still be starting: retry a client whose
-		// datagram found no socket.
-		return plan.Step{Name: name, Args: []string{"mhost-client", "-timeout", "2s", addr, msg},
-			Timeout: time.Minute, Retries: 5, RetryDelay: time.Second}
+		return plan.Step{Name: name, Args: []string{"mhost-client", "-timeout", "2s", addr, msg}, Timeout: time.Minute}
 	}
 	cfg.Steps = []plan.Step{
-		{Name: "server", Args: []string{"mhost-server", "-port", "7000", "-count", "2"}, Background: true, Timeout: 3 * time.Minute},
+		// The clients start once the server says it is bound.
+		{Name: "server", Args: []string{"mhost-server", "-port", "7000", "-count", "2"}, Background: true,
+			Ready: "mhost-server: listening on", Timeout: 3 * time.Minute},
 		client("client-ipv4", "127.0.0.1:7000", "hello-over-ipv4"),
 		client("client-ipv6", "[::1]:7000", "hello-over-ipv6"),
 		{Name: "wait-server", Wait: "server"},
