@@ -15,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -390,8 +391,26 @@ func (cfg *Config) build(ctx context.Context, k *Kernel, work string) (*initramf
 	if len(errs) > 0 {
 		return nil, nil, fmt.Errorf("%s", strings.Join(errs, "\n"))
 	}
+	// The kernel modules ours need (udp_tunnel for mhost), loaded
+	// before them as modprobe would.
+	kmods := append([]string(nil), cfg.KernelModules...)
+	ours := map[string]bool{}
+	for _, ko := range ir.ourModules {
+		ours[modName(ko)] = true
+	}
+	for _, ko := range ir.ourModules {
+		deps, err := moduleDepends(ko)
+		if err != nil {
+			return nil, nil, err
+		}
+		for _, d := range deps {
+			if !ours[modName(d)] && !slices.Contains(kmods, d) {
+				kmods = append(kmods, d)
+			}
+		}
+	}
 	var err error
-	if ir.kernelModules, err = k.ResolveModules(cfg.KernelModules); err != nil {
+	if ir.kernelModules, err = k.ResolveModules(kmods); err != nil {
 		return nil, nil, err
 	}
 
