@@ -48,8 +48,8 @@ static int __net_init mhost_net_init(struct net *net)
 	mn->stats = alloc_percpu(struct mhost_pcpu_stats);
 	if (!mn->stats)
 		return -ENOMEM;
-	spin_lock_init(&mn->socks_lock);
-	INIT_HLIST_HEAD(&mn->socks);
+	mhost_ports_net_init(mn);
+	mhost_socks_net_init(mn);
 	err = mhost_hosts_net_init(mn);
 	if (err)
 		free_percpu(mn->stats);
@@ -61,6 +61,7 @@ static void __net_exit mhost_net_exit(struct net *net)
 	struct mhost_net *mn = mhost_pernet(net);
 
 	mhost_hosts_net_exit(mn);
+	mhost_socks_net_exit(mn);
 	free_percpu(mn->stats);
 }
 
@@ -89,13 +90,13 @@ static int __init mhost_init(void)
 	if (err)
 		goto err_hosts;
 
-	err = mhost_l3_init();
+	err = mhost_route_init();
 	if (err)
 		goto err_pernet;
 
 	err = mhost_nl_init();
 	if (err)
-		goto err_l3;
+		goto err_route;
 
 	/* Last: once the family is registered, sockets can be created. */
 	err = mhost_sock_init();
@@ -106,8 +107,8 @@ static int __init mhost_init(void)
 
 err_nl:
 	mhost_nl_exit();
-err_l3:
-	mhost_l3_exit();
+err_route:
+	mhost_route_exit();
 err_pernet:
 	unregister_pernet_subsys(&mhost_net_ops);
 err_hosts:
@@ -119,7 +120,7 @@ static void __exit mhost_exit(void)
 {
 	mhost_sock_exit();
 	mhost_nl_exit();
-	mhost_l3_exit();
+	mhost_route_exit();
 	unregister_pernet_subsys(&mhost_net_ops);
 	mhost_hosts_exit();
 }

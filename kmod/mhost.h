@@ -10,10 +10,14 @@
 #include <linux/ipv6.h>
 #include <linux/rhashtable-types.h>
 #include <linux/udp.h>
+#include <linux/xarray.h>
+#include <net/ip.h>
 #include <net/netns/generic.h>
 #include <net/sock.h>
 #include <net/mhost.h>
 #include <uapi/linux/mhost.h>
+
+#include "compat.h"
 
 /* The address family number in use (module parameter "family"). */
 extern int mhost_family;
@@ -36,21 +40,41 @@ struct mhost_peer {
 };
 
 /*
- * An AF_MHOST socket is a dual-stack UDPv6 socket underneath, so the
- * kernel's own UDP code sends and receives its IP datagrams. ipv6_pinfo
- * stays last, where inet6_create() would look for it in a udp6_sock.
+ * An AF_MHOST socket. It is a socket of its own family: its datagrams
+ * wait in its own receive queue, and its IP traffic travels through
+ * @tsock, a kernel UDPv6 socket (dual-stack, bound to [::]:port) made
+ * for it at creation. @tsock owns the port in the kernel's UDP table on
+ * IPv4 and IPv6 alike, sends the IP datagrams (with every UDP feature:
+ * cmsgs, GSO, corking, timestamps, the error queue) and hands each
+ * received datagram to mhost through its encap_rcv hook. Socket options
+ * of the IP and UDP levels are that socket's.
  */
 struct mhost_sock {
-	struct udp_sock			udp;
-	struct mhost_peer __rcu		*peer;
-	struct hlist_node		node;	/* in mhost_net.socks */
-	bool				recv_hostid;	/* MHOST_RECVHOSTID */
-	struct ipv6_pinfo		inet6;
+	struct sock		sk;
+	/* Owned; NULL once closing. */
+	struct socket		*tsock;
+	/* tsock's sock, referenced until this one is freed. */
+	struct sock		*tsk;
+	struct mhost_peer __rcu	*peer;
+	/* In mhost_net.ports once bound to @port. */
+	struct hlist_node	port_node;
+	__be16			port;
+	bool			recv_hostid;	/* MHOST_RECVHOSTID */
+	u32			id;		/* in mhost_net.socks */
+	/* tsock's own callbacks, called from ours */
+	void			(*t_write_space)(struct sock *sk);
+	void			(*t_error_report)(struct sock *sk);
 };
 
 static inline struct mhost_sock *mhost_sk(const struct sock *sk)
 {
 	return (struct mhost_sock *)sk;
+}
+
+/* The transport socket of an AF_MHOST socket. */
+static inline struct sock *mhost_tsk(const struct sock *sk)
+{
+	return mhost_sk(sk)->tsk;
 }
 
 #define MHOST_ADDR_MAX	MHOST_L3_ADDR_MAX
@@ -98,9 +122,14 @@ struct mhost_pcpu_stats {
 	unsigned long	rx_l3_bad_len;
 	unsigned long	rx_l3_truncated;
 	unsigned long	rx_l3_no_socket;
+	unsigned long	rx_l3_bad_csum;
+	unsigned long	rx_l3_not_enabled;
 };
 
 #define MHOST_INC_STATS(mn, field)	this_cpu_inc((mn)->stats->field)
+
+#define MHOST_PORT_HASH_BITS	8
+#define MHOST_PORT_HASH_SIZE	(1 << MHOST_PORT_HASH_BITS)
 
 /* Per network namespace state. */
 struct mhost_net {
@@ -110,9 +139,12 @@ struct mhost_net {
 	unsigned int		nhosts;
 	unsigned int		hosts_gen;	/* changes; dump consistency */
 
-	spinlock_t		socks_lock;
-	struct hlist_head	socks;		/* for the socket dump */
-	unsigned int		nsocks;
+	/* Bound sockets by port; readers RCU, writers ports_lock. */
+	struct hlist_head	ports[MHOST_PORT_HASH_SIZE];
+	spinlock_t		ports_lock;
+	struct xarray		socks;		/* id -> mhost_sock, for dumps */
+	u32			socks_next;	/* next id to try */
+	atomic_t		nsocks;
 
 	struct mhost_pcpu_stats __percpu *stats;
 };
@@ -148,26 +180,61 @@ int mhost_nl_init(void);
 void mhost_nl_exit(void);
 void mhost_nl_stats(struct net *net, struct mhost_pcpu_stats *sum);
 
-/* af_mhost.c */
+/* af_mhost.c: the socket calls */
 int mhost_sock_init(void);
 void mhost_sock_exit(void);
+int mhost_socks_net_init(struct mhost_net *mn);
+void mhost_socks_net_exit(struct mhost_net *mn);
 
-/* l3.c */
+/* route.c: the way down (output) and the way up (input) */
+
 /*
- * Source of a datagram from a plugged L3, kept in skb->cb while it waits
- * in the receive queue (UDP leaves the cb alone there).
+ * Where a queued datagram came from, in skb->cb until recvmsg() reads
+ * it. IP datagrams keep their IPCB/IP6CB there instead (the IP control
+ * messages read it) and carry their source in their headers.
  */
-struct mhost_l3_cb {
+struct mhost_rx_cb {
+	union {
+		struct inet_skb_parm	h4;
+		struct inet6_skb_parm	h6;
+		struct {
+			u8	len;
+			u8	addr[MHOST_L3_SOCKADDR_MAX];
+		} l3;
+	};
 	u32		hid;	/* with MHOST_RECVHOSTID, 0 if unknown */
-	u8		len;
-	u8		addr[MHOST_L3_SOCKADDR_MAX];
 };
 
-static inline struct mhost_l3_cb *mhost_l3_cb(struct sk_buff *skb)
+static inline struct mhost_rx_cb *mhost_rx_cb(const struct sk_buff *skb)
 {
-	return (struct mhost_l3_cb *)skb->cb;
+	return (struct mhost_rx_cb *)skb->cb;
 }
 
+int mhost_check_dest(const struct sockaddr *uaddr, int len,
+		     union mhost_addr *dst);
+int mhost_output(struct sock *sk, struct msghdr *msg, size_t len,
+		 union mhost_addr *dst, int dlen);
+int mhost_encap_rcv(struct sock *tsk, struct sk_buff *skb);
+void mhost_encap_err_rcv(MHOST_ENCAP_ERR_RCV_ARGS);
+void mhost_ports_add(struct mhost_net *mn, struct mhost_sock *ms);
+void mhost_ports_del(struct mhost_net *mn, struct mhost_sock *ms);
+void mhost_ports_net_init(struct mhost_net *mn);
+int mhost_route_init(void);
+void mhost_route_exit(void);
+
+/*
+ * Stand-ins until the control plane's device opt-in and per-namespace
+ * protocol counters land (kctl branch).
+ */
+static inline bool mhost_dev_l3_enabled(const struct net_device *dev)
+{
+	return true;
+}
+
+void mhost_proto_count_tx(struct mhost_net *mn, u16 family);
+void mhost_proto_count_rx(struct mhost_net *mn, u16 family);
+
+/* proto.c: the registry of plugged-in network layers */
 struct mhost_proto *mhost_proto_rcu(u16 family);
 int mhost_l3_check_dest(const struct sockaddr *uaddr, int len,
 			union mhost_addr *dst);
@@ -175,14 +242,9 @@ int mhost_l3_locator_to_addr(u16 family, const u8 *addr, int ifindex,
 			     __be16 port, union mhost_addr *dst);
 int mhost_l3_addr_len(u16 family);
 unsigned int mhost_l3_addr_bytes(const union mhost_addr *dst, u8 *addr);
-int mhost_send_l3(struct sock *sk, struct msghdr *msg, size_t len,
-		  const union mhost_addr *dst);
 int mhost_l3_proto_dump(struct sk_buff *skb, struct netlink_callback *cb,
 			int (*fill)(struct sk_buff *skb,
 				    struct netlink_callback *cb,
 				    const struct mhost_proto *proto));
-bool mhost_is_mhost_sock(const struct sock *sk);
-int mhost_l3_init(void);
-void mhost_l3_exit(void);
 
 #endif /* _MHOST_H */

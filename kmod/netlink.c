@@ -523,6 +523,8 @@ void mhost_nl_stats(struct net *net, struct mhost_pcpu_stats *sum)
 		sum->rx_l3_bad_len += READ_ONCE(s->rx_l3_bad_len);
 		sum->rx_l3_truncated += READ_ONCE(s->rx_l3_truncated);
 		sum->rx_l3_no_socket += READ_ONCE(s->rx_l3_no_socket);
+		sum->rx_l3_bad_csum += READ_ONCE(s->rx_l3_bad_csum);
+		sum->rx_l3_not_enabled += READ_ONCE(s->rx_l3_not_enabled);
 	}
 }
 
@@ -594,32 +596,31 @@ static int mhost_nl_proto_dump(struct sk_buff *skb, struct netlink_callback *cb)
 static int mhost_nl_fill_sock(struct sk_buff *skb, struct sock *sk,
 			      struct netlink_callback *cb)
 {
+	struct mhost_sock *ms = mhost_sk(sk);
 	struct mhost_peer *peer;
 	struct nlattr *nest;
 	u32 peer_hid = 0;
 	void *hdr;
 
-	rcu_read_lock();
-	peer = rcu_dereference(mhost_sk(sk)->peer);
+	peer = rcu_dereference(ms->peer);
 	if (peer && peer->addr.sa.sa_family == mhost_family)
 		peer_hid = peer->addr.mh.smh_hid;
-	rcu_read_unlock();
 
 	hdr = genlmsg_put(skb, NETLINK_CB(cb->skb).portid, cb->nlh->nlmsg_seq,
 			  &mhost_genl_family, NLM_F_MULTI, MHOST_CMD_SOCK_GET);
 	if (!hdr)
 		return -EMSGSIZE;
 	nest = nla_nest_start(skb, MHOST_A_SOCK);
+	/* What is sent waits in the transport socket. */
 	if (!nest ||
-	    nla_put_u16(skb, MHOST_SOCK_A_PORT,
-			ntohs(READ_ONCE(inet_sk(sk)->inet_sport))) ||
+	    nla_put_u16(skb, MHOST_SOCK_A_PORT, ntohs(READ_ONCE(ms->port))) ||
 	    nla_put_u32(skb, MHOST_SOCK_A_UID,
 			from_kuid_munged(sk_user_ns(NETLINK_CB(cb->skb).sk),
-					 sock_i_uid(sk))) ||
+					 mhost_sock_uid(sk))) ||
 	    nla_put_u64_64bit(skb, MHOST_SOCK_A_INODE, sock_i_ino(sk),
 			      MHOST_SOCK_A_PAD) ||
 	    nla_put_u32(skb, MHOST_SOCK_A_RMEM, sk_rmem_alloc_get(sk)) ||
-	    nla_put_u32(skb, MHOST_SOCK_A_WMEM, sk_wmem_alloc_get(sk)) ||
+	    nla_put_u32(skb, MHOST_SOCK_A_WMEM, sk_wmem_alloc_get(ms->tsk)) ||
 	    nla_put_u32(skb, MHOST_SOCK_A_DROPS, atomic_read(&sk->sk_drops)) ||
 	    (peer_hid &&
 	     nla_put_u32(skb, MHOST_SOCK_A_PEER_HOST_ID, peer_hid))) {
@@ -631,24 +632,31 @@ static int mhost_nl_fill_sock(struct sk_buff *skb, struct sock *sk,
 	return 0;
 }
 
+/*
+ * Sockets by id, resuming after the last one sent: each message costs
+ * O(log n) to find its place. Sockets come and go while a dump spans
+ * messages: best effort, as inet_diag.
+ */
 static int mhost_nl_sock_dump(struct sk_buff *skb, struct netlink_callback *cb)
 {
 	struct mhost_net *mn = mhost_pernet(sock_net(cb->skb->sk));
-	long skip = cb->args[0], i = 0;
+	unsigned long id = cb->args[0];
 	struct mhost_sock *ms;
 
-	/* Sockets come and go while a dump spans messages: best effort. */
-	spin_lock_bh(&mn->socks_lock);
-	hlist_for_each_entry(ms, &mn->socks, node) {
-		if (i++ < skip)
-			continue;
-		if (mhost_nl_fill_sock(skb, &ms->udp.inet.sk, cb)) {
-			i--;
-			break;
+	/* args[1]: every socket was sent. */
+	if (cb->args[1])
+		return 0;
+	rcu_read_lock();
+	xa_for_each_start(&mn->socks, id, ms, id) {
+		if (mhost_nl_fill_sock(skb, &ms->sk, cb)) {
+			/* This one did not fit: first in the next message. */
+			cb->args[0] = id;
+			goto out;
 		}
 	}
-	spin_unlock_bh(&mn->socks_lock);
-	cb->args[0] = i;
+	cb->args[1] = 1;
+out:
+	rcu_read_unlock();
 	return skb->len;
 }
 
@@ -673,7 +681,7 @@ static int mhost_nl_stats_get(struct sk_buff *skb, struct genl_info *info)
 	nest = nla_nest_start(msg, MHOST_A_STATS);
 	if (!nest ||
 	    nla_put_u32(msg, MHOST_STATS_A_HOSTS, READ_ONCE(mn->nhosts)) ||
-	    nla_put_u32(msg, MHOST_STATS_A_SOCKETS, READ_ONCE(mn->nsocks)) ||
+	    nla_put_u32(msg, MHOST_STATS_A_SOCKETS, atomic_read(&mn->nsocks)) ||
 	    nla_put_u64_64bit(msg, MHOST_STATS_A_TX_HOSTID, sum.tx_hostid,
 			      MHOST_STATS_A_PAD) ||
 	    nla_put_u64_64bit(msg, MHOST_STATS_A_TX_FAILOVER, sum.tx_failover,
@@ -697,7 +705,11 @@ static int mhost_nl_stats_get(struct sk_buff *skb, struct genl_info *info)
 	    nla_put_u64_64bit(msg, MHOST_STATS_A_RX_L3_TRUNCATED,
 			      sum.rx_l3_truncated, MHOST_STATS_A_PAD) ||
 	    nla_put_u64_64bit(msg, MHOST_STATS_A_RX_L3_NO_SOCKET,
-			      sum.rx_l3_no_socket, MHOST_STATS_A_PAD))
+			      sum.rx_l3_no_socket, MHOST_STATS_A_PAD) ||
+	    nla_put_u64_64bit(msg, MHOST_STATS_A_RX_L3_BAD_CSUM,
+			      sum.rx_l3_bad_csum, MHOST_STATS_A_PAD) ||
+	    nla_put_u64_64bit(msg, MHOST_STATS_A_RX_L3_NOT_ENABLED,
+			      sum.rx_l3_not_enabled, MHOST_STATS_A_PAD))
 		goto nospace;
 	nla_nest_end(msg, nest);
 	genlmsg_end(msg, hdr);

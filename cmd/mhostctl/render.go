@@ -63,6 +63,8 @@ type jsonStats struct {
 	RxL3BadLen     uint64 `json:"rx_l3_bad_len"`
 	RxL3Truncated  uint64 `json:"rx_l3_truncated"`
 	RxL3NoSocket   uint64 `json:"rx_l3_no_socket"`
+	RxL3BadCsum    uint64 `json:"rx_l3_bad_csum"`
+	RxL3NotEnabled uint64 `json:"rx_l3_not_enabled"`
 }
 
 type jsonEvent struct {
@@ -206,6 +208,8 @@ func (c *cli) renderStats(s *mhostnl.Stats) error {
 		{"rx_l3_bad_len", u64(s.RxL3BadLen)},
 		{"rx_l3_truncated", u64(s.RxL3Truncated)},
 		{"rx_l3_no_socket", u64(s.RxL3NoSocket)},
+		{"rx_l3_bad_csum", u64(s.RxL3BadCsum)},
+		{"rx_l3_not_enabled", u64(s.RxL3NotEnabled)},
 	}
 	return c.table("COUNTER\tVALUE", rows)
 }

@@ -112,4 +112,6 @@ const (
 	StatsAttrRxL3BadLen     = 13 // u64
 	StatsAttrRxL3Truncated  = 14 // u64
 	StatsAttrRxL3NoSocket   = 15 // u64
+	StatsAttrRxL3BadCsum    = 16 // u64
+	StatsAttrRxL3NotEnabled = 17 // u64
 )

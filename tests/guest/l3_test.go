@@ -129,7 +129,7 @@ func protoCounters(t *testing.T, c *mhostnl.Client) map[mhostnl.Family][2]uint64
 
 // l3Reasons names the receive counters of plugged layers as the
 // mhost_drop tracepoint names the reasons, "delivered" first.
-var l3Reasons = []string{"delivered", "short", "unknown_family", "bad_header", "bad_len", "truncated", "no_socket"}
+var l3Reasons = []string{"delivered", "short", "unknown_family", "bad_header", "bad_len", "truncated", "no_socket", "bad_csum"}
 
 // l3Counters returns the plugged-layer receive counters of a namespace.
 func l3Counters(t *testing.T, c *mhostnl.Client) map[string]uint64 {
@@ -146,6 +146,7 @@ func l3Counters(t *testing.T, c *mhostnl.Client) map[string]uint64 {
 		"bad_len":        s.RxL3BadLen,
 		"truncated":      s.RxL3Truncated,
 		"no_socket":      s.RxL3NoSocket,
+		"bad_csum":       s.RxL3BadCsum,
 	}
 }
 
@@ -173,9 +174,60 @@ func be16(v int) []byte { return binary.BigEndian.AppendUint16(nil, uint16(v)) }
 
 func cat(bs ...[]byte) []byte { return slices.Concat(bs...) }
 
-// udpHdr is a UDP header without checksum, as mhost sends them.
+// udpHdr is a UDP header with its checksum still 0: see withCsum.
 func udpHdr(sport, dport, ulen int) []byte {
 	return cat(be16(sport), be16(dport), be16(ulen), be16(0))
+}
+
+// l3Csum is the UDP checksum of a plugged-L3 datagram, as the UAPI
+// header defines it: the ones' complement of the ones' complement sum of
+// a pseudo-header (the L3 family and the UDP length, big-endian) and of
+// the UDP header (checksum 0) and payload; 0 is sent as 0xffff.
+func l3Csum(family uint16, udp []byte) uint16 {
+	sum := uint32(family) + uint32(len(udp))
+	for i := 0; i < len(udp); i += 2 {
+		w := uint32(udp[i]) << 8
+		if i+1 < len(udp) {
+			w |= uint32(udp[i+1])
+		}
+		sum += w
+	}
+	for sum>>16 != 0 {
+		sum = sum&0xffff + sum>>16
+	}
+	if c := ^uint16(sum); c != 0 {
+		return c
+	}
+	return 0xffff
+}
+
+// withCsum fills in the UDP checksum of a testproto or otherproto frame
+// whose UDP length fits in it, and returns the frame; others are left
+// alone (they are dropped before the checksum is looked at).
+func withCsum(b []byte) []byte {
+	if len(b) < 2 {
+		return b
+	}
+	var off int
+	switch family := binary.BigEndian.Uint16(b); family {
+	case mhost.FamilyTestProto:
+		off = 4
+	case mhost.FamilyOtherProto:
+		off = 8
+	default:
+		return b
+	}
+	if len(b) < off+8 {
+		return b
+	}
+	ulen := int(binary.BigEndian.Uint16(b[off+4:]))
+	if ulen < 8 || off+ulen > len(b) {
+		return b
+	}
+	udp := b[off : off+ulen]
+	binary.BigEndian.PutUint16(udp[6:], 0)
+	binary.BigEndian.PutUint16(udp[6:], l3Csum(binary.BigEndian.Uint16(b), udp))
+	return b
 }
 
 // tpHdr is a testproto header: family 1 and the length of it and all
@@ -193,9 +245,9 @@ func opHdr(version, hops byte, l3len, reserved int) []byte {
 func l3Packet(family uint16, sport, dport int, payload []byte) []byte {
 	udp := cat(udpHdr(sport, dport, 8+len(payload)), payload)
 	if family == mhost.FamilyOtherProto {
-		return cat(opHdr(1, 16, 8+len(udp), 0), udp)
+		return withCsum(cat(opHdr(1, 16, 8+len(udp), 0), udp))
 	}
-	return cat(tpHdr(4+len(udp)), udp)
+	return withCsum(cat(tpHdr(4+len(udp)), udp))
 }
 
 // An ethSender injects Ethernet frames of type ETH_P_MHOST on one link
@@ -938,6 +990,30 @@ func TestL3Drops(t *testing.T) {
 		{"testproto with trailing bytes", cat(tpHdr(4+8+5), udp(p, 8+5, "five!"), []byte("trailer")), "delivered", "five!"},
 		{"UDP length below the L3 length", cat(tpHdr(4+8+5), udp(p, 8+3, "threeXX")), "delivered", "thr"},
 		{"otherproto empty datagram", cat(opHdr(1, 1, 16, 0), udp(p, 8, "")), "delivered", ""},
+		{"checksum 0", l3Packet(mhost.FamilyTestProto, sport, p, []byte("unchecked"))[:0], "bad_csum", ""},
+		{"checksum off by one bit", l3Packet(mhost.FamilyTestProto, sport, p, []byte("corrupted"))[:0], "bad_csum", ""},
+		{"testproto checksum as otherproto", l3Packet(mhost.FamilyTestProto, sport, p, []byte("other family"))[:0], "bad_csum", ""},
+	}
+	// Frames whose checksum is made wrong on purpose.
+	for i := range cases {
+		switch cases[i].name {
+		case "checksum 0":
+			b := l3Packet(mhost.FamilyTestProto, sport, p, []byte("unchecked"))
+			b[4+6], b[4+7] = 0, 0
+			cases[i].l3 = b
+		case "checksum off by one bit":
+			b := l3Packet(mhost.FamilyTestProto, sport, p, []byte("corrupted"))
+			b[len(b)-1] ^= 0x10
+			cases[i].l3 = b
+		case "testproto checksum as otherproto":
+			// The pseudo-header keeps one L3's datagram from passing
+			// for another's.
+			b := l3Packet(mhost.FamilyTestProto, sport, p, []byte("other family"))
+			udpPart := b[4:]
+			cases[i].l3 = cat(opHdr(1, 16, 8+len(udpPart), 0), udpPart)
+		default:
+			cases[i].l3 = withCsum(cases[i].l3)
+		}
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -1075,6 +1151,10 @@ func l3RandomFrame(r *rand.Rand, b []byte, port int) []byte {
 			put(6, 0)
 		}
 		udp(8, l3len)
+	}
+	// Most get a right checksum, so that they can go further.
+	if r.IntN(4) != 0 {
+		withCsum(b)
 	}
 	return b
 }

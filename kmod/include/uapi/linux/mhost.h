@@ -209,6 +209,9 @@ enum mhost_stats_attr {
 	MHOST_STATS_A_RX_L3_BAD_LEN,	/* u64: UDP length below 8 */
 	MHOST_STATS_A_RX_L3_TRUNCATED,	/* u64: UDP length beyond the frame */
 	MHOST_STATS_A_RX_L3_NO_SOCKET,	/* u64: no AF_MHOST socket on port */
+	MHOST_STATS_A_RX_L3_BAD_CSUM,	/* u64: UDP checksum wrong or 0 */
+	/* u64: 0x8888 frames on a device not enabled for plugged L3s */
+	MHOST_STATS_A_RX_L3_NOT_ENABLED,
 	__MHOST_STATS_A_MAX,
 };
 #define MHOST_STATS_A_MAX (__MHOST_STATS_A_MAX - 1)
