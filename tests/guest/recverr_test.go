@@ -32,13 +32,18 @@ func closedPort(t *testing.T, ip string) int {
 }
 
 // icmpInDestUnreachs returns how many ICMP (IPv4) or ICMPv6 (IPv6)
-// destination unreachable messages the namespace has received.
+// destination unreachable messages the test's namespace has received.
+//
+// Not /proc/net: that is /proc/self/net, the namespace of the main
+// thread, which a netNS of an earlier test may have taken for good (a
+// goroutine that exits locked to the main thread wedges it). The
+// calling goroutine is on a thread of the test's namespace.
 func icmpInDestUnreachs(t *testing.T, ipv6 bool) int {
 	t.Helper()
 	if ipv6 {
-		return snmpCounter(t, "/proc/net/snmp6", "Icmp6InDestUnreachs")
+		return snmpCounter(t, "/proc/thread-self/net/snmp6", "Icmp6InDestUnreachs")
 	}
-	return snmpCounter(t, "/proc/net/snmp", "Icmp:InDestUnreachs")
+	return snmpCounter(t, "/proc/thread-self/net/snmp", "Icmp:InDestUnreachs")
 }
 
 // snmpCounter reads a counter of /proc/net/snmp6 ("name value" lines) or
