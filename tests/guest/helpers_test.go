@@ -216,6 +216,9 @@ func saString(sa []byte) string {
 		return fmt.Sprintf("%v/%d", netip.AddrPortFrom(netip.AddrFrom4([4]byte(sa[4:8])), uint16(saPort(sa))), len(sa))
 	case f == unix.AF_INET6 && len(sa) >= 24:
 		return fmt.Sprintf("%v/%d", netip.AddrPortFrom(netip.AddrFrom16([16]byte(sa[8:24])), uint16(saPort(sa))), len(sa))
+	case l3Name[uint16(f)] != "" && len(sa) >= 14:
+		return fmt.Sprintf("%s port %d via ifindex %d to %v/%d", l3Name[uint16(f)], saPort(sa),
+			binary.NativeEndian.Uint32(sa[4:]), net.HardwareAddr(sa[8:14]), len(sa))
 	}
 	return fmt.Sprintf("family %d [%x]", f, sa[2:])
 }
