@@ -169,6 +169,18 @@ static void mhost_tsock_release(struct mhost_sock *ms)
 	ms->tsock = NULL;
 }
 
+/*
+ * SO_REUSEPORT, kept on the AF_MHOST socket (getsockopt() reads it
+ * there) and given to the transport socket when it binds. The socket
+ * layer refuses SO_REUSEPORT itself for families other than inet ones.
+ */
+static void mhost_set_reuseport(struct sock *sk, bool on)
+{
+	lock_sock(sk);
+	sk->sk_reuseport = on;
+	release_sock(sk);
+}
+
 /* The sk_flags bits of the generic options that matter to sending. */
 #define MHOST_SYNC_FLAGS	(BIT(SOCK_BROADCAST) | BIT(SOCK_LOCALROUTE) | \
 				 BIT(SOCK_TSTAMP_NEW))
@@ -514,6 +526,7 @@ static int mhost_shutdown(struct socket *sock, int how)
 static bool mhost_sockopt_transport(int optname)
 {
 	switch (optname) {
+	case SO_REUSEPORT:
 	case SO_ATTACH_REUSEPORT_CBPF:
 	case SO_ATTACH_REUSEPORT_EBPF:
 	case SO_DETACH_REUSEPORT_BPF:
@@ -534,14 +547,21 @@ static int mhost_setsockopt_socket(struct socket *sock, int optname,
 		return sock_setsockopt(sock, SOL_SOCKET, optname, optval,
 				       optlen);
 	err = sock_setsockopt(tsock, SOL_SOCKET, optname, optval, optlen);
-	/* getsockopt() reads it on the AF_MHOST socket. */
-	if (!err && optname == SO_ZEROCOPY) {
+	if (err)
+		return err;
+	/* getsockopt() reads these on the AF_MHOST socket. */
+	switch (optname) {
+	case SO_ZEROCOPY:
 		if (sock_flag(tsock->sk, SOCK_ZEROCOPY))
 			sock_set_flag(sk, SOCK_ZEROCOPY);
 		else
 			sock_reset_flag(sk, SOCK_ZEROCOPY);
+		break;
+	case SO_REUSEPORT:
+		mhost_set_reuseport(sk, tsock->sk->sk_reuseport);
+		break;
 	}
-	return err;
+	return 0;
 }
 #endif
 
@@ -557,13 +577,16 @@ static int mhost_setsockopt(struct socket *sock, int level, int optname,
 		return mhost_setsockopt_socket(sock, optname, optval, optlen);
 #endif
 	case SOL_MHOST:
-		if (optname != MHOST_RECVHOSTID)
+		if (optname != MHOST_RECVHOSTID && optname != MHOST_REUSEPORT)
 			return -ENOPROTOOPT;
 		if (optlen < sizeof(int))
 			return -EINVAL;
 		if (copy_from_sockptr(&val, optval, sizeof(val)))
 			return -EFAULT;
-		WRITE_ONCE(mhost_sk(sock->sk)->recv_hostid, !!val);
+		if (optname == MHOST_REUSEPORT)
+			mhost_set_reuseport(sock->sk, !!val);
+		else
+			WRITE_ONCE(mhost_sk(sock->sk)->recv_hostid, !!val);
 		return 0;
 	case SOL_IPV6:
 		switch (optname) {
@@ -601,14 +624,21 @@ static int mhost_getsockopt(struct socket *sock, int level, int optname,
 	if (level != SOL_MHOST)
 		return tsock->ops->getsockopt(tsock, level, optname, optval,
 					      optlen);
-	if (optname != MHOST_RECVHOSTID)
+	switch (optname) {
+	case MHOST_RECVHOSTID:
+		val = READ_ONCE(mhost_sk(sock->sk)->recv_hostid);
+		break;
+	case MHOST_REUSEPORT:
+		val = sock->sk->sk_reuseport;
+		break;
+	default:
 		return -ENOPROTOOPT;
+	}
 	if (get_user(len, optlen))
 		return -EFAULT;
 	if (len < 0)
 		return -EINVAL;
 	len = min_t(int, len, sizeof(val));
-	val = READ_ONCE(mhost_sk(sock->sk)->recv_hostid);
 	if (put_user(len, optlen) || copy_to_user(optval, &val, len))
 		return -EFAULT;
 	return 0;

@@ -24,6 +24,7 @@ const MaxLocators = 8
 const (
 	SolMhost   = 299 // SOL_MHOST
 	RecvHostID = 1   // MHOST_RECVHOSTID, an int: 0 off, non-zero on
+	ReusePort  = 2   // MHOST_REUSEPORT, an int: SO_REUSEPORT on every kernel
 )
 
 // Commands (enum mhost_cmd).

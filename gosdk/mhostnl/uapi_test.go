@@ -19,6 +19,7 @@ var mirrored = map[string]any{
 	"MHOST_MAX_LOCATORS":      MaxLocators,
 	"SOL_MHOST":               SolMhost,
 	"MHOST_RECVHOSTID":        RecvHostID,
+	"MHOST_REUSEPORT":         ReusePort,
 
 	"MHOST_CMD_PROTO_GET":  CmdProtoGet,
 	"MHOST_CMD_HOST_NEW":   CmdHostNew,

@@ -17,10 +17,71 @@ import (
 func reuseportSocket(t *testing.T) int {
 	t.Helper()
 	fd := mhostSocket(t)
-	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEPORT, 1); err != nil {
-		t.Fatalf("setsockopt(SO_REUSEPORT, 1): %v", errStr(err))
+	if err := unix.SetsockoptInt(fd, solMhost, mhostReuseport, 1); err != nil {
+		t.Fatalf("setsockopt(SOL_MHOST, MHOST_REUSEPORT, 1): %v", errStr(err))
 	}
 	return fd
+}
+
+// The socket options of level SOL_MHOST, as in the UAPI header.
+const (
+	solMhost       = 299
+	mhostReuseport = 2
+)
+
+// kernelAtLeast reports whether the running kernel is major.minor or
+// later.
+func kernelAtLeast(t *testing.T, major, minor int) bool {
+	t.Helper()
+	var u unix.Utsname
+	if err := unix.Uname(&u); err != nil {
+		t.Fatal(err)
+	}
+	var ma, mi int
+	if _, err := fmt.Sscanf(unix.ByteSliceToString(u.Release[:]), "%d.%d", &ma, &mi); err != nil {
+		t.Fatalf("kernel release %q: %v", u.Release[:], err)
+	}
+	return ma > major || ma == major && mi >= minor
+}
+
+// TestReuseportOption checks the two ways to ask for SO_REUSEPORT on an
+// AF_MHOST socket. MHOST_REUSEPORT works on every kernel, and
+// getsockopt(SO_REUSEPORT) reads it back. SO_REUSEPORT itself works on
+// kernels that let a family see SOL_SOCKET options (6.12 on); 6.1's
+// socket layer refuses it for every family but IPv4 and IPv6.
+func TestReuseportOption(t *testing.T) {
+	fd := mhostSocket(t)
+	for _, v := range []int{1, 0} {
+		if err := unix.SetsockoptInt(fd, solMhost, mhostReuseport, v); err != nil {
+			t.Fatalf("setsockopt(MHOST_REUSEPORT, %d): %v", v, errStr(err))
+		}
+		for _, o := range []struct {
+			level, name int
+			what        string
+		}{{solMhost, mhostReuseport, "MHOST_REUSEPORT"}, {unix.SOL_SOCKET, unix.SO_REUSEPORT, "SO_REUSEPORT"}} {
+			if got, err := unix.GetsockoptInt(fd, o.level, o.name); err != nil || got != v {
+				t.Errorf("after MHOST_REUSEPORT %d: getsockopt(%s) = %d, %v", v, o.what, got, errStr(err))
+			}
+		}
+	}
+
+	err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEPORT, 1)
+	if !kernelAtLeast(t, 6, 12) {
+		wantErrno(t, err, unix.EOPNOTSUPP, "setsockopt(SO_REUSEPORT) where the socket layer refuses it")
+		return
+	}
+	if err != nil {
+		t.Fatalf("setsockopt(SO_REUSEPORT, 1): %v", errStr(err))
+	}
+	if got, err := unix.GetsockoptInt(fd, solMhost, mhostReuseport); err != nil || got != 1 {
+		t.Errorf("after SO_REUSEPORT: getsockopt(MHOST_REUSEPORT) = %d, %v; want 1", got, errStr(err))
+	}
+	// And it works: a second socket joins the port.
+	port := bindAny(t, fd)
+	other := reuseportSocket(t)
+	if err := bind(other, saMhost(port, 0)); err != nil {
+		t.Errorf("joining a group made with SO_REUSEPORT: %v", errStr(err))
+	}
 }
 
 // TestReuseport binds four AF_MHOST sockets with SO_REUSEPORT to one
@@ -148,7 +209,7 @@ func TestHelperReuseport(t *testing.T) {
 		return
 	}
 	defer unix.Close(fd)
-	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEPORT, 1); err != nil {
+	if err := unix.SetsockoptInt(fd, solMhost, mhostReuseport, 1); err != nil {
 		fmt.Printf("setsockopt: %v\n", errStr(err))
 		return
 	}

@@ -18,7 +18,28 @@
 #define AF_MHOST	27
 #define PF_MHOST	AF_MHOST
 
-/* Ethertype carrying the frames of plugged-in (non-IP) L3 protocols. */
+/*
+ * Ethertype carrying the frames of plugged-in (non-IP) L3 protocols.
+ *
+ * A frame is the L3 header (starting with the L3 family, a big-endian
+ * u16), a UDP header and the payload. The UDP checksum is mandatory: it
+ * is the 16-bit ones' complement of the ones' complement sum of a
+ * pseudo-header made of the L3 family and the UDP length (two big-endian
+ * u16s), then the UDP header (checksum field 0) and the payload; a
+ * result of 0 is sent as 0xffff. A frame whose checksum is 0 or wrong is
+ * dropped (MHOST_STATS_A_RX_L3_BAD_CSUM).
+ *
+ * Policy: frames are sent and parsed only on devices an administrator
+ * enabled for plugged L3s in the namespace; elsewhere a send fails with
+ * EPERM and a received frame is dropped (MHOST_STATS_A_RX_L3_NOT_ENABLED).
+ * A socket bound to a device (SO_BINDTODEVICE, or a VRF) sends only on
+ * it (ENETUNREACH otherwise) and receives only from it. Sending to an
+ * Ethernet group address (broadcast, multicast) needs CAP_NET_RAW in
+ * the namespace (EPERM otherwise), as a raw socket would: it reaches
+ * every host of the segment. Unicast sends need no capability: the
+ * administrator's opt-in of the device is the gate, as the routing table
+ * is for MCTP.
+ */
 #define ETH_P_MHOST	0x8888
 
 /*
@@ -85,6 +106,16 @@ struct sockaddr_mhost_eth {
  */
 #define SOL_MHOST		299
 #define MHOST_RECVHOSTID	1
+/*
+ * MHOST_REUSEPORT (int, default 0): SO_REUSEPORT for AF_MHOST sockets,
+ * set before bind(): sockets of one user bound to one port share it and
+ * its datagrams, spread by flow. SO_REUSEPORT itself works only where
+ * the kernel lets a socket family see SOL_SOCKET options (6.12 does);
+ * elsewhere (6.1) the socket layer refuses it for every family but IPv4
+ * and IPv6, with EOPNOTSUPP. This option works on every kernel, and
+ * getsockopt(SO_REUSEPORT) reads the same setting.
+ */
+#define MHOST_REUSEPORT		2
 
 /* ---- Generic netlink family "mhost" ---- */
 
