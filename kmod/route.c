@@ -381,27 +381,46 @@ int mhost_output(struct sock *sk, struct msghdr *msg, size_t len,
 	return mhost_send_to(sk, msg, len, dst, dlen);
 }
 
+/* The AF_MHOST socket whose transport socket sent @skb, if one did. */
+static struct sock *mhost_skb_owner(const struct sk_buff *skb)
+{
+	struct sock *tsk = skb->sk;
+
+	if (!tsk || !sk_fullsock(tsk) || tsk->sk_protocol != IPPROTO_UDP ||
+	    READ_ONCE(udp_sk(tsk)->encap_rcv) != mhost_encap_rcv)
+		return NULL;
+	return rcu_dereference_sk_user_data(tsk);
+}
+
 /*
  * Where a plugged L3 may send: only on a device an administrator enabled
  * for it, only on the device the socket is bound to (SO_BINDTODEVICE,
  * VRF), and to a group address (Ethernet broadcast or multicast) only
  * with CAP_NET_RAW, so that an unprivileged sender cannot flood a
- * segment. Frames a protocol sends on its own (no socket) or that a
- * kernel socket sends pass the last check.
+ * segment; like MCTP's sends to a link-layer address, the check is on
+ * the sending task. Frames a protocol or the kernel sends on its own
+ * pass the last check.
  */
 static int mhost_l2_allowed(const struct sk_buff *skb, struct net_device *dev,
 			    const void *daddr)
 {
-	struct sock *sk = skb->sk;
+	struct sock *sk;
 
 	if (!mhost_dev_l3_enabled(dev))
 		return -EPERM;
-	if (sk && !sk_dev_equal_l3scope(sk, dev->ifindex))
+	rcu_read_lock();
+	sk = mhost_skb_owner(skb);
+	if (sk && !sk_dev_equal_l3scope(sk, dev->ifindex)) {
+		rcu_read_unlock();
 		return -ENETUNREACH;
+	}
 	if (sk && !sk->sk_kern_sock && dev->type == ARPHRD_ETHER &&
 	    is_multicast_ether_addr(daddr) &&
-	    !ns_capable(dev_net(dev)->user_ns, CAP_NET_RAW))
+	    !ns_capable(dev_net(dev)->user_ns, CAP_NET_RAW)) {
+		rcu_read_unlock();
 		return -EPERM;
+	}
+	rcu_read_unlock();
 	return 0;
 }
 

@@ -25,6 +25,8 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -408,6 +410,9 @@ type vethConfig struct {
 	// link-local address, no neighbour or router discovery, no MLD, so
 	// without addresses nothing IP ever crosses the link.
 	NoIPv6 bool
+	// Pair tells apart several pairs between the same namespaces: pair
+	// n > 0 has names veth-an and veth-bn and MACs ending in n0a, n0b.
+	Pair int
 }
 
 // A vethEnd is one end of a veth pair.
@@ -436,6 +441,14 @@ const (
 // traffic, and deletes it when the test ends.
 func newVethPair(t *testing.T, a, b *netNS, cfg vethConfig) *vethPair {
 	t.Helper()
+	vethNames, vethMACs := vethNames, vethMACs
+	if cfg.Pair > 0 {
+		for i := range vethNames {
+			vethNames[i] += strconv.Itoa(cfg.Pair)
+			vethMACs[i] = slices.Clone(vethMACs[i])
+			vethMACs[i][5] |= byte(cfg.Pair) << 4
+		}
+	}
 	peer := netlink.NewAttributeEncoder()
 	peer.String(unix.IFLA_IFNAME, vethNames[1])
 	peer.Bytes(unix.IFLA_ADDRESS, vethMACs[1])

@@ -37,7 +37,7 @@ type Config struct {
 	Module       bool
 	ModuleParams string
 	// KernelModules are loaded from the kernel's tree, dependencies
-	// first, before mhost. Default: veth.
+	// first, before mhost. Default: veth, sch_netem.
 	KernelModules []string
 
 	// TestPackages are compiled with -tags guest into /tests/<base>.test.
@@ -311,7 +311,8 @@ func (cfg *Config) defaults() error {
 		cfg.Busybox = "/bin/busybox"
 	}
 	if cfg.KernelModules == nil {
-		cfg.KernelModules = []string{"veth"}
+		// veth joins test namespaces; netem impairs their links.
+		cfg.KernelModules = []string{"veth", "sch_netem"}
 	}
 	if cfg.StepTimeout <= 0 {
 		cfg.StepTimeout = plan.DefaultStepTimeout
