@@ -37,7 +37,7 @@ type Config struct {
 	Module       bool
 	ModuleParams string
 	// KernelModules are loaded from the kernel's tree, dependencies
-	// first, before mhost. Default: veth, sch_netem.
+	// first, before mhost. Default: veth, vxlan, sch_netem.
 	KernelModules []string
 
 	// TestPackages are compiled with -tags guest into /tests/<base>.test.
@@ -311,8 +311,9 @@ func (cfg *Config) defaults() error {
 		cfg.Busybox = "/bin/busybox"
 	}
 	if cfg.KernelModules == nil {
-		// veth joins test namespaces; netem impairs their links.
-		cfg.KernelModules = []string{"veth", "sch_netem"}
+		// veth joins test namespaces, vxlan tunnels between them;
+		// netem impairs their links.
+		cfg.KernelModules = []string{"veth", "vxlan", "sch_netem"}
 	}
 	if cfg.StepTimeout <= 0 {
 		cfg.StepTimeout = plan.DefaultStepTimeout
