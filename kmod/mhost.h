@@ -98,6 +98,9 @@ struct mhost_pcpu_stats {
 	unsigned long	rx_l3_bad_len;
 	unsigned long	rx_l3_truncated;
 	unsigned long	rx_l3_no_socket;
+	/* Per plugged L3, by its slot: see mhost_proto_count_tx(). */
+	unsigned long	proto_tx[MHOST_MAX_PROTOS];
+	unsigned long	proto_rx[MHOST_MAX_PROTOS];
 };
 
 #define MHOST_INC_STATS(mn, field)	this_cpu_inc((mn)->stats->field)
@@ -168,6 +171,26 @@ static inline struct mhost_l3_cb *mhost_l3_cb(struct sk_buff *skb)
 	return (struct mhost_l3_cb *)skb->cb;
 }
 
+/*
+ * Counts a datagram that @proto carried for namespace @mn, sent or
+ * received. Call it inside the RCU read-side section in which @proto was
+ * found: unregistering a protocol waits for those before its slot, and
+ * so its counters, can go to another protocol.
+ */
+static inline void mhost_proto_count_tx(struct mhost_net *mn,
+					const struct mhost_proto *proto)
+{
+	this_cpu_inc(mn->stats->proto_tx[proto->slot]);
+}
+
+static inline void mhost_proto_count_rx(struct mhost_net *mn,
+					const struct mhost_proto *proto)
+{
+	this_cpu_inc(mn->stats->proto_rx[proto->slot]);
+}
+
+void mhost_proto_counters(struct mhost_net *mn, const struct mhost_proto *proto,
+			  u64 *tx, u64 *rx);
 struct mhost_proto *mhost_proto_rcu(u16 family);
 int mhost_l3_check_dest(const struct sockaddr *uaddr, int len,
 			union mhost_addr *dst);

@@ -556,17 +556,19 @@ static int mhost_nl_fill_proto(struct sk_buff *skb,
 	return 0;
 }
 
-/* Plugged protocols count across namespaces: they register globally. */
+/* Protocols register globally; each namespace counts its own datagrams. */
 static int mhost_nl_fill_l3_proto(struct sk_buff *skb,
 				  struct netlink_callback *cb,
 				  const struct mhost_proto *proto)
 {
+	struct mhost_net *mn = mhost_pernet(sock_net(cb->skb->sk));
+	u64 tx, rx;
+
+	mhost_proto_counters(mn, proto, &tx, &rx);
 	return mhost_nl_fill_proto(skb, cb, proto->family, proto->name,
 				   proto->owner ? module_name(proto->owner) :
 						  "kernel",
-				   proto->addr_len,
-				   atomic_long_read(&proto->tx_packets),
-				   atomic_long_read(&proto->rx_packets));
+				   proto->addr_len, tx, rx);
 }
 
 static int mhost_nl_proto_dump(struct sk_buff *skb, struct netlink_callback *cb)

@@ -170,8 +170,9 @@ enum mhost_proto_attr {
 	MHOST_PROTO_A_NAME,	/* string */
 	MHOST_PROTO_A_MODULE,	/* string: owning module, "kernel" if built in */
 	MHOST_PROTO_A_ADDR_LEN,	/* u32: locator address length */
-	MHOST_PROTO_A_TX_PACKETS,	/* u64 */
-	MHOST_PROTO_A_RX_PACKETS,	/* u64 */
+	/* u64: datagrams this namespace sent and received over it */
+	MHOST_PROTO_A_TX_PACKETS,
+	MHOST_PROTO_A_RX_PACKETS,
 	__MHOST_PROTO_A_MAX,
 };
 #define MHOST_PROTO_A_MAX (__MHOST_PROTO_A_MAX - 1)
