@@ -8,8 +8,10 @@
 #include <linux/in.h>
 #include <linux/in6.h>
 #include <linux/ipv6.h>
+#include <linux/netdevice.h>
 #include <linux/rhashtable-types.h>
 #include <linux/udp.h>
+#include <linux/xarray.h>
 #include <net/netns/generic.h>
 #include <net/sock.h>
 #include <net/mhost.h>
@@ -72,8 +74,17 @@ struct mhost_locator {
 	atomic_long_t		tx_errors;
 };
 
+/* Whether two locators are the same path: a host has each once. */
+static inline bool mhost_loc_same(const struct mhost_locator *a,
+				  const struct mhost_locator *b)
+{
+	return !memcmp(&a->key, &b->key, sizeof(a->key)) &&
+	       a->port == b->port && a->ifindex == b->ifindex;
+}
+
 struct mhost_host {
 	struct rhash_head	node;	/* in mhost_net.hosts */
+	struct mhost_net	*mn;	/* whose hosts_allocated counts it */
 	u32			hid;
 	refcount_t		ref;
 	unsigned int		nlocs;
@@ -118,6 +129,17 @@ struct mhost_net {
 	unsigned int		nsocks;
 
 	struct mhost_pcpu_stats __percpu *stats;
+
+	/* Control plane: hosts.c, device.c, netlink.c. */
+	struct net		*net;
+	/*
+	 * Held across a whole netlink request that changes the table, so
+	 * that a flush, which drops hosts_lock between batches, is never
+	 * seen half done by another request. Taken before hosts_lock.
+	 */
+	struct mutex		ops_lock;
+	atomic_long_t		hosts_allocated;	/* not yet freed */
+	struct xarray		loc_devs;	/* ifindex -> locators naming it */
 };
 
 extern unsigned int mhost_net_id;
@@ -127,29 +149,46 @@ static inline struct mhost_net *mhost_pernet(const struct net *net)
 	return net_generic(net, mhost_net_id);
 }
 
-/* hosts.c */
-struct mhost_host *mhost_host_alloc(u32 hid, unsigned int nlocs);
+/*
+ * hosts.c. The data path needs mhost_host_get()/mhost_host_put() (a
+ * reference for the length of a send, which may sleep) and
+ * mhost_hid_by_source() (under RCU or not, any context).
+ */
+struct mhost_host *mhost_host_alloc(struct mhost_net *mn, u32 hid,
+				    unsigned int nlocs);
 void mhost_host_free(struct mhost_host *host);
 struct mhost_host *mhost_host_get(struct mhost_net *mn, u32 hid);
 void mhost_host_put(struct mhost_host *host);
 struct mhost_host *mhost_host_find(struct mhost_net *mn, u32 hid);
+bool mhost_devs_present(struct mhost_net *mn, const struct mhost_locator *locs,
+			unsigned int n);
 int mhost_host_publish(struct mhost_net *mn, struct mhost_host *new,
 		       struct mhost_host *old);
 void mhost_host_unlink(struct mhost_net *mn, struct mhost_host *host);
 void mhost_hosts_flush(struct mhost_net *mn);
+void mhost_hosts_forget_dev(struct mhost_net *mn, int ifindex);
 void mhost_hosts_walk_enter(struct mhost_net *mn, struct rhashtable_iter *iter);
 u32 mhost_hid_by_source(struct mhost_net *mn, const struct mhost_lockey *key,
 			__be16 port);
-long mhost_hosts_alive(void);
 int mhost_hosts_net_init(struct mhost_net *mn);
 void mhost_hosts_net_exit(struct mhost_net *mn);
+void mhost_hosts_net_exit_batch(void);
 int mhost_hosts_init(void);
 void mhost_hosts_exit(void);
+
+/* device.c: what happens when a device goes away. */
+void mhost_devs_net_init(struct net *net, struct mhost_net *mn);
+void mhost_devs_net_exit(struct mhost_net *mn);
+int mhost_dev_init(void);
+void mhost_dev_exit(void);
 
 /* netlink.c */
 int mhost_nl_init(void);
 void mhost_nl_exit(void);
 void mhost_nl_stats(struct net *net, struct mhost_pcpu_stats *sum);
+struct genl_info;
+void mhost_nl_host_event(struct net *net, const struct mhost_host *host,
+			 u8 cmd, struct genl_info *info);
 
 /* af_mhost.c */
 int mhost_sock_init(void);

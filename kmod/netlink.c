@@ -29,15 +29,21 @@ static const struct nla_policy mhost_loc_policy[MHOST_LOC_A_MAX + 1] = {
 	[MHOST_LOC_A_TX_ERRORS]		= { .type = NLA_REJECT },
 };
 
-static const struct nla_policy mhost_policy[MHOST_A_MAX + 1] = {
+/*
+ * Each command has a policy of its own, so that an attribute it does not
+ * take is refused ("Unsupported attribute") rather than ignored. Commands
+ * that take none get the core's reject-all policy.
+ */
+static const struct nla_policy mhost_host_new_policy[MHOST_A_MAX + 1] = {
 	[MHOST_A_HOST_ID]	= { .type = NLA_U32 },
 	[MHOST_A_HOST_LOCATORS]	= NLA_POLICY_NESTED_ARRAY(mhost_loc_policy),
-	[MHOST_A_PROTO]		= { .type = NLA_REJECT },
-	[MHOST_A_SOCK]		= { .type = NLA_REJECT },
-	[MHOST_A_STATS]		= { .type = NLA_REJECT },
 	[MHOST_A_HOST_FLAGS]	= NLA_POLICY_MASK(NLA_U32, MHOST_HOST_F_CREATE |
 						  MHOST_HOST_F_REPLACE |
 						  MHOST_HOST_F_APPEND),
+};
+
+static const struct nla_policy mhost_host_id_policy[MHOST_A_MAX + 1] = {
+	[MHOST_A_HOST_ID]	= { .type = NLA_U32 },
 };
 
 static struct genl_family mhost_genl_family;
@@ -142,46 +148,58 @@ static int mhost_nl_parse_locator(struct net *net, const struct nlattr *nla,
 	return 0;
 }
 
-/* Parses MHOST_A_HOST_LOCATORS into @locs; returns how many. */
+/* Where each parsed locator came from, for extack. */
+struct mhost_nl_locs {
+	struct mhost_locator	locs[MHOST_MAX_LOCATORS];
+	const struct nlattr	*attrs[MHOST_MAX_LOCATORS];
+	int			n;
+};
+
+/* Parses MHOST_A_HOST_LOCATORS into @p. */
 static int mhost_nl_parse_locators(struct genl_info *info,
-				   struct mhost_locator *locs)
+				   struct mhost_nl_locs *p)
 {
 	struct nlattr *list = info->attrs[MHOST_A_HOST_LOCATORS];
 	struct nlattr *nla;
-	int n = 0, rem, err, i;
+	int rem, err, i;
 
 	if (!list) {
 		NL_SET_ERR_MSG(info->extack, "missing locators");
 		return -EINVAL;
 	}
 
+	p->n = 0;
 	nla_for_each_nested(nla, list, rem) {
-		if (n == MHOST_MAX_LOCATORS) {
+		/* NLA_POLICY_NESTED_ARRAY checks the entries, not their type. */
+		if (nla_type(nla) != MHOST_A_LOCATOR) {
+			NL_SET_ERR_MSG_ATTR(info->extack, nla,
+					    "locator list entries must be MHOST_A_LOCATOR");
+			return -EINVAL;
+		}
+		if (p->n == MHOST_MAX_LOCATORS) {
 			NL_SET_ERR_MSG_ATTR(info->extack, nla,
 					    "too many locators");
 			return -E2BIG;
 		}
 		err = mhost_nl_parse_locator(genl_info_net(info), nla,
-					     &locs[n], info->extack);
+					     &p->locs[p->n], info->extack);
 		if (err)
 			return err;
-		for (i = 0; i < n; i++) {
-			if (!memcmp(&locs[i].key, &locs[n].key,
-				    sizeof(locs[n].key)) &&
-			    locs[i].port == locs[n].port) {
+		for (i = 0; i < p->n; i++) {
+			if (mhost_loc_same(&p->locs[i], &p->locs[p->n])) {
 				NL_SET_ERR_MSG_ATTR(info->extack, nla,
 						    "duplicate locator");
 				return -EINVAL;
 			}
 		}
-		n++;
+		p->attrs[p->n++] = nla;
 	}
-	if (!n) {
+	if (!p->n) {
 		NL_SET_ERR_MSG_ATTR(info->extack, list,
 				    "a host needs at least one locator");
 		return -EINVAL;
 	}
-	return n;
+	return 0;
 }
 
 static int mhost_nl_put_locator(struct sk_buff *skb,
@@ -209,6 +227,21 @@ static int mhost_nl_put_locator(struct sk_buff *skb,
 	}
 	nla_nest_end(skb, nest);
 	return 0;
+}
+
+/* The size of a host's message, so that it is allocated to fit. */
+static size_t mhost_nl_host_size(const struct mhost_host *host)
+{
+	size_t loc = nla_total_size(0) +		/* MHOST_A_LOCATOR */
+		     nla_total_size(sizeof(u16)) +	/* FAMILY */
+		     nla_total_size(MHOST_ADDR_MAX) +	/* ADDR */
+		     nla_total_size(sizeof(u16)) +	/* PORT */
+		     nla_total_size(sizeof(u32)) +	/* IFINDEX */
+		     2 * nla_total_size_64bit(sizeof(u64));	/* TX_* */
+
+	return genlmsg_msg_size(nla_total_size(sizeof(u32)) +	/* HOST_ID */
+				nla_total_size(0) +	/* HOST_LOCATORS */
+				host->nlocs * loc);
 }
 
 static int mhost_nl_fill_host(struct sk_buff *skb,
@@ -244,35 +277,73 @@ cancel:
 	return -EMSGSIZE;
 }
 
-/* Tells the "events" group; a change is never undone for want of it. */
-static void mhost_nl_notify(struct net *net, const struct mhost_host *host,
-			    u8 cmd)
+/*
+ * Sends an event to the "events" group of @net, and to the requester if
+ * @info is the request that caused it and asked for an echo
+ * (NLM_F_ECHO). A change is never undone for want of memory to announce
+ * it; the listeners learn that they missed one (ENOBUFS) instead.
+ */
+static void mhost_nl_event(struct net *net, struct genl_info *info,
+			   size_t size,
+			   int (*fill)(struct sk_buff *skb, const void *arg,
+				       u32 portid, u32 seq, u8 cmd),
+			   const void *arg, u8 cmd)
 {
 	struct sk_buff *skb;
-	void *hdr;
+	int err;
 
 	if (!genl_has_listeners(&mhost_genl_family, net,
-				MHOST_MCGRP_EVENTS_IDX))
+				MHOST_MCGRP_EVENTS_IDX) &&
+	    !(info && nlmsg_report(info->nlhdr)))
 		return;
 
-	skb = genlmsg_new(NLMSG_GOODSIZE, GFP_KERNEL);
+	skb = genlmsg_new(size, GFP_KERNEL);
 	if (!skb)
-		return;
-
-	if (host) {
-		if (mhost_nl_fill_host(skb, host, 0, 0, 0, cmd, NULL))
-			goto free;
-	} else {
-		hdr = genlmsg_put(skb, 0, 0, &mhost_genl_family, 0, cmd);
-		if (!hdr)
-			goto free;
-		genlmsg_end(skb, hdr);
+		goto err;
+	/* An echo must match its request. */
+	err = info ? fill(skb, arg, info->snd_portid, info->snd_seq, cmd) :
+		     fill(skb, arg, 0, 0, cmd);
+	if (err) {
+		nlmsg_free(skb);
+		goto err;
 	}
-	genlmsg_multicast_netns(&mhost_genl_family, net, skb, 0,
-				MHOST_MCGRP_EVENTS_IDX, GFP_KERNEL);
+	if (info)
+		genl_notify(&mhost_genl_family, skb, info,
+			    MHOST_MCGRP_EVENTS_IDX, GFP_KERNEL);
+	else
+		genlmsg_multicast_netns(&mhost_genl_family, net, skb, 0,
+					MHOST_MCGRP_EVENTS_IDX, GFP_KERNEL);
 	return;
-free:
-	nlmsg_free(skb);
+err:
+	genl_set_err(&mhost_genl_family, net, 0, MHOST_MCGRP_EVENTS_IDX,
+		     -ENOBUFS);
+}
+
+static int mhost_nl_fill_host_event(struct sk_buff *skb, const void *host,
+				    u32 portid, u32 seq, u8 cmd)
+{
+	void *hdr;
+
+	if (host)
+		return mhost_nl_fill_host(skb, host, portid, seq, 0, cmd, NULL);
+	hdr = genlmsg_put(skb, portid, seq, &mhost_genl_family, 0, cmd);
+	if (!hdr)
+		return -EMSGSIZE;
+	genlmsg_end(skb, hdr);
+	return 0;
+}
+
+/*
+ * Announces a change of the host table: HOST_NEW with @host as it now is,
+ * HOST_DEL, or HOST_FLUSH (@host NULL). Under hosts_lock, so that the
+ * events come in the order of the changes.
+ */
+void mhost_nl_host_event(struct net *net, const struct mhost_host *host,
+			 u8 cmd, struct genl_info *info)
+{
+	mhost_nl_event(net, info,
+		       host ? mhost_nl_host_size(host) : genlmsg_msg_size(0),
+		       mhost_nl_fill_host_event, host, cmd);
 }
 
 static void mhost_copy_locator(struct mhost_locator *dst,
@@ -285,15 +356,51 @@ static void mhost_copy_locator(struct mhost_locator *dst,
 	dst->ifindex = src->ifindex;
 }
 
+/*
+ * Builds the host @hid will be: @old's locators first when appending,
+ * then the new ones, each once. Under hosts_lock.
+ */
+static struct mhost_host *mhost_nl_build_host(struct mhost_net *mn, u32 hid,
+					      struct mhost_host *old,
+					      bool append,
+					      const struct mhost_nl_locs *p,
+					      struct netlink_ext_ack *extack)
+{
+	unsigned int first = old && append ? old->nlocs : 0;
+	struct mhost_host *new;
+	unsigned int i, j;
+
+	for (i = 0; i < p->n; i++) {
+		for (j = 0; j < first; j++) {
+			if (mhost_loc_same(&p->locs[i], &old->locs[j])) {
+				NL_SET_ERR_MSG_ATTR(extack, p->attrs[i],
+						    "duplicate locator: the host has it already");
+				return ERR_PTR(-EEXIST);
+			}
+		}
+	}
+	if (first + p->n > MHOST_MAX_LOCATORS) {
+		NL_SET_ERR_MSG(extack, "too many locators");
+		return ERR_PTR(-E2BIG);
+	}
+	new = mhost_host_alloc(mn, hid, first + p->n);
+	if (!new)
+		return ERR_PTR(-ENOMEM);
+	for (i = 0; i < first; i++)
+		mhost_copy_locator(&new->locs[i], &old->locs[i]);
+	for (i = 0; i < p->n; i++)
+		mhost_copy_locator(&new->locs[first + i], &p->locs[i]);
+	return new;
+}
+
 static int mhost_nl_host_new(struct sk_buff *skb, struct genl_info *info)
 {
 	struct net *net = genl_info_net(info);
 	struct mhost_net *mn = mhost_pernet(net);
-	struct mhost_host *old, *new = NULL;
-	struct mhost_locator *locs;
-	unsigned int i, first;
+	struct mhost_host *old, *new;
+	struct mhost_nl_locs *p;
 	u32 hid, flags = 0;
-	int n, err;
+	int err;
 
 	err = mhost_nl_get_hid(info, &hid);
 	if (err)
@@ -306,15 +413,14 @@ static int mhost_nl_host_new(struct sk_buff *skb, struct genl_info *info)
 		return -EINVAL;
 	}
 
-	locs = kcalloc(MHOST_MAX_LOCATORS, sizeof(*locs), GFP_KERNEL);
-	if (!locs)
+	p = kmalloc(sizeof(*p), GFP_KERNEL);
+	if (!p)
 		return -ENOMEM;
-	n = mhost_nl_parse_locators(info, locs);
-	if (n < 0) {
-		err = n;
+	err = mhost_nl_parse_locators(info, p);
+	if (err)
 		goto out_free;
-	}
 
+	mutex_lock(&mn->ops_lock);
 	mutex_lock(&mn->hosts_lock);
 	old = mhost_host_find(mn, hid);
 	err = -EEXIST;
@@ -329,32 +435,27 @@ static int mhost_nl_host_new(struct sk_buff *skb, struct genl_info *info)
 		goto out_unlock;
 	}
 
-	first = old && (flags & MHOST_HOST_F_APPEND) ? old->nlocs : 0;
-	err = -E2BIG;
-	if (first + n > MHOST_MAX_LOCATORS) {
-		NL_SET_ERR_MSG(info->extack, "too many locators");
+	/* Parsing found the devices; they may have gone since. */
+	err = -ENODEV;
+	if (!mhost_devs_present(mn, p->locs, p->n)) {
+		NL_SET_ERR_MSG(info->extack,
+			       "the device of a locator went away");
 		goto out_unlock;
 	}
-	err = -ENOMEM;
-	new = mhost_host_alloc(hid, first + n);
-	if (!new)
+	new = mhost_nl_build_host(mn, hid, old, flags & MHOST_HOST_F_APPEND,
+				  p, info->extack);
+	err = PTR_ERR_OR_ZERO(new);
+	if (err)
 		goto out_unlock;
-	for (i = 0; i < first; i++)
-		mhost_copy_locator(&new->locs[i], &old->locs[i]);
-	for (i = 0; i < n; i++)
-		mhost_copy_locator(&new->locs[first + i], &locs[i]);
-
 	err = mhost_host_publish(mn, new, old);
-	if (err) {
-		mhost_host_free(new);
-		goto out_unlock;
-	}
-	mhost_nl_notify(net, new, MHOST_CMD_HOST_NEW);
+	if (!err)
+		mhost_nl_host_event(net, new, MHOST_CMD_HOST_NEW, info);
 
 out_unlock:
 	mutex_unlock(&mn->hosts_lock);
+	mutex_unlock(&mn->ops_lock);
 out_free:
-	kfree(locs);
+	kfree(p);
 	return err;
 }
 
@@ -370,16 +471,18 @@ static int mhost_nl_host_del(struct sk_buff *skb, struct genl_info *info)
 	if (err)
 		return err;
 
+	mutex_lock(&mn->ops_lock);
 	mutex_lock(&mn->hosts_lock);
 	host = mhost_host_find(mn, hid);
 	if (host) {
-		mhost_nl_notify(net, host, MHOST_CMD_HOST_DEL);
+		mhost_nl_host_event(net, host, MHOST_CMD_HOST_DEL, info);
 		mhost_host_unlink(mn, host);
 	} else {
 		NL_SET_ERR_MSG(info->extack, "no such host");
 		err = -ENOENT;
 	}
 	mutex_unlock(&mn->hosts_lock);
+	mutex_unlock(&mn->ops_lock);
 	return err;
 }
 
@@ -402,7 +505,7 @@ static int mhost_nl_host_get(struct sk_buff *skb, struct genl_info *info)
 	}
 
 	err = -ENOMEM;
-	msg = genlmsg_new(NLMSG_GOODSIZE, GFP_KERNEL);
+	msg = genlmsg_new(mhost_nl_host_size(host), GFP_KERNEL);
 	if (!msg)
 		goto out;
 	err = mhost_nl_fill_host(msg, host, info->snd_portid, info->snd_seq,
@@ -477,15 +580,22 @@ static int mhost_nl_host_dump(struct sk_buff *skb, struct netlink_callback *cb)
 	return err ?: skb->len;
 }
 
+/*
+ * A flush of a million hosts takes a while: it holds only this
+ * namespace's locks (the family runs with parallel_ops), and those only
+ * in batches (hosts.c).
+ */
 static int mhost_nl_host_flush(struct sk_buff *skb, struct genl_info *info)
 {
 	struct net *net = genl_info_net(info);
 	struct mhost_net *mn = mhost_pernet(net);
 
-	mutex_lock(&mn->hosts_lock);
+	mutex_lock(&mn->ops_lock);
 	mhost_hosts_flush(mn);
-	mhost_nl_notify(net, NULL, MHOST_CMD_HOST_FLUSH);
+	mutex_lock(&mn->hosts_lock);
+	mhost_nl_host_event(net, NULL, MHOST_CMD_HOST_FLUSH, info);
 	mutex_unlock(&mn->hosts_lock);
+	mutex_unlock(&mn->ops_lock);
 	return 0;
 }
 
@@ -685,7 +795,8 @@ static int mhost_nl_stats_get(struct sk_buff *skb, struct genl_info *info)
 	    nla_put_u64_64bit(msg, MHOST_STATS_A_RX_L3_UNKNOWN,
 			      sum.rx_l3_unknown, MHOST_STATS_A_PAD) ||
 	    nla_put_u64_64bit(msg, MHOST_STATS_A_HOSTS_ALLOCATED,
-			      mhost_hosts_alive(), MHOST_STATS_A_PAD) ||
+			      atomic_long_read(&mn->hosts_allocated),
+			      MHOST_STATS_A_PAD) ||
 	    nla_put_u64_64bit(msg, MHOST_STATS_A_TX_L3, sum.tx_l3,
 			      MHOST_STATS_A_PAD) ||
 	    nla_put_u64_64bit(msg, MHOST_STATS_A_RX_L3, sum.rx_l3,
@@ -710,6 +821,13 @@ nospace:
 	return -EMSGSIZE;
 }
 
+/*
+ * The family runs with parallel_ops: nothing here needs genl_mutex. Each
+ * namespace's host table has its own locks (hosts.c), the protocols are
+ * read under RCU (l3.c),
+ * the sockets under their spinlock, counters are per CPU, and a dump's
+ * callbacks are serialised by its socket's cb_mutex.
+ */
 static const struct genl_ops mhost_nl_ops[] = {
 	{
 		.cmd	= MHOST_CMD_PROTO_GET,
@@ -718,11 +836,15 @@ static const struct genl_ops mhost_nl_ops[] = {
 	{
 		.cmd	= MHOST_CMD_HOST_NEW,
 		.doit	= mhost_nl_host_new,
+		.policy	= mhost_host_new_policy,
+		.maxattr = MHOST_A_MAX,
 		.flags	= GENL_UNS_ADMIN_PERM,
 	},
 	{
 		.cmd	= MHOST_CMD_HOST_DEL,
 		.doit	= mhost_nl_host_del,
+		.policy	= mhost_host_id_policy,
+		.maxattr = MHOST_A_MAX,
 		.flags	= GENL_UNS_ADMIN_PERM,
 	},
 	{
@@ -731,6 +853,8 @@ static const struct genl_ops mhost_nl_ops[] = {
 		.start	= mhost_nl_host_dump_start,
 		.dumpit	= mhost_nl_host_dump,
 		.done	= mhost_nl_host_dump_done,
+		.policy	= mhost_host_id_policy,
+		.maxattr = MHOST_A_MAX,
 	},
 	{
 		.cmd	= MHOST_CMD_HOST_FLUSH,
@@ -755,8 +879,8 @@ static struct genl_family mhost_genl_family __ro_after_init = {
 	.name		= MHOST_GENL_NAME,
 	.version	= MHOST_GENL_VERSION,
 	.maxattr	= MHOST_A_MAX,
-	.policy		= mhost_policy,
 	.netnsok	= true,
+	.parallel_ops	= true,
 	.module		= THIS_MODULE,
 	.ops		= mhost_nl_ops,
 	.n_ops		= ARRAY_SIZE(mhost_nl_ops),

@@ -111,6 +111,13 @@ struct sockaddr_mhost_eth {
  * MHOST_CMD_HOST_FLUSH: deletes every host of the namespace.
  * Every change is announced to the "events" group as a HOST_NEW (with
  * the host as it now is), HOST_DEL or HOST_FLUSH message.
+ *
+ * A locator's MHOST_LOC_A_IFINDEX names a device of the namespace. When
+ * that device goes away (it is deleted or moves to another namespace),
+ * the locators naming it are removed from their hosts, as the kernel
+ * removes the routes through a vanished device, so that they never name
+ * a later device given the same index; a host left without locators is
+ * deleted. Each such change is announced as a HOST_NEW or HOST_DEL.
  */
 enum mhost_cmd {
 	MHOST_CMD_UNSPEC,
@@ -144,7 +151,7 @@ enum mhost_attr {
 #define MHOST_HOST_F_REPLACE	0x2
 #define MHOST_HOST_F_APPEND	0x4
 
-/* Entries of MHOST_A_HOST_LOCATORS. */
+/* Entries of MHOST_A_HOST_LOCATORS; any other type is rejected. */
 #define MHOST_A_LOCATOR		1	/* nest: enum mhost_loc_attr */
 
 enum mhost_loc_attr {
@@ -200,7 +207,15 @@ enum mhost_stats_attr {
 	MHOST_STATS_A_TX_FAILOVER,	/* u64: locators skipped on failure */
 	MHOST_STATS_A_TX_UNREACH,	/* u64: host-id sends with no path */
 	MHOST_STATS_A_RX_L3_UNKNOWN,	/* u64: 0x8888 frames no L3 claimed */
-	/* u64: host entries alive in all namespaces (for leak checks) */
+	/*
+	 * u64: host entries of this namespace not yet freed: its hosts,
+	 * plus versions replaced or deleted that a sender still holds or
+	 * that wait for an RCU grace period. Once the namespace is quiet it
+	 * equals MHOST_STATS_A_HOSTS; more means a leak. (It used to count
+	 * the entries of all namespaces: nothing global is visible from a
+	 * namespace. The module-wide count is in debugfs:
+	 * mhost/hosts_allocated.)
+	 */
 	MHOST_STATS_A_HOSTS_ALLOCATED,
 	MHOST_STATS_A_TX_L3,		/* u64: sent over plugged L3s */
 	MHOST_STATS_A_RX_L3,		/* u64: delivered from plugged L3s */
