@@ -140,6 +140,8 @@ struct mhost_net {
 	struct mutex		ops_lock;
 	atomic_long_t		hosts_allocated;	/* not yet freed */
 	struct xarray		loc_devs;	/* ifindex -> locators naming it */
+	struct xarray		devs;		/* ifindex -> MHOST_DEV_F_* */
+	unsigned int		devs_gen;	/* changes; dump consistency */
 };
 
 extern unsigned int mhost_net_id;
@@ -176,7 +178,27 @@ void mhost_hosts_net_exit_batch(void);
 int mhost_hosts_init(void);
 void mhost_hosts_exit(void);
 
-/* device.c: what happens when a device goes away. */
+/*
+ * device.c: which devices carry plugged-L3 traffic, and what happens
+ * when a device goes away.
+ */
+#define MHOST_DEV_F_L3	BIT(0)	/* plugged-L3 traffic enabled */
+
+/*
+ * Whether @dev may carry plugged-L3 traffic: frames from any other device
+ * are dropped unparsed, and sends to one fail with -ENETUNREACH. O(1) and
+ * lock-free; any context but hard IRQ.
+ */
+static inline bool mhost_dev_l3_enabled(const struct net_device *dev)
+{
+	void *entry = xa_load(&mhost_pernet(dev_net(dev))->devs, dev->ifindex);
+
+	return entry && (xa_to_value(entry) & MHOST_DEV_F_L3);
+}
+
+int mhost_dev_set(struct mhost_net *mn, const struct net_device *dev,
+		  unsigned long flags);
+unsigned long mhost_dev_flags(struct mhost_net *mn, int ifindex);
 void mhost_devs_net_init(struct net *net, struct mhost_net *mn);
 void mhost_devs_net_exit(struct mhost_net *mn);
 int mhost_dev_init(void);
@@ -189,6 +211,8 @@ void mhost_nl_stats(struct net *net, struct mhost_pcpu_stats *sum);
 struct genl_info;
 void mhost_nl_host_event(struct net *net, const struct mhost_host *host,
 			 u8 cmd, struct genl_info *info);
+void mhost_nl_dev_event(struct net *net, const struct net_device *dev,
+			unsigned long flags, u8 cmd, struct genl_info *info);
 
 /* af_mhost.c */
 int mhost_sock_init(void);

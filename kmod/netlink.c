@@ -8,6 +8,7 @@
 
 #include <linux/netdevice.h>
 #include <linux/rhashtable.h>
+#include <linux/rtnetlink.h>
 #include <linux/slab.h>
 #include <net/genetlink.h>
 #include <net/ipv6.h>
@@ -29,6 +30,12 @@ static const struct nla_policy mhost_loc_policy[MHOST_LOC_A_MAX + 1] = {
 	[MHOST_LOC_A_TX_ERRORS]		= { .type = NLA_REJECT },
 };
 
+static const struct nla_policy mhost_dev_policy[MHOST_DEV_A_MAX + 1] = {
+	[MHOST_DEV_A_IFINDEX]	= { .type = NLA_U32 },
+	[MHOST_DEV_A_NAME]	= { .type = NLA_REJECT },
+	[MHOST_DEV_A_L3]	= NLA_POLICY_MAX(NLA_U8, 1),
+};
+
 /*
  * Each command has a policy of its own, so that an attribute it does not
  * take is refused ("Unsupported attribute") rather than ignored. Commands
@@ -44,6 +51,10 @@ static const struct nla_policy mhost_host_new_policy[MHOST_A_MAX + 1] = {
 
 static const struct nla_policy mhost_host_id_policy[MHOST_A_MAX + 1] = {
 	[MHOST_A_HOST_ID]	= { .type = NLA_U32 },
+};
+
+static const struct nla_policy mhost_dev_req_policy[MHOST_A_MAX + 1] = {
+	[MHOST_A_DEV]		= NLA_POLICY_NESTED(mhost_dev_policy),
 };
 
 static struct genl_family mhost_genl_family;
@@ -599,6 +610,189 @@ static int mhost_nl_host_flush(struct sk_buff *skb, struct genl_info *info)
 	return 0;
 }
 
+/* ---- devices ---- */
+
+struct mhost_nl_dev {
+	int		ifindex;
+	const char	*name;
+	unsigned long	flags;
+};
+
+static size_t mhost_nl_dev_size(void)
+{
+	return genlmsg_msg_size(nla_total_size(0) +	/* MHOST_A_DEV */
+				nla_total_size(sizeof(u32)) +	/* IFINDEX */
+				nla_total_size(IFNAMSIZ) +	/* NAME */
+				nla_total_size(sizeof(u8)));	/* L3 */
+}
+
+static int mhost_nl_fill_dev(struct sk_buff *skb, const struct mhost_nl_dev *d,
+			     u32 portid, u32 seq, int flags, u8 cmd,
+			     struct netlink_callback *cb)
+{
+	struct nlattr *nest;
+	void *hdr;
+
+	hdr = genlmsg_put(skb, portid, seq, &mhost_genl_family, flags, cmd);
+	if (!hdr)
+		return -EMSGSIZE;
+	if (cb)
+		genl_dump_check_consistent(cb, hdr);
+	nest = nla_nest_start(skb, MHOST_A_DEV);
+	if (!nest ||
+	    nla_put_u32(skb, MHOST_DEV_A_IFINDEX, d->ifindex) ||
+	    nla_put_string(skb, MHOST_DEV_A_NAME, d->name) ||
+	    nla_put_u8(skb, MHOST_DEV_A_L3, !!(d->flags & MHOST_DEV_F_L3))) {
+		genlmsg_cancel(skb, hdr);
+		return -EMSGSIZE;
+	}
+	nla_nest_end(skb, nest);
+	genlmsg_end(skb, hdr);
+	return 0;
+}
+
+static int mhost_nl_fill_dev_event(struct sk_buff *skb, const void *d,
+				   u32 portid, u32 seq, u8 cmd)
+{
+	return mhost_nl_fill_dev(skb, d, portid, seq, 0, cmd, NULL);
+}
+
+/* Announces a DEV_SET (@dev as it now is) or DEV_DEL. Under RTNL. */
+void mhost_nl_dev_event(struct net *net, const struct net_device *dev,
+			unsigned long flags, u8 cmd, struct genl_info *info)
+{
+	struct mhost_nl_dev d = {
+		.ifindex = dev->ifindex, .name = dev->name, .flags = flags,
+	};
+
+	mhost_nl_event(net, info, mhost_nl_dev_size(),
+		       mhost_nl_fill_dev_event, &d, cmd);
+}
+
+/* The device MHOST_A_DEV names, under RTNL; NULL and extack if none. */
+static struct net_device *mhost_nl_get_dev(struct genl_info *info,
+					   struct nlattr **tb)
+{
+	struct nlattr *nest = info->attrs[MHOST_A_DEV];
+	struct net_device *dev;
+	int err;
+
+	ASSERT_RTNL();
+
+	if (!nest) {
+		NL_SET_ERR_MSG(info->extack, "missing device");
+		return ERR_PTR(-EINVAL);
+	}
+	err = nla_parse_nested(tb, MHOST_DEV_A_MAX, nest, mhost_dev_policy,
+			       info->extack);
+	if (err)
+		return ERR_PTR(err);
+	if (!tb[MHOST_DEV_A_IFINDEX]) {
+		NL_SET_ERR_MSG_ATTR(info->extack, nest, "missing device ifindex");
+		return ERR_PTR(-EINVAL);
+	}
+	dev = __dev_get_by_index(genl_info_net(info),
+				 nla_get_u32(tb[MHOST_DEV_A_IFINDEX]));
+	if (!dev) {
+		NL_SET_ERR_MSG_ATTR(info->extack, tb[MHOST_DEV_A_IFINDEX],
+				    "no such device");
+		return ERR_PTR(-ENODEV);
+	}
+	return dev;
+}
+
+static int mhost_nl_dev_set(struct sk_buff *skb, struct genl_info *info)
+{
+	struct net *net = genl_info_net(info);
+	struct mhost_net *mn = mhost_pernet(net);
+	struct nlattr *tb[MHOST_DEV_A_MAX + 1];
+	struct net_device *dev;
+	unsigned long flags;
+	int err;
+
+	rtnl_lock();
+	dev = mhost_nl_get_dev(info, tb);
+	err = PTR_ERR_OR_ZERO(dev);
+	if (err)
+		goto out;
+	if (!tb[MHOST_DEV_A_L3]) {
+		NL_SET_ERR_MSG_ATTR(info->extack, info->attrs[MHOST_A_DEV],
+				    "nothing to set");
+		err = -EINVAL;
+		goto out;
+	}
+	flags = mhost_dev_flags(mn, dev->ifindex) & ~MHOST_DEV_F_L3;
+	if (nla_get_u8(tb[MHOST_DEV_A_L3]))
+		flags |= MHOST_DEV_F_L3;
+	err = mhost_dev_set(mn, dev, flags);
+	if (err > 0)
+		mhost_nl_dev_event(net, dev, flags, MHOST_CMD_DEV_SET, info);
+out:
+	rtnl_unlock();
+	return err < 0 ? err : 0;
+}
+
+static int mhost_nl_dev_get(struct sk_buff *skb, struct genl_info *info)
+{
+	struct mhost_net *mn = mhost_pernet(genl_info_net(info));
+	struct nlattr *tb[MHOST_DEV_A_MAX + 1];
+	struct net_device *dev;
+	struct mhost_nl_dev d;
+	struct sk_buff *msg;
+	int err;
+
+	msg = genlmsg_new(mhost_nl_dev_size(), GFP_KERNEL);
+	if (!msg)
+		return -ENOMEM;
+	rtnl_lock();
+	dev = mhost_nl_get_dev(info, tb);
+	err = PTR_ERR_OR_ZERO(dev);
+	if (!err) {
+		d.ifindex = dev->ifindex;
+		d.name = dev->name;
+		d.flags = mhost_dev_flags(mn, dev->ifindex);
+		err = mhost_nl_fill_dev(msg, &d, info->snd_portid,
+					info->snd_seq, 0, MHOST_CMD_DEV_GET,
+					NULL);
+	}
+	rtnl_unlock();
+	if (err) {
+		nlmsg_free(msg);
+		return err;
+	}
+	return genlmsg_reply(msg, info);
+}
+
+/* The enabled devices, in ifindex order, resuming at cb->args[0]. */
+static int mhost_nl_dev_dump(struct sk_buff *skb, struct netlink_callback *cb)
+{
+	struct net *net = sock_net(cb->skb->sk);
+	struct mhost_net *mn = mhost_pernet(net);
+	unsigned long ifindex;
+	struct net_device *dev;
+	struct mhost_nl_dev d;
+	void *entry;
+
+	/* Names are stable under RTNL, which device changes hold. */
+	rtnl_lock();
+	cb->seq = READ_ONCE(mn->devs_gen);
+	xa_for_each_start(&mn->devs, ifindex, entry, cb->args[0]) {
+		dev = __dev_get_by_index(net, ifindex);
+		if (WARN_ON_ONCE(!dev))
+			continue;
+		d.ifindex = ifindex;
+		d.name = dev->name;
+		d.flags = xa_to_value(entry);
+		if (mhost_nl_fill_dev(skb, &d, NETLINK_CB(cb->skb).portid,
+				      cb->nlh->nlmsg_seq, NLM_F_MULTI,
+				      MHOST_CMD_DEV_GET, cb))
+			break;
+		cb->args[0] = ifindex + 1;
+	}
+	rtnl_unlock();
+	return skb->len;
+}
+
 /* The built-in network layers; plugged-in ones follow them. */
 static const struct {
 	u16 family;
@@ -823,8 +1017,8 @@ nospace:
 
 /*
  * The family runs with parallel_ops: nothing here needs genl_mutex. Each
- * namespace's host table has its own locks (hosts.c), the protocols are
- * read under RCU (l3.c),
+ * namespace's host table has its own locks (hosts.c), device state is
+ * changed under RTNL (device.c), the protocols are read under RCU (l3.c),
  * the sockets under their spinlock, counters are per CPU, and a dump's
  * callbacks are serialised by its socket's cb_mutex.
  */
@@ -868,6 +1062,20 @@ static const struct genl_ops mhost_nl_ops[] = {
 	{
 		.cmd	= MHOST_CMD_STATS_GET,
 		.doit	= mhost_nl_stats_get,
+	},
+	{
+		.cmd	= MHOST_CMD_DEV_GET,
+		.doit	= mhost_nl_dev_get,
+		.dumpit	= mhost_nl_dev_dump,
+		.policy	= mhost_dev_req_policy,
+		.maxattr = MHOST_A_MAX,
+	},
+	{
+		.cmd	= MHOST_CMD_DEV_SET,
+		.doit	= mhost_nl_dev_set,
+		.policy	= mhost_dev_req_policy,
+		.maxattr = MHOST_A_MAX,
+		.flags	= GENL_UNS_ADMIN_PERM,
 	},
 };
 

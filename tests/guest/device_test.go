@@ -2,8 +2,11 @@
 
 package guest_test
 
-// Devices: what becomes of the locators naming a device when the device
-// is deleted or moves to another namespace.
+// Devices: the administrator's per-device opt-in for plugged-L3 traffic
+// (MHOST_CMD_DEV_SET and DEV_GET), and what becomes of a device's state
+// and of the locators naming it when the device is deleted or moves to
+// another namespace. mhostnl has no device commands yet: the tests use
+// raw requests.
 
 import (
 	"errors"
@@ -13,10 +16,138 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/mdlayher/netlink"
 	"golang.org/x/sys/unix"
 
 	"github.com/mnet/mnet/gosdk/mhostnl"
 )
+
+func TestDevCommands(t *testing.T) {
+	ns, other := newNetNS(t, "dev"), newNetNS(t, "other")
+	r := nlRawConn(t, ns.fd)
+	ev := nlListen(t, ns.fd)
+	d0, d1 := ns.addVeth(t, "d0", "d1", 0)
+
+	wantDev := func(index int, want nlDev) {
+		t.Helper()
+		got, err := r.dev(index)
+		if err != nil || got != want {
+			t.Errorf("DEV_GET %d = %v, %v; want %v", index, got, err, want)
+		}
+	}
+	wantDump := func(want ...nlDev) {
+		t.Helper()
+		slices.SortFunc(want, func(a, b nlDev) int { return a.Index - b.Index }) // ifindex order
+		got, err := r.devs()
+		if err != nil || !slices.Equal(got, want) {
+			t.Errorf("DEV_GET dump = %v, %v; want %v", got, err, want)
+		}
+	}
+
+	// Devices start disabled, and the dump lists the enabled ones.
+	wantDev(1, nlDev{1, "lo", false})
+	wantDev(d0, nlDev{d0, "d0", false})
+	wantDump()
+
+	nlCheck(t, "enabling lo", r.setL3(1, true))
+	wantDev(1, nlDev{1, "lo", true})
+	nlCheck(t, "enabling lo again", r.setL3(1, true)) // no event
+	nlCheck(t, "enabling d1", r.setL3(d1, true))
+	nlCheck(t, "enabling d0", r.setL3(d0, true))
+	wantDump(nlDev{1, "lo", true}, nlDev{d0, "d0", true}, nlDev{d1, "d1", true})
+	nlCheck(t, "disabling d0", r.setL3(d0, false))
+	nlCheck(t, "disabling d0 again", r.setL3(d0, false)) // no event
+	wantDev(d0, nlDev{d0, "d0", false})
+	wantDump(nlDev{1, "lo", true}, nlDev{d1, "d1", true})
+	ev.want(t,
+		"dev_set lo(1) l3=true",
+		fmt.Sprintf("dev_set d1(%d) l3=true", d1),
+		fmt.Sprintf("dev_set d0(%d) l3=true", d0),
+		fmt.Sprintf("dev_set d0(%d) l3=false", d0))
+
+	// Another namespace has devices of its own.
+	ro := nlRawConn(t, other.fd)
+	if got, err := ro.dev(1); err != nil || got.L3 {
+		t.Errorf("lo of another namespace: %v, %v; want it disabled", got, err)
+	}
+	if got, err := ro.devs(); err != nil || len(got) != 0 {
+		t.Errorf("another namespace dumps %v, %v; want nothing", got, err)
+	}
+	if _, err := ro.dev(d0); !errors.Is(err, unix.ENODEV) {
+		t.Errorf("DEV_GET %d in another namespace: %v, want ENODEV", d0, err)
+	}
+
+	// Asked for with NLM_F_ECHO, the change comes back to the asker.
+	echo := nlRawConn(t, ns.fd)
+	echo.c.SetReadDeadline(deadline())
+	msgs, err := echo.get(nlCmdDevSet, netlink.Echo, nlDevReq(d0, nlL3(true)))
+	nlCheck(t, "DEV_SET with NLM_F_ECHO", err)
+	if len(msgs) != 1 || msgs[0].Header.Command != nlCmdDevSet {
+		t.Errorf("DEV_SET with NLM_F_ECHO answered %+v, want one DEV_SET", msgs)
+	} else if d, err := nlDecodeDev(msgs[0].Data); err != nil || d != (nlDev{d0, "d0", true}) {
+		t.Errorf("echo: %v, %v", d, err)
+	}
+	ev.want(t, fmt.Sprintf("dev_set d0(%d) l3=true", d0))
+
+	// Rejections.
+	for _, tt := range []struct {
+		name   string
+		cmd    uint8
+		attrs  []byte
+		msg    string
+		errnos []unix.Errno
+	}{
+		{"set without a device", nlCmdDevSet, nil, nlMsg.MissingDev, []unix.Errno{unix.EINVAL}},
+		{"get without a device", nlCmdDevGet, nil, nlMsg.MissingDev, []unix.Errno{unix.EINVAL}},
+		{"set without ifindex", nlCmdDevSet, nlAttrs(nlNest(nlAttrDev, nlL3(true))), nlMsg.MissingIfindex, []unix.Errno{unix.EINVAL}},
+		{"set of a missing device", nlCmdDevSet, nlDevReq(999999, nlL3(true)), nlMsg.NoDevice, []unix.Errno{unix.ENODEV}},
+		{"get of a missing device", nlCmdDevGet, nlDevReq(999999), nlMsg.NoDevice, []unix.Errno{unix.ENODEV}},
+		{"set of nothing", nlCmdDevSet, nlDevReq(1), nlMsg.NothingToSet, []unix.Errno{unix.EINVAL}},
+		{"l3 of 2", nlCmdDevSet, nlDevReq(1, nlU8(nlDevAttrL3, 2)), nlMsg.OutOfRange, []unix.Errno{unix.EINVAL, unix.ERANGE}},
+		{"l3 as u32", nlCmdDevSet, nlDevReq(1, nlU32(nlDevAttrL3, 1)), nlMsg.AttrLen, []unix.Errno{unix.EINVAL, unix.ERANGE}},
+		{"ifindex as u16", nlCmdDevSet, nlAttrs(nlNest(nlAttrDev, nlU16(nlDevAttrIfindex, 1), nlL3(true))), nlMsg.AttrLen, []unix.Errno{unix.EINVAL, unix.ERANGE}},
+		{"a name, which is read only", nlCmdDevSet, nlDevReq(1, nlL3(true), netlink.Attribute{Type: nlDevAttrName, Data: []byte("lo\x00")}),
+			nlMsg.Rejected, []unix.Errno{unix.EINVAL}},
+		{"device without NLA_F_NESTED", nlCmdDevSet, nlAttrs(nlBytes(nlAttrDev, nlAttrs(nlU32(nlDevAttrIfindex, 1), nlL3(true)))),
+			nlMsg.NestedMissing, []unix.Errno{unix.EINVAL}},
+		{"a host id", nlCmdDevSet, nlAttrs(nlU32(mhostnl.AttrHostID, 7), nlNest(nlAttrDev, nlU32(nlDevAttrIfindex, 1), nlL3(true))),
+			nlMsg.Unsupported, []unix.Errno{unix.EINVAL}},
+	} {
+		nlWantErr(t, tt.name, r.request(tt.cmd, 0, tt.attrs), tt.msg, tt.errnos...)
+	}
+	// DEV_DEL only ever comes as an event.
+	if err := r.request(nlCmdDevDel, 0, nlDevReq(1)); !errors.Is(err, unix.EOPNOTSUPP) {
+		t.Errorf("DEV_DEL as a request: %v, want EOPNOTSUPP", err)
+	}
+	// None of it changed anything.
+	wantDump(nlDev{1, "lo", true}, nlDev{d0, "d0", true}, nlDev{d1, "d1", true})
+
+	out := runHelper(t, "TestHelperDevUnprivileged", nobody)
+	t.Logf("helper:\n%s", out)
+}
+
+// TestHelperDevUnprivileged is not a test: TestDevCommands runs it as
+// nobody, who may read device state and change none.
+func TestHelperDevUnprivileged(t *testing.T) {
+	if !isHelper("TestHelperDevUnprivileged") {
+		return
+	}
+	r := nlRawConn(t, 0)
+	d, err := r.dev(1)
+	nlCheck(t, "DEV_GET lo as nobody", err)
+	if _, err := r.devs(); err != nil {
+		t.Errorf("dumping devices as nobody: %v", err)
+	}
+	for _, on := range []bool{true, false} {
+		if err := r.setL3(1, on); !errors.Is(err, unix.EPERM) {
+			t.Errorf("DEV_SET lo l3=%v as nobody: %v, want EPERM", on, err)
+		}
+	}
+	if now, err := r.dev(1); err != nil || now != d {
+		t.Errorf("lo is %v, %v after nobody's attempts, was %v", now, err, d)
+	}
+	fmt.Println(helperDone)
+}
 
 // wantUnordered reads len(first)+len(then) events: first in order, then
 // then in any order (hosts come in the order of a table walk).
@@ -90,4 +221,35 @@ func TestDevGone(t *testing.T) {
 	// A locator cannot name a device that is gone.
 	nlWantErr(t, "a locator on a device that is gone", ca.AddHost(mhostnl.Host{ID: 11, Locators: []mhostnl.Locator{ll("fe80::b", moved)}}),
 		nlMsg.NoDevice, unix.ENODEV)
+}
+
+// TestDevStateGone checks that a device's opt-in goes with the device
+// when it is deleted or moves to another namespace, announced, and never
+// applies to the next device given the same index.
+func TestDevStateGone(t *testing.T) {
+	a, b := newNetNS(t, "a"), newNetNS(t, "b")
+	r := nlRawConn(t, a.fd)
+	const gone, moved = 300, 310
+	a.addVeth(t, "gone0", "gone1", gone)
+	a.addVeth(t, "moved0", "moved1", moved)
+	nlCheck(t, "enabling gone0", r.setL3(gone, true))
+	nlCheck(t, "enabling moved0", r.setL3(moved, true))
+	ev := nlListen(t, a.fd)
+
+	a.delLink(t, gone)
+	ev.want(t, fmt.Sprintf("dev_del gone0(%d) l3=false", gone))
+	a.addVeth(t, "new0", "new1", gone)
+	if d, err := r.dev(gone); err != nil || d != (nlDev{gone, "new0", false}) {
+		t.Errorf("the new device with the old index: %v, %v; want new0 disabled", d, err)
+	}
+
+	a.moveLink(t, moved, b)
+	ev.want(t, fmt.Sprintf("dev_del moved0(%d) l3=false", moved))
+	in := b.linkByName(t, "moved0")
+	if d, err := nlRawConn(t, b.fd).dev(in.Index); err != nil || d.L3 {
+		t.Errorf("moved0 in its new namespace: %v, %v; want it disabled", d, err)
+	}
+	if ds, err := r.devs(); err != nil || len(ds) != 0 {
+		t.Errorf("namespace a still has enabled devices: %v, %v", ds, err)
+	}
 }

@@ -236,6 +236,7 @@ func TestNLRejections(t *testing.T) {
 		// Each command takes its own attributes and no others.
 		{"flags in a delete", mhostnl.CmdHostDel, 0, nlAttrs(id(21), create), nlMsg.Unsupported, []unix.Errno{unix.EINVAL}},
 		{"locators in a get", mhostnl.CmdHostGet, 0, nlAttrs(id(7), locs), nlMsg.Unsupported, []unix.Errno{unix.EINVAL}},
+		{"a device in a new host", mhostnl.CmdHostNew, 0, nlAttrs(id(21), create, locs, nlNest(nlAttrDev, nlU32(nlDevAttrIfindex, 1))), nlMsg.Unsupported, []unix.Errno{unix.EINVAL}},
 		{"host id in a flush", mhostnl.CmdHostFlush, 0, nlAttrs(id(7)), nlMsg.UnknownAttr, []unix.Errno{unix.EINVAL}},
 		{"host id in a stats request", mhostnl.CmdStatsGet, 0, nlAttrs(id(7)), nlMsg.UnknownAttr, []unix.Errno{unix.EINVAL}},
 		{"locator list entry of another type", mhostnl.CmdHostNew, 0, nlAttrs(id(21), create, nlNest(mhostnl.AttrHostLocators,

@@ -118,6 +118,20 @@ struct sockaddr_mhost_eth {
  * removes the routes through a vanished device, so that they never name
  * a later device given the same index; a host left without locators is
  * deleted. Each such change is announced as a HOST_NEW or HOST_DEL.
+ *
+ * Devices. Plugged-L3 traffic (ETH_P_MHOST frames) flows only on the
+ * devices an administrator enabled, per device and per namespace: frames
+ * arriving on any other device are dropped unparsed, and a send over one
+ * fails with ENETUNREACH, which moves a host id on to its next locator.
+ * IP traffic is not affected.
+ * MHOST_CMD_DEV_SET: MHOST_A_DEV with MHOST_DEV_A_IFINDEX and
+ *   MHOST_DEV_A_L3 (0 or 1) disables or enables the device.
+ * MHOST_CMD_DEV_GET: the device MHOST_A_DEV/MHOST_DEV_A_IFINDEX or, as
+ *   a dump, every device of the namespace that is enabled.
+ * A change of state is announced to the "events" group as a DEV_SET with
+ * the device as it now is. A device's state goes with it when it is
+ * deleted or moves to another namespace (it arrives there disabled),
+ * announced as a MHOST_CMD_DEV_DEL, which is an event only.
  */
 enum mhost_cmd {
 	MHOST_CMD_UNSPEC,
@@ -128,6 +142,9 @@ enum mhost_cmd {
 	MHOST_CMD_HOST_FLUSH,
 	MHOST_CMD_SOCK_GET,	/* dump: open AF_MHOST sockets */
 	MHOST_CMD_STATS_GET,	/* the namespace's counters */
+	MHOST_CMD_DEV_GET,
+	MHOST_CMD_DEV_SET,
+	MHOST_CMD_DEV_DEL,	/* event only */
 	__MHOST_CMD_MAX,
 };
 #define MHOST_CMD_MAX (__MHOST_CMD_MAX - 1)
@@ -142,6 +159,7 @@ enum mhost_attr {
 	MHOST_A_SOCK,		/* nest: enum mhost_sock_attr */
 	MHOST_A_STATS,		/* nest: enum mhost_stats_attr */
 	MHOST_A_HOST_FLAGS,	/* u32: MHOST_HOST_F_*, HOST_NEW only */
+	MHOST_A_DEV,		/* nest: enum mhost_dev_attr */
 	__MHOST_A_MAX,
 };
 #define MHOST_A_MAX (__MHOST_A_MAX - 1)
@@ -228,5 +246,15 @@ enum mhost_stats_attr {
 	__MHOST_STATS_A_MAX,
 };
 #define MHOST_STATS_A_MAX (__MHOST_STATS_A_MAX - 1)
+
+enum mhost_dev_attr {
+	MHOST_DEV_A_UNSPEC,
+	MHOST_DEV_A_PAD,
+	MHOST_DEV_A_IFINDEX,	/* u32: the device, in the namespace */
+	MHOST_DEV_A_NAME,	/* string, read only */
+	MHOST_DEV_A_L3,		/* u8: 1 if plugged-L3 traffic is enabled */
+	__MHOST_DEV_A_MAX,
+};
+#define MHOST_DEV_A_MAX (__MHOST_DEV_A_MAX - 1)
 
 #endif /* _UAPI_LINUX_MHOST_H */
