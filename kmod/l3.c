@@ -260,6 +260,11 @@ int mhost_send_to_l2(struct sk_buff *skb, struct net_device *dev,
 {
 	int err;
 
+	/* Only where an administrator allowed it (device.c). */
+	if (!mhost_dev_l3_enabled(dev)) {
+		err = -ENETUNREACH;
+		goto drop;
+	}
 	if (!(dev->flags & IFF_UP)) {
 		err = -ENETDOWN;
 		goto drop;
@@ -314,6 +319,9 @@ static int mhost_l3_drop(struct sk_buff *skb, u16 family,
 		break;
 	case MHOST_DROP_QUEUE_FULL:
 		/* Counted in the socket's sk_drops. */
+		break;
+	case MHOST_DROP_DEV_DISABLED:
+		MHOST_INC_STATS(mn, rx_l3_dev_disabled);
 		break;
 	}
 	trace_mhost_drop(skb, family, reason);
@@ -405,6 +413,9 @@ static int mhost_l3_rcv(struct sk_buff *skb, struct net_device *dev,
 		kfree_skb(skb);
 		return NET_RX_DROP;
 	}
+	/* Frames are parsed only where an administrator allowed it. */
+	if (!mhost_dev_l3_enabled(dev))
+		return mhost_l3_drop(skb, 0, MHOST_DROP_DEV_DISABLED);
 	skb = skb_share_check(skb, GFP_ATOMIC);
 	if (!skb)
 		return NET_RX_DROP;

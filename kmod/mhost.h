@@ -109,6 +109,7 @@ struct mhost_pcpu_stats {
 	unsigned long	rx_l3_bad_len;
 	unsigned long	rx_l3_truncated;
 	unsigned long	rx_l3_no_socket;
+	unsigned long	rx_l3_dev_disabled;
 	/* Per plugged L3, by its slot: see mhost_proto_count_tx(). */
 	unsigned long	proto_tx[MHOST_MAX_PROTOS];
 	unsigned long	proto_rx[MHOST_MAX_PROTOS];

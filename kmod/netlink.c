@@ -827,6 +827,7 @@ void mhost_nl_stats(struct net *net, struct mhost_pcpu_stats *sum)
 		sum->rx_l3_bad_len += READ_ONCE(s->rx_l3_bad_len);
 		sum->rx_l3_truncated += READ_ONCE(s->rx_l3_truncated);
 		sum->rx_l3_no_socket += READ_ONCE(s->rx_l3_no_socket);
+		sum->rx_l3_dev_disabled += READ_ONCE(s->rx_l3_dev_disabled);
 	}
 }
 
@@ -1004,7 +1005,9 @@ static int mhost_nl_stats_get(struct sk_buff *skb, struct genl_info *info)
 	    nla_put_u64_64bit(msg, MHOST_STATS_A_RX_L3_TRUNCATED,
 			      sum.rx_l3_truncated, MHOST_STATS_A_PAD) ||
 	    nla_put_u64_64bit(msg, MHOST_STATS_A_RX_L3_NO_SOCKET,
-			      sum.rx_l3_no_socket, MHOST_STATS_A_PAD))
+			      sum.rx_l3_no_socket, MHOST_STATS_A_PAD) ||
+	    nla_put_u64_64bit(msg, MHOST_STATS_A_RX_L3_DEV_DISABLED,
+			      sum.rx_l3_dev_disabled, MHOST_STATS_A_PAD))
 		goto nospace;
 	nla_nest_end(msg, nest);
 	genlmsg_end(msg, hdr);

@@ -26,6 +26,7 @@ enum mhost_drop_reason {
 	MHOST_DROP_TRUNCATED,
 	MHOST_DROP_NO_SOCKET,
 	MHOST_DROP_QUEUE_FULL,
+	MHOST_DROP_DEV_DISABLED,	/* device not enabled for plugged L3s */
 };
 
 /* Longest address text: 16 bytes in hex with colons, and a NUL. */
@@ -42,6 +43,7 @@ TRACE_DEFINE_ENUM(MHOST_DROP_BAD_LEN);
 TRACE_DEFINE_ENUM(MHOST_DROP_TRUNCATED);
 TRACE_DEFINE_ENUM(MHOST_DROP_NO_SOCKET);
 TRACE_DEFINE_ENUM(MHOST_DROP_QUEUE_FULL);
+TRACE_DEFINE_ENUM(MHOST_DROP_DEV_DISABLED);
 
 DECLARE_EVENT_CLASS(mhost_sock_class,
 	TP_PROTO(const struct sock *sk),
@@ -197,7 +199,8 @@ TRACE_EVENT(mhost_drop,
 				   { MHOST_DROP_BAD_LEN, "bad_len" },
 				   { MHOST_DROP_TRUNCATED, "truncated" },
 				   { MHOST_DROP_NO_SOCKET, "no_socket" },
-				   { MHOST_DROP_QUEUE_FULL, "queue_full" }))
+				   { MHOST_DROP_QUEUE_FULL, "queue_full" },
+				   { MHOST_DROP_DEV_DISABLED, "dev_disabled" }))
 );
 
 DECLARE_EVENT_CLASS(mhost_proto_class,

@@ -3,14 +3,15 @@
 package guest_test
 
 // Devices: the administrator's per-device opt-in for plugged-L3 traffic
-// (MHOST_CMD_DEV_SET and DEV_GET), and what becomes of a device's state
-// and of the locators naming it when the device is deleted or moves to
-// another namespace. mhostnl has no device commands yet: the tests use
-// raw requests.
+// (MHOST_CMD_DEV_SET and DEV_GET), what it does to the data path, and
+// what becomes of a device's state and of the locators naming it when
+// the device is deleted or moves to another namespace. mhostnl has no
+// device commands yet: the tests use raw requests.
 
 import (
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
 	"os"
 	"slices"
@@ -19,6 +20,7 @@ import (
 	"github.com/mdlayher/netlink"
 	"golang.org/x/sys/unix"
 
+	"github.com/mnet/mnet/gosdk/mhost"
 	"github.com/mnet/mnet/gosdk/mhostnl"
 )
 
@@ -251,5 +253,96 @@ func TestDevStateGone(t *testing.T) {
 	}
 	if ds, err := r.devs(); err != nil || len(ds) != 0 {
 		t.Errorf("namespace a still has enabled devices: %v, %v", ds, err)
+	}
+}
+
+// TestL3DevOptIn checks the data path of the opt-in: plugged-L3 frames
+// are parsed only on enabled devices, sends over any other fail with
+// ENETUNREACH, and a host id fails over from such a locator.
+func TestL3DevOptIn(t *testing.T) {
+	useL3Protos(t, testproto)
+	a, b := newNetNS(t, "a"), newNetNS(t, "b")
+	v := newVethPair(t, a, b, vethConfig{AddrsA: prefixes("10.0.0.1/24"), AddrsB: prefixes("10.0.0.2/24")})
+	ra, rb := nlRawConn(t, a.fd), nlRawConn(t, b.fd)
+	ctlA, ctlB := a.control(t), b.control(t)
+	ca, cb := a.listen(t), b.listen(t)
+	raiseRcvbuf(t, cb, 1<<20)
+	pb := portOf(t, cb)
+	toB := ethAddr(mhost.FamilyTestProto, pb, v.A.Index, v.B.MAC)
+
+	disabledB := func() uint64 {
+		n, err := rb.stat(nlStatsAttrRxL3DevDisabled)
+		nlCheck(t, "b's counter of frames on devices not enabled", err)
+		return n
+	}
+	send := func(what string) error {
+		_, err := ca.WriteTo([]byte(what), toB)
+		return err
+	}
+
+	// Neither end enabled: the send fails.
+	if err := send("a disabled"); !errors.Is(err, unix.ENETUNREACH) {
+		t.Fatalf("sending on a device not enabled: %v, want ENETUNREACH", err)
+	}
+
+	// a's end enabled, b's not: b drops the frame without parsing it.
+	nlCheck(t, "enabling a's end", ra.setL3(v.A.Index, true))
+	rx0, dis0 := l3Counters(t, ctlB), disabledB()
+	nlCheck(t, "sending with a's end enabled", send("b disabled"))
+	if !poll(ioTimeout, func() bool { return disabledB() == dis0+1 }) {
+		t.Fatalf("b counted %d frames on devices not enabled, want 1", disabledB()-dis0)
+	}
+	// Even a malformed frame is not looked at: it is not "short".
+	lab := newEthSender(t, a, v.A.Index, v.A.MAC, v.B.MAC)
+	nlCheck(t, "injecting a 1-byte frame", lab.send([]byte{0}))
+	if !poll(ioTimeout, func() bool { return disabledB() == dis0+2 }) {
+		t.Fatalf("b counted %d frames on devices not enabled, want 2", disabledB()-dis0)
+	}
+	if d, _ := l3Delta(rx0, l3Counters(t, ctlB)); !l3Equal(d, nil) {
+		t.Errorf("b's receive counters moved by %s for frames on a device not enabled", l3String(d))
+	}
+	wantConnEmpty(t, cb)
+
+	// Both enabled: it arrives.
+	nlCheck(t, "enabling b's end", rb.setL3(v.B.Index, true))
+	nlCheck(t, "sending with both ends enabled", send("both enabled"))
+	if msg, _ := readConn(t, cb); msg != "both enabled" {
+		t.Fatalf("b read %q", msg)
+	}
+
+	// A host id fails over from a testproto locator on a device not
+	// enabled to IPv4, and comes back when it is enabled.
+	nlCheck(t, "AddHost 42", ctlA.AddHost(mhostnl.Host{ID: 42, Locators: []mhostnl.Locator{
+		{Family: mhost.FamilyTestProto, Raw: v.B.MAC, Ifindex: v.A.Index}, nlLoc("10.0.0.2"),
+	}}))
+	nlCheck(t, "disabling a's end", ra.setL3(v.A.Index, false))
+	st0 := stat(t, ctlA)
+	to42 := &mhost.HostAddr{ID: 42, Port: uint16(pb)}
+	for i, want := range []struct {
+		enable bool
+		from   net.Addr
+	}{
+		{false, udpAddr("10.0.0.1", portOf(t, ca))},
+		{true, ethAddr(mhost.FamilyTestProto, portOf(t, ca), v.B.Index, v.A.MAC)},
+	} {
+		nlCheck(t, "DEV_SET", ra.setL3(v.A.Index, want.enable))
+		msg := fmt.Sprintf("to host 42, %d", i)
+		if _, err := ca.WriteTo([]byte(msg), to42); err != nil {
+			t.Fatalf("sending %q: %v", msg, err)
+		}
+		got, from := readConn(t, cb)
+		if got != msg {
+			t.Fatalf("b read %q, want %q", got, msg)
+		}
+		wantFrom(t, fmt.Sprintf("%q with a's end enabled=%v", msg, want.enable), from, want.from)
+	}
+	st := stat(t, ctlA)
+	if fo, un := st.TxFailover-st0.TxFailover, st.TxUnreach-st0.TxUnreach; fo != 1 || un != 0 {
+		t.Errorf("TxFailover %d, TxUnreach %d; want 1 and 0", fo, un)
+	}
+	h, err := ctlA.Host(42)
+	nlCheck(t, "Host 42", err)
+	if l := h.Locators[0]; l.TxErrors != 1 || l.TxPackets != 1 {
+		t.Errorf("the testproto locator: %d sent, %d errors; want 1 and 1", l.TxPackets, l.TxErrors)
 	}
 }

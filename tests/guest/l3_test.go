@@ -292,7 +292,7 @@ func exchange(t *testing.T, family uint16, client *mhost.Conn, cl vethEnd, serve
 func TestL3NoIP(t *testing.T) {
 	useL3Protos(t, testproto, otherproto)
 	a, b := newNetNS(t, "a"), newNetNS(t, "b")
-	v := newVethPair(t, a, b, vethConfig{NoIPv6: true})
+	v := newVethPair(t, a, b, vethConfig{NoIPv6: true, L3: true})
 	for _, ns := range []*netNS{a, b} {
 		if addrs := ns.addrs(t); len(addrs) != 0 {
 			t.Fatalf("namespace %s has addresses %v, want none", ns.name, addrs)
@@ -394,6 +394,7 @@ func TestL3Loopback(t *testing.T) {
 	if lo.Index != 1 {
 		t.Fatalf("lo has index %d, want 1", lo.Index)
 	}
+	enableL3(t, 0, lo.Index)
 	zero := make(net.HardwareAddr, 6)
 	for _, family := range []uint16{mhost.FamilyTestProto, mhost.FamilyOtherProto} {
 		t.Run(l3Name[family], func(t *testing.T) {
@@ -434,7 +435,7 @@ func TestL3SendBuffer(t *testing.T) {
 	)
 	useL3Protos(t, testproto)
 	a, b := newNetNS(t, "a"), newNetNS(t, "b")
-	v := newVethPair(t, a, b, vethConfig{NoIPv6: true})
+	v := newVethPair(t, a, b, vethConfig{NoIPv6: true, L3: true})
 	ca, cb := a.listen(t), b.listen(t)
 	raiseRcvbuf(t, cb, 8<<20)
 	afd, bfd := fdOf(t, ca), fdOf(t, cb)
@@ -521,6 +522,7 @@ func TestL3Interleaved(t *testing.T) {
 	v := newVethPair(t, a, b, vethConfig{
 		AddrsA: prefixes("10.0.0.1/24", "fd00::1/64"),
 		AddrsB: prefixes("10.0.0.2/24", "fd00::2/64"),
+		L3:     true,
 	})
 	ca, cb := a.listen(t), b.listen(t)
 	pa, pb := portOf(t, ca), portOf(t, cb)
@@ -646,7 +648,7 @@ func TestL3HostIDFailover(t *testing.T) {
 	)
 	useL3Protos(t, testproto)
 	a, b := newNetNS(t, "a"), newNetNS(t, "b")
-	v := newVethPair(t, a, b, vethConfig{AddrsA: prefixes("fd00::1/64"), AddrsB: prefixes("fd00::2/64")})
+	v := newVethPair(t, a, b, vethConfig{AddrsA: prefixes("fd00::1/64"), AddrsB: prefixes("fd00::2/64"), L3: true})
 	ctlA, ctlB := a.control(t), b.control(t)
 	// a knows b as the host hid: testproto on a's end of the link first,
 	// IPv6 second. b knows a the same way, to name what it receives.
@@ -879,7 +881,7 @@ func newL3Lab(t *testing.T) *l3Lab {
 	t.Helper()
 	useL3Protos(t, testproto, otherproto)
 	a, b := newNetNS(t, "a"), newNetNS(t, "b")
-	lab := &l3Lab{v: newVethPair(t, a, b, vethConfig{NoIPv6: true})}
+	lab := &l3Lab{v: newVethPair(t, a, b, vethConfig{NoIPv6: true, L3: true})}
 	lab.ctlB = b.control(t)
 	lab.tx = newEthSender(t, a, lab.v.A.Index, lab.v.A.MAC, lab.v.B.MAC)
 	lab.sock = b.listen(t)

@@ -121,9 +121,10 @@ struct sockaddr_mhost_eth {
  *
  * Devices. Plugged-L3 traffic (ETH_P_MHOST frames) flows only on the
  * devices an administrator enabled, per device and per namespace: frames
- * arriving on any other device are dropped unparsed, and a send over one
- * fails with ENETUNREACH, which moves a host id on to its next locator.
- * IP traffic is not affected.
+ * arriving on any other device are dropped unparsed (counted in
+ * MHOST_STATS_A_RX_L3_DEV_DISABLED), and a send over one fails with
+ * ENETUNREACH, which moves a host id on to its next locator. IP traffic
+ * is not affected.
  * MHOST_CMD_DEV_SET: MHOST_A_DEV with MHOST_DEV_A_IFINDEX and
  *   MHOST_DEV_A_L3 (0 or 1) disables or enables the device.
  * MHOST_CMD_DEV_GET: the device MHOST_A_DEV/MHOST_DEV_A_IFINDEX or, as
@@ -243,6 +244,8 @@ enum mhost_stats_attr {
 	MHOST_STATS_A_RX_L3_BAD_LEN,	/* u64: UDP length below 8 */
 	MHOST_STATS_A_RX_L3_TRUNCATED,	/* u64: UDP length beyond the frame */
 	MHOST_STATS_A_RX_L3_NO_SOCKET,	/* u64: no AF_MHOST socket on port */
+	/* u64: arrived on a device not enabled for plugged L3s (unparsed) */
+	MHOST_STATS_A_RX_L3_DEV_DISABLED,
 	__MHOST_STATS_A_MAX,
 };
 #define MHOST_STATS_A_MAX (__MHOST_STATS_A_MAX - 1)
