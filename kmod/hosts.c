@@ -348,10 +348,11 @@ void mhost_host_unlink(struct mhost_net *mn, struct mhost_host *host)
 }
 
 /*
- * Deletes every host, in batches of hosts_lock: the caller holds ops_lock,
- * so only a device going away can change the table meanwhile, and that
- * only removes. A walk sees every host that is in the table throughout;
- * one a device purge replaced behind the walk waits for the next pass.
+ * Deletes every host, holding hosts_lock for a batch at a time. The
+ * caller holds ops_lock, so only a device going away can change the table
+ * in between, and that only removes. A walk sees every host that is in
+ * the table throughout; one a device purge replaced behind the walk, or
+ * one that restarting the walk skipped, waits for the next pass.
  */
 void mhost_hosts_flush(struct mhost_net *mn)
 {
