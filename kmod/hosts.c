@@ -147,21 +147,29 @@ struct mhost_host *mhost_host_find(struct mhost_net *mn, u32 hid)
 	return rhashtable_lookup_fast(&mn->hosts, &hid, mhost_host_params);
 }
 
+/*
+ * The host a datagram from @key's address and source @port came from:
+ * the one with a locator for that address and port, else one with a
+ * locator for that address and any port; 0 if none. Any locator of the
+ * list found will do, so the cost does not grow with the hosts that
+ * share an address.
+ */
 u32 mhost_hid_by_source(struct mhost_net *mn, const struct mhost_lockey *key,
 			__be16 port)
 {
-	struct mhost_locator *loc;
-	struct rhlist_head *pos, *list;
+	struct mhost_lockey k = *key;
+	struct rhlist_head *list;
 	u32 hid = 0;
 
 	rcu_read_lock();
-	list = rhltable_lookup(&mn->locators, key, mhost_loc_params);
-	rhl_for_each_entry_rcu(loc, pos, list, rnode) {
-		if (!loc->port || loc->port == port) {
-			hid = loc->hid;
-			break;
-		}
+	k.port = port;
+	list = rhltable_lookup(&mn->locators, &k, mhost_loc_params);
+	if (!list && port) {
+		k.port = 0;
+		list = rhltable_lookup(&mn->locators, &k, mhost_loc_params);
 	}
+	if (list)
+		hid = container_of(list, struct mhost_locator, rnode)->hid;
 	rcu_read_unlock();
 	return hid;
 }

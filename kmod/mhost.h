@@ -57,9 +57,15 @@ static inline struct mhost_sock *mhost_sk(const struct sock *sk)
 
 #define MHOST_ADDR_MAX	MHOST_L3_ADDR_MAX
 
-/* What a received datagram's source is matched on. */
+/*
+ * What a received datagram's source is matched on. The port is part of
+ * it so that finding the host of a source costs one or two hash lookups
+ * however many locators share its address (hosts behind one NAT); the
+ * callers of mhost_hid_by_source() leave it 0.
+ */
 struct mhost_lockey {
 	u16	family;
+	__be16	port;			/* = mhost_locator.port */
 	u8	addr[MHOST_ADDR_MAX];	/* zero-padded */
 };
 
@@ -79,7 +85,7 @@ static inline bool mhost_loc_same(const struct mhost_locator *a,
 				  const struct mhost_locator *b)
 {
 	return !memcmp(&a->key, &b->key, sizeof(a->key)) &&
-	       a->port == b->port && a->ifindex == b->ifindex;
+	       a->ifindex == b->ifindex;
 }
 
 struct mhost_host {

@@ -128,6 +128,7 @@ static int mhost_nl_parse_locator(struct net *net, const struct nlattr *nla,
 	nla_memcpy(loc->key.addr, tb[MHOST_LOC_A_ADDR], len);
 	if (tb[MHOST_LOC_A_PORT])
 		loc->port = htons(nla_get_u16(tb[MHOST_LOC_A_PORT]));
+	loc->key.port = loc->port;
 
 	if (tb[MHOST_LOC_A_IFINDEX]) {
 		ifindex = nla_get_u32(tb[MHOST_LOC_A_IFINDEX]);

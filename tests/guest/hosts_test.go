@@ -8,6 +8,7 @@ package guest_test
 
 import (
 	"fmt"
+	"net"
 	"net/netip"
 	"runtime"
 	"sync"
@@ -17,6 +18,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/mnet/mnet/gosdk/mhost"
 	"github.com/mnet/mnet/gosdk/mhostnl"
 )
 
@@ -198,4 +200,75 @@ func TestHostFlushParallel(t *testing.T) {
 	if hosts, err := cBig.Hosts(); err != nil || len(hosts) != 0 {
 		t.Errorf("after the flush: %d hosts, %v", len(hosts), err)
 	}
+}
+
+// TestHostBySourcePort checks how a received datagram's source names a
+// host (MHOST_RECVHOSTID) when several hosts share its address: by the
+// source port where a locator has one, else by a locator for any port.
+// The reverse map is keyed by port too, so this costs one or two lookups
+// however many hosts share the address; it used to walk them all, and
+// take whichever matching locator was added last.
+func TestHostBySourcePort(t *testing.T) {
+	ns := newNetNS(t, "byport")
+	ns.setUp(t, "lo")
+	c := ns.control(t)
+	srv := ns.listen(t)
+	nlCheck(t, "SetRecvHostID", srv.SetRecvHostID(true))
+	srvAddr := udpAddr("127.0.0.1", portOf(t, srv))
+
+	var clients [3]*mhost.Conn
+	var ports [3]uint16
+	for i := range clients {
+		clients[i] = ns.listen(t)
+		ports[i] = uint16(portOf(t, clients[i]))
+	}
+	loc := func(port uint16) mhostnl.Locator {
+		return mhostnl.Locator{Addr: netip.MustParseAddr("127.0.0.1"), Port: port}
+	}
+	// Many hosts at the address, the one for any port added in their
+	// midst, and hosts 1 and 2 for the ports of clients 0 and 1 last.
+	const crowd = 200
+	for id := uint32(100); id < 100+crowd; id++ {
+		nlCheck(t, "AddHost", c.AddHost(mhostnl.Host{ID: id, Locators: []mhostnl.Locator{loc(uint16(id) + 1000)}}))
+		if id == 100+crowd/2 {
+			nlCheck(t, "AddHost 3", c.AddHost(mhostnl.Host{ID: 3, Locators: []mhostnl.Locator{loc(0)}}))
+		}
+	}
+	nlCheck(t, "AddHost 1", c.AddHost(mhostnl.Host{ID: 1, Locators: []mhostnl.Locator{loc(ports[0])}}))
+	nlCheck(t, "AddHost 2", c.AddHost(mhostnl.Host{ID: 2, Locators: []mhostnl.Locator{loc(0), loc(ports[1])}}))
+
+	check := func(i int, want net.Addr) {
+		t.Helper()
+		msg := fmt.Sprintf("from client %d", i)
+		if _, err := clients[i].WriteTo([]byte(msg), srvAddr); err != nil {
+			t.Fatalf("%s: %v", msg, err)
+		}
+		got, from := readConn(t, srv)
+		if got != msg {
+			t.Fatalf("read %q, want %q", got, msg)
+		}
+		wantFrom(t, msg, from, want)
+	}
+	// Host 2's locator for any port is newer than host 3's, and the
+	// exact port beats both.
+	check(0, &mhost.HostAddr{ID: 1, Port: ports[0]})
+	check(1, &mhost.HostAddr{ID: 2, Port: ports[1]})
+	if h, err := c.Host(3); err != nil || len(h.Locators) != 1 {
+		t.Fatalf("Host 3 = %+v, %v", h, err)
+	}
+	from2 := fmt.Sprint(&mhost.HostAddr{ID: 2, Port: ports[2]})
+	from3 := fmt.Sprint(&mhost.HostAddr{ID: 3, Port: ports[2]})
+	msg := "from client 2"
+	if _, err := clients[2].WriteTo([]byte(msg), srvAddr); err != nil {
+		t.Fatal(err)
+	}
+	if _, from := readConn(t, srv); fmt.Sprint(from) != from2 && fmt.Sprint(from) != from3 {
+		t.Errorf("%s: from %v, want one of the hosts for any port: %s or %s", msg, from, from2, from3)
+	}
+
+	// Without a host for any port, another port is no host's.
+	nlCheck(t, "DeleteHost 2", c.DeleteHost(2))
+	nlCheck(t, "DeleteHost 3", c.DeleteHost(3))
+	check(2, udpAddr("127.0.0.1", int(ports[2])))
+	check(0, &mhost.HostAddr{ID: 1, Port: ports[0]})
 }

@@ -81,7 +81,9 @@ struct sockaddr_mhost_eth {
  * the source as a struct sockaddr_mhost carrying the host id (and the
  * source port) whenever the source address is a locator of a host in
  * the host table, so that a server can answer the host rather than the
- * path. Other sources are reported as usual.
+ * path. Other sources are reported as usual. A locator with a port
+ * (MHOST_LOC_A_PORT) names its host only for datagrams from that port,
+ * and wins over a locator of the same address without one.
  */
 #define SOL_MHOST		299
 #define MHOST_RECVHOSTID	1
