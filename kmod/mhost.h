@@ -8,6 +8,7 @@
 #include <linux/in.h>
 #include <linux/in6.h>
 #include <linux/ipv6.h>
+#include <linux/netdevice.h>
 #include <linux/rhashtable-types.h>
 #include <linux/udp.h>
 #include <linux/xarray.h>
@@ -79,9 +80,15 @@ static inline struct sock *mhost_tsk(const struct sock *sk)
 
 #define MHOST_ADDR_MAX	MHOST_L3_ADDR_MAX
 
-/* What a received datagram's source is matched on. */
+/*
+ * What a received datagram's source is matched on. The port is part of
+ * it so that finding the host of a source costs one or two hash lookups
+ * however many locators share its address (hosts behind one NAT); the
+ * callers of mhost_hid_by_source() leave it 0.
+ */
 struct mhost_lockey {
 	u16	family;
+	__be16	port;			/* = mhost_locator.port */
 	u8	addr[MHOST_ADDR_MAX];	/* zero-padded */
 };
 
@@ -96,8 +103,17 @@ struct mhost_locator {
 	atomic_long_t		tx_errors;
 };
 
+/* Whether two locators are the same path: a host has each once. */
+static inline bool mhost_loc_same(const struct mhost_locator *a,
+				  const struct mhost_locator *b)
+{
+	return !memcmp(&a->key, &b->key, sizeof(a->key)) &&
+	       a->ifindex == b->ifindex;
+}
+
 struct mhost_host {
 	struct rhash_head	node;	/* in mhost_net.hosts */
+	struct mhost_net	*mn;	/* whose hosts_allocated counts it */
 	u32			hid;
 	refcount_t		ref;
 	unsigned int		nlocs;
@@ -123,7 +139,10 @@ struct mhost_pcpu_stats {
 	unsigned long	rx_l3_truncated;
 	unsigned long	rx_l3_no_socket;
 	unsigned long	rx_l3_bad_csum;
-	unsigned long	rx_l3_not_enabled;
+	unsigned long	rx_l3_dev_disabled;
+	/* Per plugged L3, by its slot: see mhost_proto_count_tx(). */
+	unsigned long	proto_tx[MHOST_MAX_PROTOS];
+	unsigned long	proto_rx[MHOST_MAX_PROTOS];
 };
 
 #define MHOST_INC_STATS(mn, field)	this_cpu_inc((mn)->stats->field)
@@ -147,6 +166,19 @@ struct mhost_net {
 	atomic_t		nsocks;
 
 	struct mhost_pcpu_stats __percpu *stats;
+
+	/* Control plane: hosts.c, device.c, netlink.c. */
+	struct net		*net;
+	/*
+	 * Held across a whole netlink request that changes the table, so
+	 * that a flush, which drops hosts_lock between batches, is never
+	 * seen half done by another request. Taken before hosts_lock.
+	 */
+	struct mutex		ops_lock;
+	atomic_long_t		hosts_allocated;	/* not yet freed */
+	struct xarray		loc_devs;	/* ifindex -> locators naming it */
+	struct xarray		devs;		/* ifindex -> MHOST_DEV_F_* */
+	unsigned int		devs_gen;	/* changes; dump consistency */
 };
 
 extern unsigned int mhost_net_id;
@@ -156,29 +188,68 @@ static inline struct mhost_net *mhost_pernet(const struct net *net)
 	return net_generic(net, mhost_net_id);
 }
 
-/* hosts.c */
-struct mhost_host *mhost_host_alloc(u32 hid, unsigned int nlocs);
+/*
+ * hosts.c. The data path needs mhost_host_get()/mhost_host_put() (a
+ * reference for the length of a send, which may sleep) and
+ * mhost_hid_by_source() (under RCU or not, any context).
+ */
+struct mhost_host *mhost_host_alloc(struct mhost_net *mn, u32 hid,
+				    unsigned int nlocs);
 void mhost_host_free(struct mhost_host *host);
 struct mhost_host *mhost_host_get(struct mhost_net *mn, u32 hid);
 void mhost_host_put(struct mhost_host *host);
 struct mhost_host *mhost_host_find(struct mhost_net *mn, u32 hid);
+bool mhost_devs_present(struct mhost_net *mn, const struct mhost_locator *locs,
+			unsigned int n);
 int mhost_host_publish(struct mhost_net *mn, struct mhost_host *new,
 		       struct mhost_host *old);
 void mhost_host_unlink(struct mhost_net *mn, struct mhost_host *host);
 void mhost_hosts_flush(struct mhost_net *mn);
+void mhost_hosts_forget_dev(struct mhost_net *mn, int ifindex);
 void mhost_hosts_walk_enter(struct mhost_net *mn, struct rhashtable_iter *iter);
 u32 mhost_hid_by_source(struct mhost_net *mn, const struct mhost_lockey *key,
 			__be16 port);
-long mhost_hosts_alive(void);
 int mhost_hosts_net_init(struct mhost_net *mn);
 void mhost_hosts_net_exit(struct mhost_net *mn);
+void mhost_hosts_net_exit_batch(void);
 int mhost_hosts_init(void);
 void mhost_hosts_exit(void);
+
+/*
+ * device.c: which devices carry plugged-L3 traffic, and what happens
+ * when a device goes away.
+ */
+#define MHOST_DEV_F_L3	BIT(0)	/* plugged-L3 traffic enabled */
+
+/*
+ * Whether @dev may carry plugged-L3 traffic: frames from any other device
+ * are dropped unparsed, and sends to one fail with -ENETUNREACH. O(1) and
+ * lock-free; any context but hard IRQ.
+ */
+static inline bool mhost_dev_l3_enabled(const struct net_device *dev)
+{
+	void *entry = xa_load(&mhost_pernet(dev_net(dev))->devs, dev->ifindex);
+
+	return entry && (xa_to_value(entry) & MHOST_DEV_F_L3);
+}
+
+int mhost_dev_set(struct mhost_net *mn, const struct net_device *dev,
+		  unsigned long flags);
+unsigned long mhost_dev_flags(struct mhost_net *mn, int ifindex);
+void mhost_devs_net_init(struct net *net, struct mhost_net *mn);
+void mhost_devs_net_exit(struct mhost_net *mn);
+int mhost_dev_init(void);
+void mhost_dev_exit(void);
 
 /* netlink.c */
 int mhost_nl_init(void);
 void mhost_nl_exit(void);
 void mhost_nl_stats(struct net *net, struct mhost_pcpu_stats *sum);
+struct genl_info;
+void mhost_nl_host_event(struct net *net, const struct mhost_host *host,
+			 u8 cmd, struct genl_info *info);
+void mhost_nl_dev_event(struct net *net, const struct net_device *dev,
+			unsigned long flags, u8 cmd, struct genl_info *info);
 
 /* af_mhost.c: the socket calls */
 int mhost_sock_init(void);
@@ -222,19 +293,27 @@ void mhost_ports_net_init(struct mhost_net *mn);
 int mhost_route_init(void);
 void mhost_route_exit(void);
 
+/* proto.c: the registry of plugged-in network layers */
 /*
- * Stand-ins until the control plane's device opt-in and per-namespace
- * protocol counters land (kctl branch).
+ * Counts a datagram that @proto carried for namespace @mn, sent or
+ * received. Call it inside the RCU read-side section in which @proto was
+ * found: unregistering a protocol waits for those before its slot, and
+ * so its counters, can go to another protocol.
  */
-static inline bool mhost_dev_l3_enabled(const struct net_device *dev)
+static inline void mhost_proto_count_tx(struct mhost_net *mn,
+					const struct mhost_proto *proto)
 {
-	return true;
+	this_cpu_inc(mn->stats->proto_tx[proto->slot]);
 }
 
-void mhost_proto_count_tx(struct mhost_net *mn, u16 family);
-void mhost_proto_count_rx(struct mhost_net *mn, u16 family);
+static inline void mhost_proto_count_rx(struct mhost_net *mn,
+					const struct mhost_proto *proto)
+{
+	this_cpu_inc(mn->stats->proto_rx[proto->slot]);
+}
 
-/* proto.c: the registry of plugged-in network layers */
+void mhost_proto_counters(struct mhost_net *mn, const struct mhost_proto *proto,
+			  u64 *tx, u64 *rx);
 struct mhost_proto *mhost_proto_rcu(u16 family);
 int mhost_l3_check_dest(const struct sockaddr *uaddr, int len,
 			union mhost_addr *dst);

@@ -10,11 +10,14 @@
 #include <linux/mutex.h>
 #include <linux/netlink.h>
 #include <linux/rcupdate.h>
+#include <net/net_namespace.h>
 
 #include "mhost.h"
 #include "trace.h"
 
 static struct mhost_proto __rcu *mhost_protos[MHOST_PROTO_FAMILY_MAX + 1];
+/* Slots of the per-namespace counters, one per registered protocol. */
+static DECLARE_BITMAP(mhost_proto_slots, MHOST_MAX_PROTOS);
 static DEFINE_MUTEX(mhost_protos_lock);
 
 struct mhost_proto *mhost_proto_rcu(u16 family)
@@ -27,6 +30,7 @@ struct mhost_proto *mhost_proto_rcu(u16 family)
 int mhost_register_proto(struct mhost_proto *proto)
 {
 	u16 family = proto->family;
+	unsigned int slot;
 	int err = 0;
 
 	if (!family || family > MHOST_PROTO_FAMILY_MAX ||
@@ -40,11 +44,15 @@ int mhost_register_proto(struct mhost_proto *proto)
 		return -EINVAL;
 
 	mutex_lock(&mhost_protos_lock);
+	slot = find_first_zero_bit(mhost_proto_slots, MHOST_MAX_PROTOS);
 	if (rcu_access_pointer(mhost_protos[family])) {
 		err = -EEXIST;
+	} else if (slot >= MHOST_MAX_PROTOS) {
+		err = -ENOSPC;
 	} else {
-		atomic_long_set(&proto->tx_packets, 0);
-		atomic_long_set(&proto->rx_packets, 0);
+		/* Its counters are 0 in every namespace: see below. */
+		__set_bit(slot, mhost_proto_slots);
+		proto->slot = slot;
 		rcu_assign_pointer(mhost_protos[family], proto);
 		trace_mhost_proto_register(proto);
 	}
@@ -53,21 +61,70 @@ int mhost_register_proto(struct mhost_proto *proto)
 }
 EXPORT_SYMBOL_GPL(mhost_register_proto);
 
+/* Zeroes the counters of a free slot in every namespace. */
+static void mhost_proto_clear_counters(unsigned int slot)
+{
+	struct mhost_pcpu_stats *s;
+	struct net *net;
+	int cpu;
+
+	down_read(&net_rwsem);
+	for_each_net(net) {
+		for_each_possible_cpu(cpu) {
+			s = per_cpu_ptr(mhost_pernet(net)->stats, cpu);
+			WRITE_ONCE(s->proto_tx[slot], 0);
+			WRITE_ONCE(s->proto_rx[slot], 0);
+		}
+	}
+	up_read(&net_rwsem);
+}
+
 void mhost_unregister_proto(struct mhost_proto *proto)
 {
-	if (WARN_ON_ONCE(proto->family > MHOST_PROTO_FAMILY_MAX))
+	u16 family = proto->family;
+	bool registered;
+
+	/* Not registered, so not in the table, if out of its bounds. */
+	if (!family || family > MHOST_PROTO_FAMILY_MAX)
 		return;
 
 	mutex_lock(&mhost_protos_lock);
-	if (rcu_access_pointer(mhost_protos[proto->family]) == proto) {
-		RCU_INIT_POINTER(mhost_protos[proto->family], NULL);
+	registered = rcu_access_pointer(mhost_protos[family]) == proto;
+	if (registered) {
+		RCU_INIT_POINTER(mhost_protos[family], NULL);
 		trace_mhost_proto_unregister(proto);
 	}
 	mutex_unlock(&mhost_protos_lock);
-	/* Every call into the protocol runs under RCU: wait them out. */
+	if (!registered)
+		return;
+	/*
+	 * Every call into the protocol, and every count of its datagrams,
+	 * runs under RCU: wait them out. Then its slot is quiet, and a
+	 * namespace made later starts from zeroed counters.
+	 */
 	synchronize_rcu();
+	mhost_proto_clear_counters(proto->slot);
+	mutex_lock(&mhost_protos_lock);
+	__clear_bit(proto->slot, mhost_proto_slots);
+	mutex_unlock(&mhost_protos_lock);
 }
 EXPORT_SYMBOL_GPL(mhost_unregister_proto);
+
+/* What @proto carried for @mn's namespace. */
+void mhost_proto_counters(struct mhost_net *mn, const struct mhost_proto *proto,
+			  u64 *tx, u64 *rx)
+{
+	const struct mhost_pcpu_stats *s;
+	int cpu;
+
+	*tx = 0;
+	*rx = 0;
+	for_each_possible_cpu(cpu) {
+		s = per_cpu_ptr(mn->stats, cpu);
+		*tx += READ_ONCE(s->proto_tx[proto->slot]);
+		*rx += READ_ONCE(s->proto_rx[proto->slot]);
+	}
+}
 
 int mhost_l3_addr_len(u16 family)
 {
@@ -163,24 +220,4 @@ int mhost_l3_proto_dump(struct sk_buff *skb, struct netlink_callback *cb,
 	rcu_read_unlock();
 	cb->args[1] = family;
 	return err;
-}
-
-/*
- * Counts a datagram a plugged L3 carried. The counters still live in the
- * protocol, for all namespaces at once, until they move to mhost_net.
- */
-void mhost_proto_count_tx(struct mhost_net *mn, u16 family)
-{
-	struct mhost_proto *proto = mhost_proto_rcu(family);
-
-	if (proto)
-		atomic_long_inc(&proto->tx_packets);
-}
-
-void mhost_proto_count_rx(struct mhost_net *mn, u16 family)
-{
-	struct mhost_proto *proto = mhost_proto_rcu(family);
-
-	if (proto)
-		atomic_long_inc(&proto->rx_packets);
 }

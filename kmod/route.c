@@ -234,7 +234,7 @@ static int mhost_send_l3(struct sock *sk, struct msghdr *msg, size_t len,
 	if (proto) {
 		err = proto->sendmsg(sock_net(sk), skb, &dst->sa);
 		if (!err) {
-			mhost_proto_count_tx(mn, proto->family);
+			mhost_proto_count_tx(mn, proto);
 			MHOST_INC_STATS(mn, tx_l3);
 		}
 	} else {
@@ -394,7 +394,8 @@ static struct sock *mhost_skb_owner(const struct sk_buff *skb)
 
 /*
  * Where a plugged L3 may send: only on a device an administrator enabled
- * for it, only on the device the socket is bound to (SO_BINDTODEVICE,
+ * for it (ENETUNREACH otherwise, so that a host id moves on), only on the
+ * device the socket is bound to (SO_BINDTODEVICE,
  * VRF), and to a group address (Ethernet broadcast or multicast) only
  * with CAP_NET_RAW, so that an unprivileged sender cannot flood a
  * segment; like MCTP's sends to a link-layer address, the check is on
@@ -407,7 +408,7 @@ static int mhost_l2_allowed(const struct sk_buff *skb, struct net_device *dev,
 	struct sock *sk;
 
 	if (!mhost_dev_l3_enabled(dev))
-		return -EPERM;
+		return -ENETUNREACH;
 	rcu_read_lock();
 	sk = mhost_skb_owner(skb);
 	if (sk && !sk_dev_equal_l3scope(sk, dev->ifindex)) {
@@ -584,8 +585,8 @@ static int mhost_rx_drop(struct net *net, struct sk_buff *skb, u16 family,
 	case MHOST_DROP_BAD_CSUM:
 		MHOST_INC_STATS(mn, rx_l3_bad_csum);
 		break;
-	case MHOST_DROP_NOT_ENABLED:
-		MHOST_INC_STATS(mn, rx_l3_not_enabled);
+	case MHOST_DROP_DEV_DISABLED:
+		MHOST_INC_STATS(mn, rx_l3_dev_disabled);
 		break;
 	case MHOST_DROP_FILTER:
 	case MHOST_DROP_QUEUE_FULL:
@@ -663,17 +664,11 @@ static int mhost_deliver(struct sock *sk, struct sock *tsk,
 		return mhost_rx_drop(sock_net(sk), skb, family,
 				     MHOST_DROP_QUEUE_FULL);
 
-	switch (family) {
-	case AF_INET:
+	/* Plugged L3s count where their protocol is known. */
+	if (family == AF_INET)
 		MHOST_INC_STATS(mn, rx_ip4);
-		break;
-	case AF_INET6:
+	else if (family == AF_INET6)
 		MHOST_INC_STATS(mn, rx_ip6);
-		break;
-	default:
-		mhost_proto_count_rx(mn, family);
-		MHOST_INC_STATS(mn, rx_l3);
-	}
 	return NET_RX_SUCCESS;
 }
 
@@ -843,7 +838,11 @@ int mhost_send_to_l4(struct sk_buff *skb, const struct sockaddr *src)
 	 * datagram to its receiver, not to its sender's send buffer.
 	 */
 	skb_orphan(skb);
-	return mhost_deliver(&ms->sk, ms->tsk, skb, src->sa_family);
+	if (mhost_deliver(&ms->sk, ms->tsk, skb, src->sa_family))
+		return NET_RX_DROP;
+	mhost_proto_count_rx(mn, proto);
+	MHOST_INC_STATS(mn, rx_l3);
+	return NET_RX_SUCCESS;
 }
 EXPORT_SYMBOL_GPL(mhost_send_to_l4);
 
@@ -861,7 +860,7 @@ static int mhost_l3_rcv(struct sk_buff *skb, struct net_device *dev,
 	/* Only devices an administrator opened to plugged L3s. */
 	if (!mhost_dev_l3_enabled(dev))
 		return mhost_rx_drop(dev_net(dev), skb, 0,
-				     MHOST_DROP_NOT_ENABLED);
+				     MHOST_DROP_DEV_DISABLED);
 	skb = skb_share_check(skb, GFP_ATOMIC);
 	if (!skb)
 		return NET_RX_DROP;

@@ -26,9 +26,9 @@ enum mhost_drop_reason {
 	MHOST_DROP_TRUNCATED,
 	MHOST_DROP_NO_SOCKET,
 	MHOST_DROP_QUEUE_FULL,
-	MHOST_DROP_BAD_CSUM,
-	MHOST_DROP_NOT_ENABLED,
-	MHOST_DROP_FILTER,
+	MHOST_DROP_DEV_DISABLED,	/* device not enabled for plugged L3s */
+	MHOST_DROP_BAD_CSUM,		/* UDP checksum wrong or 0 */
+	MHOST_DROP_FILTER,		/* filter, cgroup program or LSM */
 };
 
 /* Longest address text: 16 bytes in hex with colons, and a NUL. */
@@ -45,8 +45,8 @@ TRACE_DEFINE_ENUM(MHOST_DROP_BAD_LEN);
 TRACE_DEFINE_ENUM(MHOST_DROP_TRUNCATED);
 TRACE_DEFINE_ENUM(MHOST_DROP_NO_SOCKET);
 TRACE_DEFINE_ENUM(MHOST_DROP_QUEUE_FULL);
+TRACE_DEFINE_ENUM(MHOST_DROP_DEV_DISABLED);
 TRACE_DEFINE_ENUM(MHOST_DROP_BAD_CSUM);
-TRACE_DEFINE_ENUM(MHOST_DROP_NOT_ENABLED);
 TRACE_DEFINE_ENUM(MHOST_DROP_FILTER);
 
 DECLARE_EVENT_CLASS(mhost_sock_class,
@@ -207,8 +207,8 @@ TRACE_EVENT(mhost_drop,
 				   { MHOST_DROP_TRUNCATED, "truncated" },
 				   { MHOST_DROP_NO_SOCKET, "no_socket" },
 				   { MHOST_DROP_QUEUE_FULL, "queue_full" },
+				   { MHOST_DROP_DEV_DISABLED, "dev_disabled" },
 				   { MHOST_DROP_BAD_CSUM, "bad_csum" },
-				   { MHOST_DROP_NOT_ENABLED, "not_enabled" },
 				   { MHOST_DROP_FILTER, "filter" }))
 );
 

@@ -320,8 +320,8 @@ func decodeStats(msgs []genetlink.Message) (*Stats, error) {
 					s.RxL3NoSocket = ad.Uint64()
 				case StatsAttrRxL3BadCsum:
 					s.RxL3BadCsum = ad.Uint64()
-				case StatsAttrRxL3NotEnabled:
-					s.RxL3NotEnabled = ad.Uint64()
+				case StatsAttrRxL3DevDisabled:
+					s.RxL3DevDisabled = ad.Uint64()
 				}
 			}
 			return nil

@@ -164,7 +164,7 @@ type Stats struct {
 	RxL3NoSocket  uint64 // no AF_MHOST socket on the port
 	RxL3BadCsum   uint64 // UDP checksum wrong or missing
 	// on a device not enabled for plugged-in network layers
-	RxL3NotEnabled uint64
+	RxL3DevDisabled uint64
 }
 
 // An EventType says what changed in a host table.

@@ -219,6 +219,7 @@ func cmsgTime(t *testing.T, k cmsgKind, data []byte) time.Time {
 // receive.
 func TestCmsgTimestamp(t *testing.T) {
 	useL3Protos(t, testproto)
+	enableL3(t, 0, 1) // testproto over lo
 	sfd, sport := boundSocket(t)
 	for _, tt := range []struct {
 		name string

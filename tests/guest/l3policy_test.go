@@ -29,8 +29,8 @@ import (
 func TestL3BindToDevice(t *testing.T) {
 	useL3Protos(t, testproto)
 	a, b := newNetNS(t, "a"), newNetNS(t, "b")
-	v1 := newVethPair(t, a, b, vethConfig{NoIPv6: true})
-	v2 := newVethPair(t, a, b, vethConfig{NoIPv6: true, Pair: 2})
+	v1 := newVethPair(t, a, b, vethConfig{NoIPv6: true, L3: true})
+	v2 := newVethPair(t, a, b, vethConfig{NoIPv6: true, L3: true, Pair: 2})
 	ctlB := b.control(t)
 	tp := uint16(mhost.FamilyTestProto)
 
@@ -116,6 +116,25 @@ func TestL3GroupAddress(t *testing.T) {
 		t.Errorf("b read %q, want only the unicast datagram", msg)
 	}
 	wantConnEmpty(t, lab.sock)
+
+	// Without any capability, on a device an administrator did not
+	// enable, nothing goes: the device opt-in binds everybody.
+	lo := lab.v.A.NS.linkByName(t, "lo")
+	lab.v.A.NS.setUp(t, "lo")
+	err := withoutCaps(func() error {
+		_, err := sendto(fd, []byte("on lo"), 0, saEth(tp, lab.port, lo.Index, make(net.HardwareAddr, 6)))
+		return err
+	}, allCaps()...)
+	wantErrno(t, err, unix.ENETUNREACH, "unprivileged send on a device not enabled")
+}
+
+// allCaps lists every capability the kernel knows.
+func allCaps() []int {
+	caps := make([]int, unix.CAP_LAST_CAP+1)
+	for i := range caps {
+		caps[i] = i
+	}
+	return caps
 }
 
 // withoutCaps runs f on an OS thread of its own whose effective
@@ -294,6 +313,7 @@ func (ns *netNS) netem(t *testing.T, ifindex int, o netemOptions) {
 // but the inet ones, and MSG_ZEROCOPY is then ignored, as everywhere.
 func TestZerocopy(t *testing.T) {
 	useL3Protos(t, testproto)
+	enableL3(t, 0, 1) // testproto over lo
 	fd, _ := boundSocket(t)
 	err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_ZEROCOPY, 1)
 	if !kernelAtLeast(t, 6, 12) {

@@ -39,6 +39,8 @@ func TestL3CollectMetadata(t *testing.T) {
 	vxB := b.vxlan(t, "vx-b", func(ae *netlink.AttributeEncoder) {
 		ae.Uint8(unix.IFLA_VXLAN_COLLECT_METADATA, 1)
 	})
+	a.enableL3(t, vxA.Index)
+	b.enableL3(t, vxB.Index)
 
 	sock := b.listen(t)
 	raiseRcvbuf(t, sock, 8<<20)

@@ -82,6 +82,7 @@ func wantDelivered(t *testing.T, rfd int, what string, from []byte, send func() 
 // the filter is detached.
 func TestPolicingSocketFilter(t *testing.T) {
 	useL3Protos(t, testproto)
+	enableL3(t, 0, 1) // testproto over lo
 	rfd, rport := boundSocket(t)
 	sfd, sport := boundSocket(t)
 	layers := policedLayers(rport, sport)
@@ -289,6 +290,7 @@ func (cg *cgroup) run(t *testing.T, f func()) {
 // datagram counted as a drop.
 func TestPolicingCgroupIngress(t *testing.T) {
 	useL3Protos(t, testproto)
+	enableL3(t, 0, 1) // testproto over lo
 	cg := newCgroup(t, "mhost-policing")
 	cg.attach(t, loadCgroupDropAll(t), unix.BPF_CGROUP_INET_INGRESS)
 

@@ -98,6 +98,7 @@ func TestSockoptRxqOvfl(t *testing.T) {
 	})
 	t.Run("testproto", func(t *testing.T) {
 		useL3Protos(t, testproto)
+		enableL3(t, 0, 1) // testproto over lo
 		lo := func(port int) []byte { return saLo(mhost.FamilyTestProto, port) }
 		rxqOvfl(t, lo, lo)
 	})
