@@ -61,7 +61,7 @@ def unzstd(path, payload):
             ["zstd", "-d", "-c", "-q"], input=payload[:-4], capture_output=True
         )
     except FileNotFoundError:
-        fail(f"{path}: zstd-compressed kernel and no zstd program: apt-get install zstd")
+        fail(f"{path}: zstd-compressed, and no zstd program: apt-get install zstd")
     if r.returncode != 0:
         fail(f"{path}: zstd: {r.stderr.decode(errors='replace').strip()}")
     return r.stdout
