@@ -4,7 +4,7 @@
 #   stap/check.sh                  pass 3 (translation to C), what `make stapcheck` runs
 #   STAPCHECK_PASS=4 stap/check.sh also compile the modules (minutes; patches
 #                                  the runtime for 6.1 stable, see patch-runtime.sh)
-#   KVER=6.1.0-56-amd64 stap/check.sh
+#   KVER=6.1.0-57-amd64 stap/check.sh   another kernel than make -C kmod print-kver
 #   STAPCHECK_OUT=DIR stap/check.sh  pass 4, and keep the modules in DIR
 #                                  (mhost_<script>.ko, for staprun on the target)
 #   STAPCHECK_STAPARGS='-DSTP_NO_OVERLOAD' STAPCHECK_OUT=DIR stap/check.sh
