@@ -42,24 +42,32 @@
 #include <net/transp_v6.h>
 #include <net/udp.h>
 #include <net/udp_tunnel.h>
+#include <linux/swap.h>
 
 #include "mhost.h"
 #include "trace.h"
+
+/*
+ * Memory of queued datagrams is accounted as UDP accounts its own (and
+ * charged to the memory cgroup), in a pool of mhost's: UDP's is not
+ * reachable from modules on every kernel. Its limits follow the same
+ * rule as UDP's defaults (udp_mem), set at init.
+ */
+static atomic_long_t mhost_memory_allocated;
+static DEFINE_PER_CPU(int, mhost_memory_per_cpu_fw_alloc);
+static long mhost_mem[3] __read_mostly;
+static int mhost_rmem_min __read_mostly = PAGE_SIZE;
+static int mhost_wmem_min __read_mostly = PAGE_SIZE;
 
 static struct proto udpmhost_prot = {
 	.name			= "UDPMHOST",
 	.owner			= THIS_MODULE,
 	.obj_size		= sizeof(struct mhost_sock),
-	/*
-	 * Received datagrams are charged to UDP's memory pool and limits
-	 * (net.ipv4.udp_mem, udp_rmem_min), which they would have been
-	 * charged to as UDP datagrams.
-	 */
-	.memory_allocated	= &udp_memory_allocated,
-	.per_cpu_fw_alloc	= &udp_memory_per_cpu_fw_alloc,
-	.sysctl_mem		= sysctl_udp_mem,
-	.sysctl_wmem_offset	= offsetof(struct net, ipv4.sysctl_udp_wmem_min),
-	.sysctl_rmem_offset	= offsetof(struct net, ipv4.sysctl_udp_rmem_min),
+	.memory_allocated	= &mhost_memory_allocated,
+	.per_cpu_fw_alloc	= &mhost_memory_per_cpu_fw_alloc,
+	.sysctl_mem		= mhost_mem,
+	.sysctl_rmem		= &mhost_rmem_min,
+	.sysctl_wmem		= &mhost_wmem_min,
 };
 
 /* ---- The transport socket ---- */
@@ -130,7 +138,7 @@ static int mhost_tsock_create(struct sock *sk, int kern)
 	}
 
 	/* Unbound, so nothing arrives before encap_rcv is in place. */
-	setup_udp_tunnel_sock(net, tsock, &cfg);
+	mhost_setup_udp_tunnel_sock(net, tsock, &cfg);
 	/* Tunnels turn multicast loopback off; UDP sockets have it on. */
 	tsock->ops->setsockopt(tsock, SOL_IP, IP_MULTICAST_LOOP,
 			       KERNEL_SOCKPTR(&on), sizeof(on));
@@ -164,8 +172,14 @@ static void mhost_tsock_release(struct mhost_sock *ms)
 	tsk->sk_error_report = ms->t_error_report;
 	write_unlock_bh(&tsk->sk_callback_lock);
 
-	/* Clears sk_user_data, so encap_rcv stops finding us, and unbinds. */
-	udp_tunnel_sock_release(ms->tsock);
+	/*
+	 * encap_rcv stops finding us, and closing unbinds. Readers still
+	 * holding us are fine without a grace period here (which
+	 * udp_tunnel_sock_release() would wait out on every close): this
+	 * socket is freed after one, and it holds tsk until then.
+	 */
+	rcu_assign_sk_user_data(tsk, NULL);
+	sock_release(ms->tsock);
 	ms->tsock = NULL;
 }
 
@@ -802,7 +816,7 @@ static int mhost_recvmsg(struct socket *sock, struct msghdr *msg, size_t len,
 	/* ICMP errors, timestamps, zerocopy notes: the transport's. */
 	if (flags & MSG_ERRQUEUE) {
 		alen = 0;
-		err = ipv6_recv_error(tsk, msg, len, &alen);
+		err = mhost_ipv6_recv_error(tsk, msg, len, &alen);
 		if (err >= 0 && msg->msg_name)
 			msg->msg_namelen = alen;
 		return err;
@@ -956,6 +970,7 @@ void mhost_socks_net_exit(struct mhost_net *mn)
 
 int __init mhost_sock_init(void)
 {
+	unsigned long limit;
 	int err;
 
 	BUILD_BUG_ON(sizeof(struct sockaddr_mhost) != 16);
@@ -963,6 +978,12 @@ int __init mhost_sock_init(void)
 	/* The control block must leave SOCK_SKB_CB (drop counts) alone. */
 	BUILD_BUG_ON(sizeof(struct mhost_rx_cb) >
 		     sizeof_field(struct sk_buff, cb) - sizeof(struct sock_skb_cb));
+
+	/* As udp_init() sizes udp_mem: an eighth of the buffer pages. */
+	limit = max(nr_free_buffer_pages() / 8, 128UL);
+	mhost_mem[0] = limit / 4 * 3;
+	mhost_mem[1] = limit;
+	mhost_mem[2] = mhost_mem[0] * 2;
 
 	err = proto_register(&udpmhost_prot, 1);
 	if (err)

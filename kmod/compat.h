@@ -18,6 +18,7 @@
 #include <net/inet_sock.h>
 #include <net/ipv6.h>
 #include <net/sock.h>
+#include <net/udp_tunnel.h>
 #include <linux/errqueue.h>
 #include <linux/skbuff.h>
 
@@ -129,6 +130,17 @@ static inline void mhost_ipv6_icmp_error(struct sock *sk, struct sk_buff *skb,
 }
 #endif
 
+/* 6.12+: whether the pages are device memory (never, for mhost). */
+static inline struct ubuf_info *mhost_zerocopy_realloc(struct sock *sk,
+						       size_t size)
+{
+#ifdef MHOST_HAVE_ZEROCOPY_DEVMEM
+	return msg_zerocopy_realloc(sk, size, NULL, false);
+#else
+	return msg_zerocopy_realloc(sk, size, NULL);
+#endif
+}
+
 /* Later kernels moved the MSG_ZEROCOPY fields out of struct ubuf_info. */
 static inline void mhost_uarg_set_copied(struct ubuf_info *uarg)
 {
@@ -136,6 +148,32 @@ static inline void mhost_uarg_set_copied(struct ubuf_info *uarg)
 	uarg_to_msgzc(uarg)->zerocopy = 0;
 #else
 	uarg->zerocopy = 0;
+#endif
+}
+
+/* 7.x: the UDP tunnel helpers take the sock, not the socket. */
+static inline void mhost_setup_udp_tunnel_sock(struct net *net,
+					       struct socket *sock,
+					       struct udp_tunnel_sock_cfg *cfg)
+{
+#ifdef MHOST_HAVE_TUNNEL_SETUP_SK
+	setup_udp_tunnel_sock(net, sock->sk, cfg);
+#else
+	setup_udp_tunnel_sock(net, sock, cfg);
+#endif
+}
+
+/* 7.x: ipv6_recv_error() sets msg_namelen itself. */
+static inline int mhost_ipv6_recv_error(struct sock *sk, struct msghdr *msg,
+					int len, int *addr_len)
+{
+#ifdef MHOST_HAVE_IPV6_RECV_ERROR_3
+	int err = ipv6_recv_error(sk, msg, len);
+
+	*addr_len = msg->msg_namelen;
+	return err;
+#else
+	return ipv6_recv_error(sk, msg, len, addr_len);
 #endif
 }
 

@@ -172,7 +172,7 @@ static int mhost_l3_zerocopy(struct sock *tsk, struct sk_buff *skb,
 	struct ubuf_info *uarg;
 	bool have_ref = true;
 
-	uarg = msg_zerocopy_realloc(tsk, len, NULL);
+	uarg = mhost_zerocopy_realloc(tsk, len);
 	if (!uarg)
 		return -ENOBUFS;
 	mhost_uarg_set_copied(uarg);
