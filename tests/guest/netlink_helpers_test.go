@@ -247,7 +247,7 @@ const (
 	nlDevAttrName    = 3 // MHOST_DEV_A_NAME
 	nlDevAttrL3      = 4 // MHOST_DEV_A_L3
 
-	nlStatsAttrRxL3DevDisabled = 16 // MHOST_STATS_A_RX_L3_DEV_DISABLED
+	nlStatsAttrRxL3DevDisabled = 17 // MHOST_STATS_A_RX_L3_DEV_DISABLED
 )
 
 // nlDev is what MHOST_A_DEV says of a device.
