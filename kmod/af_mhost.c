@@ -59,10 +59,13 @@ static long mhost_mem[3] __read_mostly;
 static int mhost_rmem_min __read_mostly = PAGE_SIZE;
 static int mhost_wmem_min __read_mostly = PAGE_SIZE;
 
+static void mhost_rehash(struct sock *sk);
+
 static struct proto udpmhost_prot = {
 	.name			= "UDPMHOST",
 	.owner			= THIS_MODULE,
 	.obj_size		= sizeof(struct mhost_sock),
+	.rehash			= mhost_rehash,
 	.memory_allocated	= &mhost_memory_allocated,
 	.per_cpu_fw_alloc	= &mhost_memory_per_cpu_fw_alloc,
 	.sysctl_mem		= mhost_mem,
@@ -527,6 +530,21 @@ static int mhost_shutdown(struct socket *sock, int how)
 	sk->sk_state_change(sk);
 	release_sock(sk);
 	return err;
+}
+
+/*
+ * The socket layer calls this when SO_BINDTODEVICE (or SO_BINDTOIFINDEX)
+ * changed the bound device, with the socket locked: the transport
+ * socket, which the kernel's UDP finds incoming datagrams by, follows at
+ * once rather than at the next send.
+ */
+static void mhost_rehash(struct sock *sk)
+{
+	struct sock *tsk = mhost_tsk(sk);
+
+	if (tsk && READ_ONCE(tsk->sk_bound_dev_if) !=
+		   READ_ONCE(sk->sk_bound_dev_if))
+		sock_bindtoindex(tsk, READ_ONCE(sk->sk_bound_dev_if), true);
 }
 
 #ifdef MHOST_HAVE_CUSTOM_SOCKOPT
