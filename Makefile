@@ -16,6 +16,7 @@
 #
 # VMFLAGS passes flags to the VM suite, e.g. make test VMFLAGS='-vm.run=TestBind -vm.keep'.
 # BENCHFLAGS passes flags to mhost-bench, e.g. make bench BENCHFLAGS='-run throughput -rounds 5'.
+# BASELINE=<git revision> makes make bench also measure that revision's mhost.ko in the same boot.
 # The test suite runs every benchmark once with tiny counts (tests/guest TestBenchSmoke).
 # KVER picks the kernel (default: newest with headers and /boot/vmlinuz).
 
@@ -97,7 +98,7 @@ shell: deps $(MHOSTVM)
 	$(MHOSTVM) shell $(VMFLAGS)
 
 bench: deps $(MHOSTVM)
-	$(MHOSTVM) bench $(VMFLAGS) -- $(BENCHFLAGS)
+	$(MHOSTVM) bench $(VMFLAGS) $(if $(BASELINE),-baseline $(BASELINE)) -- $(BENCHFLAGS)
 
 clean:
 	-$(MAKE) -C kmod clean

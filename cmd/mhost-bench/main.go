@@ -36,6 +36,8 @@ func main() {
 	accel := flag.String("accel", "", "kvm or tcg, as the harness knows it")
 	jsonOut := flag.String("json", "", "write the JSON report to `file` (- : standard output, between marker lines)")
 	markdown := flag.Bool("markdown", false, "print the table as Markdown too")
+	baseMod := flag.String("baseline-module", "", "mhost.ko of another revision: the design group compares it with the loaded one, swapping them")
+	baseName := flag.String("baseline-name", "", "what to call the -baseline-module in the report (its revision)")
 	flag.DurationVar(&bench.Watchdog, "watchdog", bench.Watchdog, "dump the goroutines of a group still running after this long")
 	flag.Parse()
 
@@ -72,6 +74,7 @@ func main() {
 	cfg.Run = *run
 	cfg.Profile = cfg.Profile && *profile
 	cfg.Accel = *accel
+	cfg.BaselineModule, cfg.BaselineName = *baseMod, *baseName
 
 	rep, err := bench.Run(cfg, os.Stderr)
 	if err != nil {

@@ -74,6 +74,11 @@ type Config struct {
 	// TCG takes up to a timer tick to undo; under icount a spinning CPU
 	// would add its own instructions to the clock, so icount blocks.
 	Block bool `json:"block,omitempty"`
+	// BaselineModule is mhost.ko of another revision, in the guest:
+	// the design group measures it against this one in the same boot.
+	// BaselineName names it in the report.
+	BaselineModule string `json:"baseline_module,omitempty"`
+	BaselineName   string `json:"baseline_name,omitempty"`
 	// Seed seeds the random host-id sequence.
 	Seed uint64 `json:"seed"`
 }
@@ -178,7 +183,8 @@ func (c *Config) Validate() error {
 }
 
 // Groups are the benchmark groups, in the order they run.
-var Groups = []string{"throughput", "latency", "nonip", "hid", "control"}
+// design runs only with a baseline module.
+var Groups = []string{"throughput", "latency", "nonip", "hid", "control", "design"}
 
 // Watchdog is how long a group may run before its goroutines are dumped
 // to the log (it goes on running): a hang shows where it is.
@@ -231,9 +237,10 @@ func Run(cfg Config, log io.Writer) (*Report, error) {
 		"nonip":      r.nonIP,
 		"hid":        r.hidScaling,
 		"control":    r.controlPlane,
+		"design":     r.design,
 	}
 	for _, g := range Groups {
-		if !sel.MatchString(g) {
+		if !sel.MatchString(g) || (g == "design" && cfg.BaselineModule == "") {
 			continue
 		}
 		t := time.Now()

@@ -21,6 +21,7 @@ type initramfs struct {
 	ourModules    []string          // host paths of .ko files: /lib/modules/extra/<base>
 	tests         map[string]string // guest name -> host path: /tests/<name>
 	programs      []string          // host paths: /usr/bin/<base>
+	files         map[string]string // guest path -> host path
 	plan          *plan.Plan
 }
 
@@ -130,6 +131,16 @@ func (ir *initramfs) write(path string) error {
 	}
 	for _, p := range ir.programs {
 		if err := addHostFile(w, guestBinDir+"/"+filepath.Base(p), p, 0o755); err != nil {
+			return err
+		}
+	}
+	files := make([]string, 0, len(ir.files))
+	for g := range ir.files {
+		files = append(files, g)
+	}
+	sort.Strings(files)
+	for _, g := range files {
+		if err := addHostFile(w, strings.TrimPrefix(g, "/"), ir.files[g], 0o644); err != nil {
 			return err
 		}
 	}

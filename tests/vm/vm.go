@@ -47,6 +47,9 @@ type Config struct {
 	TestArgs []string
 	// Programs are package patterns of Go commands put in /usr/bin.
 	Programs []string
+	// Files are more host files for the guest, by guest path (e.g. the
+	// module of another revision that a benchmark compares with).
+	Files map[string]string
 	// Steps is the plan; default: one step per test package.
 	Steps []plan.Step
 	// Shell starts an interactive shell on the terminal after the steps.
@@ -346,7 +349,7 @@ func (cfg *Config) defaults() error {
 // contents and the plan.
 func (cfg *Config) build(ctx context.Context, k *Kernel, work string) (*initramfs, *plan.Plan, error) {
 	b := &builder{repo: cfg.RepoDir, goCmd: cfg.GoCmd, log: &syncWriter{w: cfg.Log}}
-	ir := &initramfs{busybox: cfg.Busybox, kernel: k, tests: map[string]string{}, init: filepath.Join(work, "init")}
+	ir := &initramfs{busybox: cfg.Busybox, kernel: k, tests: map[string]string{}, init: filepath.Join(work, "init"), files: cfg.Files}
 	var (
 		wg   sync.WaitGroup
 		mu   sync.Mutex

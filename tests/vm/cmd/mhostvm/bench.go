@@ -36,6 +36,8 @@ func benchCmd(ctx context.Context, args []string) error {
 	mode := fs.String("mode", "", "wall: 2 vCPUs, real time; icount: 1 vCPU counting instructions "+
 		"(QEMU -icount shift=0), deterministic whatever else the host runs; both: one then the other "+
 		"(default both under TCG, wall under KVM)")
+	baseline := fs.String("baseline", "", "also measure the module of this git `revision` in the same boot, "+
+		"swapped in and out round by round (the design group; e.g. 4d42857, the design before the socket-layer rewrite)")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "usage: mhostvm bench [flags] [-- mhost-bench flags, e.g. -run throughput -rounds 5]\n")
 		fs.PrintDefaults()
@@ -69,13 +71,20 @@ func benchCmd(ctx context.Context, args []string) error {
 	if accel == "kvm" && m != "wall" {
 		return fmt.Errorf("-mode %s: icount needs TCG, and this machine has KVM", m)
 	}
+	var base *baselineModule
+	if *baseline != "" {
+		if base, err = buildBaseline(ctx, *baseline, k.Version); err != nil {
+			return err
+		}
+		defer os.RemoveAll(base.dir)
+	}
 	var failed []string
 	for _, md1 := range run {
 		o, d := *out, *md
 		if md1 == "icount" {
 			o, d = withSuffix(o, "-icount"), withSuffix(d, "-icount")
 		}
-		if err := benchRun(ctx, c, accel, md1 == "icount", *mem, o, d, fs.Args()); err != nil {
+		if err := benchRun(ctx, c, accel, md1 == "icount", *mem, o, d, base, fs.Args()); err != nil {
 			fmt.Fprintf(os.Stderr, "mhostvm: bench (%s): %v\n", md1, err)
 			failed = append(failed, md1)
 		}
@@ -96,7 +105,7 @@ func withSuffix(path, suffix string) string {
 }
 
 // benchRun boots the VM once and runs mhost-bench in it.
-func benchRun(ctx context.Context, c common, accel string, icount bool, mem, out, md string, extra []string) error {
+func benchRun(ctx context.Context, c common, accel string, icount bool, mem, out, md string, base *baselineModule, extra []string) error {
 	cfg, err := c.config()
 	if err != nil {
 		return err
@@ -122,6 +131,10 @@ func benchRun(ctx context.Context, c common, accel string, icount bool, mem, out
 		cfg.SMP = 1
 		benchArgs = append(benchArgs, "-icount")
 		what = "tcg -icount, 1 vCPU, time = instructions"
+	}
+	if base != nil {
+		cfg.Files = map[string]string{baselineGuestPath: base.ko}
+		benchArgs = append(benchArgs, "-baseline-module", baselineGuestPath, "-baseline-name", base.name)
 	}
 	benchArgs = append(benchArgs, extra...)
 	cfg.Steps = []plan.Step{{Name: "bench", Args: benchArgs, Timeout: c.timeout - 2*time.Minute}}
@@ -249,4 +262,48 @@ func hostInfo(cfg vm.Config, accel string) map[string]any {
 		h["kmod_dirty"] = git("status", "--porcelain", "--untracked-files=no", "kmod") != ""
 	}
 	return h
+}
+
+// baselineGuestPath is where the guest finds the module of -baseline:
+// not in /lib/modules/extra, whose modules the guest init loads.
+const baselineGuestPath = "/lib/modules/baseline/mhost.ko"
+
+// A baselineModule is mhost.ko built from another revision of kmod/.
+type baselineModule struct {
+	dir  string // temporary tree, removed afterwards
+	ko   string
+	name string // the revision, as git abbreviates it
+}
+
+// buildBaseline builds kmod/ of a git revision for the kernel kver, in a
+// temporary directory, so that one boot can measure it next to the
+// working tree's module.
+func buildBaseline(ctx context.Context, rev, kver string) (*baselineModule, error) {
+	repo, err := vm.FindRepo("")
+	if err != nil {
+		return nil, err
+	}
+	name, err := exec.CommandContext(ctx, "git", "-C", repo, "rev-parse", "--short", rev+"^{commit}").Output()
+	if err != nil {
+		return nil, fmt.Errorf("-baseline %s: not a revision of %s", rev, repo)
+	}
+	dir, err := os.MkdirTemp("", "mhost-baseline-")
+	if err != nil {
+		return nil, err
+	}
+	b := &baselineModule{dir: dir, ko: filepath.Join(dir, "kmod", "mhost.ko"), name: strings.TrimSpace(string(name))}
+	fmt.Fprintf(os.Stderr, "mhostvm: bench: building kmod/ of %s for %s\n", b.name, kver)
+	archive := exec.CommandContext(ctx, "sh", "-c", `git -C "$1" archive "$2" kmod | tar -x -C "$3"`, "sh", repo, b.name, dir)
+	make := exec.CommandContext(ctx, "make", "-C", filepath.Join(dir, "kmod"), "KVER="+kver)
+	for _, cmd := range []*exec.Cmd{archive, make} {
+		if out, err := cmd.CombinedOutput(); err != nil {
+			os.RemoveAll(dir)
+			return nil, fmt.Errorf("-baseline %s: %s: %v\n%s", rev, strings.Join(cmd.Args, " "), err, out)
+		}
+	}
+	if _, err := os.Stat(b.ko); err != nil {
+		os.RemoveAll(dir)
+		return nil, fmt.Errorf("-baseline %s: make built no mhost.ko: %v", rev, err)
+	}
+	return b, nil
 }
