@@ -81,7 +81,7 @@ func (r *runner) design() error {
 	var got [2][]designSample
 	measure := func(round int) error {
 		for i := 0; i < 2; i++ {
-			m := (round + i) % 2
+			m := (round + i) & 1 // the warm-up round is -1
 			if err := swap(m); err != nil {
 				return err
 			}
