@@ -648,6 +648,12 @@ static int mhost_setsockopt(struct socket *sock, int level, int optname,
 		if (optname == UDP_ENCAP)
 			return -ENOPROTOOPT;
 		break;
+	case SOL_UDPLITE:
+		/*
+		 * UDP takes its options at this level too, UDP_ENCAP among
+		 * them; the transport socket is not UDP-Lite.
+		 */
+		return -ENOPROTOOPT;
 	}
 	return tsock->ops->setsockopt(tsock, level, optname, optval, optlen);
 }
