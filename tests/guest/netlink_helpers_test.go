@@ -171,7 +171,7 @@ func nlRawConn(t *testing.T, nsfd int) *nlRaw {
 	c, err := genetlink.Dial(&netlink.Config{Strict: true, NetNS: nsfd})
 	nlCheck(t, "genetlink.Dial", err)
 	t.Cleanup(func() { c.Close() })
-	f, err := c.GetFamily(mhostnl.GenlName)
+	f, err := c.GetFamily(genlName)
 	nlCheck(t, "GetFamily(mhost)", err)
 	return &nlRaw{c: c, family: f}
 }
@@ -180,7 +180,7 @@ func nlRawConn(t *testing.T, nsfd int) *nlRaw {
 // NLM_F_REQUEST|NLM_F_ACK, and returns the kernel's answer.
 func (r *nlRaw) request(cmd uint8, flags netlink.HeaderFlags, attrs []byte) error {
 	_, err := r.c.Execute(genetlink.Message{
-		Header: genetlink.Header{Command: cmd, Version: mhostnl.GenlVersion},
+		Header: genetlink.Header{Command: cmd, Version: genlVersion},
 		Data:   attrs,
 	}, r.family.ID, netlink.Request|netlink.Acknowledge|flags)
 	return err
@@ -216,6 +216,6 @@ func nlNest(typ uint16, attrs ...netlink.Attribute) netlink.Attribute {
 
 // nlRawLoc is a locator nest of the given family and address bytes.
 func nlRawLoc(family uint16, addr []byte, extra ...netlink.Attribute) netlink.Attribute {
-	return nlNest(mhostnl.AttrLocator,
-		append([]netlink.Attribute{nlU16(mhostnl.LocAttrFamily, family), nlBytes(mhostnl.LocAttrAddr, addr)}, extra...)...)
+	return nlNest(aLocator,
+		append([]netlink.Attribute{nlU16(locAFamily, family), nlBytes(locAAddr, addr)}, extra...)...)
 }
