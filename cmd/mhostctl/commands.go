@@ -36,18 +36,18 @@ in order. Fails if the table has the host already: 'host set' replaces.
 
 Example: mhostctl host add 7 inet6 fd00::2 inet 10.0.0.2
 `,
-		run: hostNew(mhostnl.HostFlagCreate, "use 'mhostctl host set' to replace it"),
+		run: hostNew(backend.AddHost, "use 'mhostctl host set' to replace it"),
 	})
 	register("host set", &command{
 		synopsis: "mhostctl host set ID LOCATOR...",
 		summary:  "add a host, or replace its locators",
 		help:     "Example: mhostctl host set 7 inet 10.0.0.2 port 7000\n",
-		run:      hostNew(mhostnl.HostFlagCreate|mhostnl.HostFlagReplace, ""),
+		run:      hostNew(backend.SetHost, ""),
 	})
 	register("host replace", &command{
 		synopsis: "mhostctl host replace ID LOCATOR...",
 		summary:  "replace the locators of a host; fails if it does not exist",
-		run:      hostNew(mhostnl.HostFlagReplace, "use 'mhostctl host set' to create it"),
+		run:      hostNew(backend.ReplaceHost, "use 'mhostctl host set' to create it"),
 	})
 	register("host append", &command{
 		synopsis: "mhostctl host append [--create] ID LOCATOR...",
@@ -175,7 +175,7 @@ func (c *cli) hostArgs(cmd string, args []string) (mhostnl.Host, error) {
 	return mhostnl.Host{ID: id, Locators: locs}, nil
 }
 
-func hostNew(flags uint32, existsHint string) func(c *cli, cmd string, args []string) error {
+func hostNew(do func(backend, mhostnl.Host) error, existsHint string) func(c *cli, cmd string, args []string) error {
 	return func(c *cli, cmd string, args []string) error {
 		args, err := noFlags(cmd, args)
 		if err != nil {
@@ -189,15 +189,7 @@ func hostNew(flags uint32, existsHint string) func(c *cli, cmd string, args []st
 		if err != nil {
 			return fail(cmd, err)
 		}
-		switch flags {
-		case mhostnl.HostFlagCreate:
-			err = b.AddHost(h)
-		case mhostnl.HostFlagCreate | mhostnl.HostFlagReplace:
-			err = b.SetHost(h)
-		default:
-			err = b.ReplaceHost(h)
-		}
-		return hinted(cmd, err, existsHint)
+		return hinted(cmd, do(b, h), existsHint)
 	}
 }
 

@@ -32,7 +32,26 @@
 // A host has 1 to MaxLocators locators, tried in order. AddHost creates
 // a host and fails if it exists, SetHost creates or replaces, ReplaceHost
 // only replaces, and AppendLocators adds to the end of the list (creating
-// the host if asked to). They differ only in the HostFlag* flags of their
-// request. AddHosts and SetHosts do the same for many hosts at once,
-// several requests per system call.
+// the host if asked to). They differ only in the flags of their request.
+// AddHosts and SetHosts do the same for many hosts at once, several
+// requests per system call.
+//
+// # Consistent reads
+//
+// The kernel sends a dump (Hosts, Protocols, Sockets) over as many
+// messages as it needs, and flags it when the table changed in between;
+// the Client then reads it again, so that what it returns is the table at
+// one moment. The flag may come on the dump's final NLMSG_DONE alone,
+// which netlink.Conn drops: a Client from Dial reads its socket through a
+// wrapper that sees it.
+//
+// # Tests
+//
+// New takes the connection genltest.Dial gives, for programs testing
+// their use of a Client without the kernel.
+//
+// # Other systems
+//
+// The package builds everywhere; Dial fails with an error wrapping
+// errors.ErrUnsupported where there is no Linux.
 package mhostnl

@@ -5,7 +5,12 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+
+	"github.com/mnet/mnet/gosdk/internal/uapi"
 )
+
+// MaxLocators is the most locators one host may have.
+const MaxLocators = uapi.MaxLocators
 
 // A Family is the address family of a network layer: FamilyInet,
 // FamilyInet6, or the family number of a protocol plugged into mhost by
