@@ -1,3 +1,5 @@
+//go:build linux
+
 package main
 
 import (
@@ -65,10 +67,11 @@ Example: mhostctl host append 7 inet 192.0.2.7
 		run:      hostDel,
 	})
 	register("host show", &command{
-		synopsis: "mhostctl host show [ID]",
+		synopsis: "mhostctl host show [-s] [ID]",
 		summary:  "show one host or all of them",
-		help: `One row per locator: the host id, the locator, and the datagrams sent over
-it and the sends that failed on it (making mhost try the next locator).
+		help: `One row per locator: the host id and the locator; with -s also the datagrams
+sent over it and the sends that failed on it (making mhost try the next
+locator). Devices are named as the namespace names them.
 
 ` + hostJSON + "\nThe JSON is a list even for one host.\n",
 		run: hostShow,
@@ -184,6 +187,9 @@ func hostNew(do func(backend, mhostnl.Host) error, existsHint string) func(c *cl
 		h, err := c.hostArgs(cmd, args)
 		if err != nil {
 			return err
+		}
+		if c.batch != nil && (cmd == "host add" || cmd == "host set") {
+			return c.queue(cmd, h) // sent with its neighbours
 		}
 		b, err := c.backend()
 		if err != nil {

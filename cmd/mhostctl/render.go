@@ -1,3 +1,5 @@
+//go:build linux
+
 package main
 
 import (
@@ -94,9 +96,17 @@ func (c *cli) jsonLocators(locs []mhostnl.Locator) []jsonLocator {
 	return out
 }
 
-// printJSON writes v as indented JSON.
+// printJSON writes v as JSON on one line, indented with -p.
 func (c *cli) printJSON(v any) error {
-	b, err := json.MarshalIndent(v, "", "  ")
+	var (
+		b   []byte
+		err error
+	)
+	if c.pretty {
+		b, err = json.MarshalIndent(v, "", "  ")
+	} else {
+		b, err = json.Marshal(v)
+	}
 	if err != nil {
 		return err
 	}
@@ -131,18 +141,26 @@ func (c *cli) renderHosts(hosts []mhostnl.Host) error {
 		}
 		return c.printJSON(out)
 	}
+	header := "ID\tKIND\tADDRESS\tPORT\tDEV"
+	if c.stats {
+		header += "\tTX_PACKETS\tTX_ERRORS"
+	}
 	var rows [][]string
 	for _, h := range hosts {
 		id := u64(uint64(h.ID))
 		if len(h.Locators) == 0 {
-			rows = append(rows, []string{id, "-", "-", "-", "-", "-", "-"})
+			rows = append(rows, []string{id, "-", "-", "-", "-", "-", "-"}[:strings.Count(header, "\t")+1])
 		}
 		for _, l := range h.Locators {
-			rows = append(rows, []string{id, c.familyName(l.Family), l.AddrString(),
-				dash(strconv.Itoa(int(l.Port))), dash(c.devName(l.Ifindex)), u64(l.TxPackets), u64(l.TxErrors)})
+			row := []string{id, c.familyName(l.Family), l.AddrString(),
+				dash(strconv.Itoa(int(l.Port))), dash(c.devName(l.Ifindex))}
+			if c.stats {
+				row = append(row, u64(l.TxPackets), u64(l.TxErrors))
+			}
+			rows = append(rows, row)
 		}
 	}
-	return c.table("ID\tFAMILY\tADDRESS\tPORT\tDEV\tTX_PACKETS\tTX_ERRORS", rows)
+	return c.table(header, rows)
 }
 
 func (c *cli) renderProtocols(ps []mhostnl.Protocol) error {
