@@ -63,8 +63,18 @@ func (c *cli) runBatch(file string) error {
 	return c.flushBatch()
 }
 
-// batchLine runs one line of a batch.
+// batchLine runs one line of a batch. Its -j, -p and -s apply to it
+// alone.
 func (c *cli) batchLine(args []string) error {
+	saved := *c
+	defer func() { c.json, c.pretty, c.stats = saved.json, saved.pretty, saved.stats }()
+	opts, args, err := c.options(args)
+	if err == nil && (opts != options{} || len(args) == 0) {
+		err = usagef("", "-n, -b, -V and -h cannot be used in a batch")
+	}
+	if err != nil {
+		return c.atLine(c.batch.line, err)
+	}
 	name, rest, err := lookup(args)
 	if err == nil && (name == "monitor" || name == "host resolve") {
 		err = usagef(name, "not in a batch")

@@ -266,3 +266,21 @@ func TestHelpTopics(t *testing.T) {
 		}
 	}
 }
+
+func TestBatchLineOptions(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "b")
+	os.WriteFile(p, []byte("stats -j\nstats\n-j -p stats\n"), 0o644)
+	tb := newTestbed()
+	if code := tb.run(t, "-b "+p); code != exitOK {
+		t.Fatalf("exit %d, %q", code, tb.stderr.String())
+	}
+	out := tb.stdout.String()
+	if !strings.HasPrefix(out, `{"hosts":0,`) || !strings.Contains(out, "\nCOUNTER") || !strings.Contains(out, "{\n  \"hosts\": 0,") {
+		t.Errorf("a batch with options per line printed\n%s", out)
+	}
+	os.WriteFile(p, []byte("-n blue stats\n"), 0o644)
+	if code := tb.run(t, "-b "+p); code != exitUsage || !strings.Contains(tb.stderr.String(), ":1: -n, -b, -V and -h cannot be used in a batch") {
+		t.Errorf("-n in a batch: exit %d, %q", code, tb.stderr.String())
+	}
+}
