@@ -29,6 +29,9 @@ type Config struct {
 	// open the socket in, such as an open /run/netns/NAME or
 	// /proc/PID/ns/net; entering it needs CAP_SYS_ADMIN. The socket stays
 	// in it for its whole life. 0 is the namespace of the calling thread.
+	// The names of IPv6 zones (interfaces) are still looked up in the
+	// namespace of the thread that reads or writes, as for package net's
+	// sockets; zones given as indexes are exact.
 	NetNS int
 
 	// ReusePort sets SO_REUSEPORT before binding, so that several sockets
