@@ -42,6 +42,8 @@ type Conn struct {
 
 	mu      sync.Mutex // guards waiters, and closing against new waiters
 	waiters map[*waiter]struct{}
+
+	rops, wops opSlot // spare ops for reads and writes
 }
 
 // Listen opens an AF_MHOST socket bound to port as Config says. Port 0
@@ -199,18 +201,32 @@ var syscallName = [...]string{
 // read runs o, a receive, through the poller: it waits for a datagram,
 // until the read deadline.
 func (c *Conn) read(o *op) error {
-	if err := c.rc.Read(o.do); err != nil {
+	do := o.do
+	if o.call == callRecvfrom {
+		do = o.recvfrom
+	}
+	if err := c.rc.Read(do); err != nil {
 		return err
 	}
-	return os.NewSyscallError(syscallName[o.call], o.err())
+	if o.errno != 0 {
+		return os.NewSyscallError(syscallName[o.call], o.errno)
+	}
+	return nil
 }
 
 // write runs o, a send, through the poller.
 func (c *Conn) write(o *op) error {
-	if err := c.rc.Write(o.do); err != nil {
+	do := o.do
+	if o.call == callSendto {
+		do = o.sendto
+	}
+	if err := c.rc.Write(do); err != nil {
 		return err
 	}
-	return os.NewSyscallError(syscallName[o.call], o.err())
+	if o.errno != 0 {
+		return os.NewSyscallError(syscallName[o.call], o.errno)
+	}
+	return nil
 }
 
 // now runs o once without waiting: MSG_DONTWAIT. The socket is
@@ -232,15 +248,27 @@ func (c *Conn) now(o *op) error {
 // The address is its one allocation; ReadFromAddrPort and ReadFromAddr
 // make none.
 func (c *Conn) ReadFrom(p []byte) (int, net.Addr, error) {
-	return c.ReadFromContext(context.Background(), p)
+	o := c.rops.get(callRecvfrom)
+	o.p = p
+	err := c.read(o)
+	n := o.n
+	var addr net.Addr
+	if err == nil {
+		addr, err = decodeNetAddr(o.sa.bytes(), c.family)
+	}
+	c.rops.put(o)
+	if err != nil {
+		return n, nil, c.opError("read", c.raddr, err)
+	}
+	return n, addr, nil
 }
 
 // ReadFromContext is ReadFrom, canceled when ctx is done. The context
 // affects this call only: neither other calls waiting on the Conn at the
 // same time nor the read deadline.
 func (c *Conn) ReadFromContext(ctx context.Context, p []byte) (int, net.Addr, error) {
-	o := getOp(callRecvfrom)
-	defer putOp(o)
+	o := c.rops.get(callRecvfrom)
+	defer c.rops.put(o)
 	o.p = p
 	if err := c.readContext(ctx, o); err != nil {
 		return 0, nil, c.opError("read", c.raddr, err)
@@ -255,8 +283,8 @@ func (c *Conn) ReadFromContext(ctx context.Context, p []byte) (int, net.Addr, er
 // ReadFromAddr is ReadFrom returning the source as an Addr; it allocates
 // nothing.
 func (c *Conn) ReadFromAddr(p []byte) (int, Addr, error) {
-	o := getOp(callRecvfrom)
-	defer putOp(o)
+	o := c.rops.get(callRecvfrom)
+	defer c.rops.put(o)
 	o.p = p
 	if err := c.read(o); err != nil {
 		return 0, Addr{}, c.opError("read", c.raddr, err)
@@ -278,18 +306,32 @@ var errNotIP = errors.New("source is not an IP address (see ReadFromAddr)")
 // SetRecvHostID is on, or a plugged-in layer) is returned with the zero
 // AddrPort and an error whose Addr is its source.
 func (c *Conn) ReadFromAddrPort(p []byte) (int, netip.AddrPort, error) {
-	n, a, err := c.ReadFromAddr(p)
-	if err == nil && !a.IsIP() {
-		return n, netip.AddrPort{}, &net.OpError{Op: "read", Net: network, Source: c.laddr, Addr: a.NetAddr(), Err: errNotIP}
+	o := c.rops.get(callRecvfrom)
+	o.p = p
+	err := c.read(o)
+	n := o.n
+	ap, ok := decodeAddrPort(o.sa.bytes())
+	if err == nil && !ok {
+		var a Addr
+		if a, err = decodeAddr(o.sa.bytes(), c.family); err == nil {
+			err = &net.OpError{Op: "read", Net: network, Source: c.laddr, Addr: a.NetAddr(), Err: errNotIP}
+		}
 	}
-	return n, a.AddrPort(), err
+	c.rops.put(o)
+	if err != nil {
+		if _, ok := err.(*net.OpError); !ok {
+			err = c.opError("read", c.raddr, err)
+		}
+		return n, netip.AddrPort{}, err
+	}
+	return n, ap, nil
 }
 
 // Read reads a datagram into p. On a dialed Conn it may come from any
 // source, not only the dialed address.
 func (c *Conn) Read(p []byte) (int, error) {
-	o := getOp(callRecvfrom)
-	defer putOp(o)
+	o := c.rops.get(callRecvfrom)
+	defer c.rops.put(o)
 	o.p = p
 	if err := c.read(o); err != nil {
 		return 0, c.opError("read", c.raddr, err)
@@ -308,8 +350,8 @@ func (c *Conn) Read(p []byte) (int, error) {
 // With MSG_DONTWAIT, ReadMsg fails with EAGAIN instead of waiting when no
 // datagram is queued.
 func (c *Conn) ReadMsg(p, oob []byte, flags int) (n, oobn, recvflags int, addr net.Addr, err error) {
-	o := getOp(callRecvmsg)
-	defer putOp(o)
+	o := c.rops.get(callRecvmsg)
+	defer c.rops.put(o)
 	o.p, o.oob, o.flags = p, oob, flags
 	if flags&unix.MSG_DONTWAIT != 0 {
 		err = c.now(o)
@@ -330,15 +372,26 @@ func (c *Conn) ReadMsg(p, oob []byte, flags int) (n, oobn, recvflags int, addr n
 // *EthAddr or a *RawAddr. Payloads longer than MaxPayload fail with
 // EMSGSIZE. It allocates nothing.
 func (c *Conn) WriteTo(p []byte, addr net.Addr) (int, error) {
-	return c.WriteToContext(context.Background(), p, addr)
+	o := c.wops.get(callSendto)
+	o.p, o.flags = p, unix.MSG_NOSIGNAL
+	err := o.sa.setNetAddr(addr, c.family)
+	if err == nil {
+		err = c.write(o)
+	}
+	n := o.n
+	c.wops.put(o)
+	if err != nil {
+		return 0, c.opError("write", addr, err)
+	}
+	return n, nil
 }
 
 // WriteToContext is WriteTo, canceled when ctx is done before the
 // datagram is sent (a send waits only while the send buffer is full). The
 // context affects this call only.
 func (c *Conn) WriteToContext(ctx context.Context, p []byte, addr net.Addr) (int, error) {
-	o := getOp(callSendto)
-	defer putOp(o)
+	o := c.wops.get(callSendto)
+	defer c.wops.put(o)
 	o.p, o.flags = p, unix.MSG_NOSIGNAL
 	if err := o.sa.setNetAddr(addr, c.family); err != nil {
 		return 0, c.opError("write", addr, err)
@@ -351,8 +404,8 @@ func (c *Conn) WriteToContext(ctx context.Context, p []byte, addr net.Addr) (int
 
 // WriteToAddr is WriteTo for an Addr.
 func (c *Conn) WriteToAddr(p []byte, addr Addr) (int, error) {
-	o := getOp(callSendto)
-	defer putOp(o)
+	o := c.wops.get(callSendto)
+	defer c.wops.put(o)
 	o.p, o.flags = p, unix.MSG_NOSIGNAL
 	if err := o.sa.setAddr(addr, c.family); err != nil {
 		return 0, c.opError("write", addr.NetAddr(), err)
@@ -366,13 +419,24 @@ func (c *Conn) WriteToAddr(p []byte, addr Addr) (int, error) {
 // WriteToAddrPort is WriteTo for an IP address and port, as
 // net.UDPConn's.
 func (c *Conn) WriteToAddrPort(p []byte, addr netip.AddrPort) (int, error) {
-	return c.WriteToAddr(p, AddrFromAddrPort(addr))
+	o := c.wops.get(callSendto)
+	o.p, o.flags = p, unix.MSG_NOSIGNAL
+	err := o.sa.setAddrPort(addr)
+	if err == nil {
+		err = c.write(o)
+	}
+	n := o.n
+	c.wops.put(o)
+	if err != nil {
+		return 0, c.opError("write", net.UDPAddrFromAddrPort(addr), err)
+	}
+	return n, nil
 }
 
 // Write sends p as one datagram to the address the Conn was dialed to.
 func (c *Conn) Write(p []byte) (int, error) {
-	o := getOp(callSendto)
-	defer putOp(o)
+	o := c.wops.get(callSendto)
+	defer c.wops.put(o)
 	o.p, o.flags = p, unix.MSG_NOSIGNAL
 	if err := c.write(o); err != nil {
 		return 0, c.opError("write", c.raddr, err)
@@ -385,8 +449,8 @@ func (c *Conn) Write(p []byte) (int, error) {
 // was dialed to when addr is nil. It returns the number of bytes of p and
 // of oob sent.
 func (c *Conn) WriteMsg(p, oob []byte, addr net.Addr) (n, oobn int, err error) {
-	o := getOp(callSendmsg)
-	defer putOp(o)
+	o := c.wops.get(callSendmsg)
+	defer c.wops.put(o)
 	o.p, o.oob, o.flags = p, oob, unix.MSG_NOSIGNAL
 	if addr != nil {
 		if err := o.sa.setNetAddr(addr, c.family); err != nil {
@@ -412,8 +476,8 @@ func (c *Conn) WriteToSegmented(p []byte, segment int, addr Addr) (int, error) {
 	if segment < 1 || segment > 0xffff {
 		return 0, c.opError("write", addr.NetAddr(), fmt.Errorf("segment size %d out of range", segment))
 	}
-	o := getOp(callSendmsg)
-	defer putOp(o)
+	o := c.wops.get(callSendmsg)
+	defer c.wops.put(o)
 	o.p, o.flags = p, unix.MSG_NOSIGNAL
 	o.oob = setSegment(&o.cmsg, uint16(segment))
 	if err := o.sa.setAddr(addr, c.family); err != nil {
@@ -434,8 +498,8 @@ func (c *Conn) ReadBatch(ms []Message, flags int) (int, error) {
 	if len(ms) == 0 {
 		return 0, nil
 	}
-	o := getOp(callRecvmmsg)
-	defer putOp(o)
+	o := c.rops.get(callRecvmmsg)
+	defer c.rops.put(o)
 	b := o.getBatch()
 	b.prepare(ms, false, nil)
 	o.flags = flags
@@ -465,8 +529,8 @@ func (c *Conn) ReadBatch(ms []Message, flags int) (int, error) {
 // first one that fails, returning its error. flags are those of sendmmsg.
 // It allocates nothing.
 func (c *Conn) WriteBatch(ms []Message, flags int) (int, error) {
-	o := getOp(callSendmmsg)
-	defer putOp(o)
+	o := c.wops.get(callSendmmsg)
+	defer c.wops.put(o)
 	b := o.getBatch()
 	sent := 0
 	for sent < len(ms) {

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -52,34 +53,50 @@ type op struct {
 	// the alignment of its cmsghdr.
 	cmsg [3]uint64
 
-	do  func(fd uintptr) bool // the call; false to wait for the socket
-	try func(fd uintptr)      // the call, once, without waiting
+	// The call, for the poller: false to wait for the socket. recvfrom
+	// and sendto, the common calls, have their own, without run's
+	// switch.
+	do, recvfrom, sendto func(fd uintptr) bool
+	try                  func(fd uintptr) // the call, once, without waiting
 }
 
+// ops holds the spare ops of every Conn. A Conn keeps one for reads and
+// one for writes at hand, which a program with a reader and a writer
+// goroutine always finds there: a sync.Pool round trip costs more than
+// the rest of the Go side of a datagram.
 var ops = sync.Pool{New: func() any {
 	o := new(op)
-	o.do = o.run
+	o.do, o.recvfrom, o.sendto = o.run, o.runRecvfrom, o.runSendto
 	o.try = func(fd uintptr) { o.run(fd) }
 	return o
 }}
 
-func getOp(call opCall) *op {
-	o := ops.Get().(*op)
+// An opSlot holds a spare op.
+type opSlot struct{ atomic.Pointer[op] }
+
+func (s *opSlot) get(call opCall) *op {
+	o := s.Swap(nil)
+	if o == nil {
+		o = ops.Get().(*op)
+	}
 	o.call = call
 	return o
 }
 
-// putOp returns o to the pool, dropping its references to the caller's
+// put keeps o for the next call, dropping its references to the caller's
 // buffers.
-func putOp(o *op) {
-	o.p, o.oob, o.flags = nil, nil, 0
-	o.n, o.oobn, o.rflags, o.errno = 0, 0, 0, 0
-	o.sa.n = 0
-	o.iov, o.msg = unix.Iovec{}, unix.Msghdr{}
-	if o.batch != nil {
-		o.batch.release()
+func (s *opSlot) put(o *op) {
+	o.p, o.flags, o.sa.n = nil, 0, 0
+	if o.call > callSendto { // the others hold more
+		o.oob = nil
+		o.iov, o.msg = unix.Iovec{}, unix.Msghdr{}
+		if o.batch != nil {
+			o.batch.release()
+		}
 	}
-	ops.Put(o)
+	if !s.CompareAndSwap(nil, o) {
+		ops.Put(o) // another call of the same kind got here first
+	}
 }
 
 // err returns the call's error: its errno, or nil.
@@ -90,31 +107,70 @@ func (o *op) err() error {
 	return nil
 }
 
+// runRecvfrom is run for callRecvfrom.
+func (o *op) runRecvfrom(fd uintptr) bool {
+	for {
+		o.salen = uint32(len(o.sa.b))
+		r, _, e := unix.Syscall6(unix.SYS_RECVFROM, fd,
+			uintptr(unsafe.Pointer(unsafe.SliceData(o.p))), uintptr(len(o.p)), uintptr(o.flags),
+			uintptr(unsafe.Pointer(&o.sa.b[0])), uintptr(unsafe.Pointer(&o.salen)))
+		switch e {
+		case 0:
+			o.n, o.errno, o.sa.n = int(r), 0, min(int(o.salen), len(o.sa.b))
+			return true
+		case unix.EINTR:
+			continue
+		case unix.EAGAIN:
+			o.errno = e
+			return false
+		}
+		o.errno = e
+		return true
+	}
+}
+
+// runSendto is run for callSendto.
+func (o *op) runSendto(fd uintptr) bool {
+	var name unsafe.Pointer
+	if o.sa.n > 0 {
+		name = unsafe.Pointer(&o.sa.b[0])
+	}
+	for {
+		r, _, e := unix.Syscall6(unix.SYS_SENDTO, fd,
+			uintptr(unsafe.Pointer(unsafe.SliceData(o.p))), uintptr(len(o.p)), uintptr(o.flags),
+			uintptr(name), uintptr(o.sa.n))
+		switch e {
+		case 0:
+			o.n, o.errno = int(r), 0
+			return true
+		case unix.EINTR:
+			continue
+		case unix.EAGAIN:
+			o.errno = e
+			return false
+		}
+		o.errno = e
+		return true
+	}
+}
+
 // run makes the call on fd. It reports false, for the poller to wait,
 // when the socket would block, and retries a call a signal interrupted.
 func (o *op) run(fd uintptr) bool {
+	switch o.call {
+	case callRecvfrom:
+		return o.runRecvfrom(fd)
+	case callSendto:
+		return o.runSendto(fd)
+	}
 	for {
 		var r uintptr
 		switch o.call {
-		case callRecvfrom:
-			o.salen = uint32(len(o.sa.b))
-			r, _, o.errno = unix.Syscall6(unix.SYS_RECVFROM, fd,
-				uintptr(unsafe.Pointer(unsafe.SliceData(o.p))), uintptr(len(o.p)), uintptr(o.flags),
-				uintptr(unsafe.Pointer(&o.sa.b[0])), uintptr(unsafe.Pointer(&o.salen)))
-			o.sa.n = min(int(o.salen), len(o.sa.b))
 		case callRecvmsg:
 			o.setMsg(&o.sa.b[0], uint32(len(o.sa.b)))
 			r, _, o.errno = unix.Syscall(unix.SYS_RECVMSG, fd, uintptr(unsafe.Pointer(&o.msg)), uintptr(o.flags))
 			o.sa.n = min(int(o.msg.Namelen), len(o.sa.b))
 			o.oobn, o.rflags = int(o.msg.Controllen), int(o.msg.Flags)
-		case callSendto:
-			var name unsafe.Pointer
-			if o.sa.n > 0 {
-				name = unsafe.Pointer(&o.sa.b[0])
-			}
-			r, _, o.errno = unix.Syscall6(unix.SYS_SENDTO, fd,
-				uintptr(unsafe.Pointer(unsafe.SliceData(o.p))), uintptr(len(o.p)), uintptr(o.flags),
-				uintptr(name), uintptr(o.sa.n))
 		case callSendmsg:
 			var name *byte
 			if o.sa.n > 0 {

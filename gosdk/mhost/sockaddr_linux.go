@@ -46,6 +46,17 @@ func (sa *sockaddr) bytes() []byte { return sa.b[:sa.n] }
 // and a *RawAddr its family followed by its Data. The port 0, the host id 0
 // and the interface index 0 are passed on for the kernel to judge.
 func (sa *sockaddr) setNetAddr(addr net.Addr, family uint16) error {
+	if u, ok := addr.(*net.UDPAddr); ok && u != nil {
+		// The common case, straight to the sockaddr.
+		ap, err := udpAddrPort(u)
+		if err == nil {
+			err = sa.setAddrPort(ap)
+		}
+		if ae, ok := err.(*net.AddrError); ok {
+			ae.Addr = u.String()
+		}
+		return err
+	}
 	if r, ok := addr.(*RawAddr); ok && r != nil {
 		// Not through Addr, which would copy Data.
 		if 2+len(r.Data) > sizeofSockaddrStorage {
@@ -191,10 +202,29 @@ func decodeAddr(b []byte, family uint16) (Addr, error) {
 	return AddrFromRaw(f, b[2:]), nil
 }
 
+// decodeAddrPort decodes b when it is a well-formed sockaddr_in or
+// sockaddr_in6, the common case, with less work than decodeAddr.
+func decodeAddrPort(b []byte) (netip.AddrPort, bool) {
+	switch {
+	case len(b) >= sizeofSockaddrInet4 && binary.NativeEndian.Uint16(b) == unix.AF_INET:
+		return netip.AddrPortFrom(netip.AddrFrom4([4]byte(b[4:8])), binary.BigEndian.Uint16(b[2:])), true
+	case len(b) >= sizeofSockaddrInet6 && binary.NativeEndian.Uint16(b) == unix.AF_INET6:
+		ip := netip.AddrFrom16([16]byte(b[8:24]))
+		if scope := binary.NativeEndian.Uint32(b[24:]); scope != 0 {
+			ip = ip.WithZone(scopeToZone(scope))
+		}
+		return netip.AddrPortFrom(ip, binary.BigEndian.Uint16(b[2:])), true
+	}
+	return netip.AddrPort{}, false
+}
+
 // decodeNetAddr is decodeAddr for the net.Addr methods: the address comes
 // back as a *net.UDPAddr (its IP 4 bytes long for IPv4), *HostAddr,
 // *EthAddr or *RawAddr, in one allocation, or as nil for an empty b.
 func decodeNetAddr(b []byte, family uint16) (net.Addr, error) {
+	if ap, ok := decodeAddrPort(b); ok {
+		return udpAddr(ap), nil
+	}
 	a, err := decodeAddr(b, family)
 	if err != nil || !a.IsValid() {
 		return nil, err

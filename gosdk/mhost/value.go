@@ -78,21 +78,11 @@ func AddrFromNetAddr(a net.Addr) (Addr, error) {
 		if a == nil {
 			return Addr{}, errMissingAddress
 		}
-		if a.Port < 0 || a.Port > 0xffff {
-			return Addr{}, &net.AddrError{Err: "invalid port", Addr: a.String()}
+		ap, err := udpAddrPort(a)
+		if err != nil {
+			return Addr{}, err
 		}
-		ip, ok := netip.AddrFromSlice(a.IP)
-		switch {
-		case len(a.IP) == 0:
-			ip = netip.IPv4Unspecified()
-		case !ok:
-			return Addr{}, &net.AddrError{Err: "invalid IP address", Addr: a.String()}
-		case ip.Is4In6():
-			ip = ip.Unmap()
-		case ip.Is6() && a.Zone != "":
-			ip = ip.WithZone(a.Zone)
-		}
-		return AddrFromAddrPort(netip.AddrPortFrom(ip, uint16(a.Port))), nil
+		return AddrFromAddrPort(ap), nil
 	case *HostAddr:
 		if a == nil {
 			return Addr{}, errMissingAddress
@@ -181,6 +171,26 @@ func (a Addr) NetAddr() net.Addr {
 		return &RawAddr{Family: a.family, Data: []byte(a.raw)}
 	}
 	return nil
+}
+
+// udpAddrPort returns the address of a, an empty IP being 0.0.0.0 and an
+// IPv4-mapped one IPv4, without zone.
+func udpAddrPort(a *net.UDPAddr) (netip.AddrPort, error) {
+	if a.Port < 0 || a.Port > 0xffff {
+		return netip.AddrPort{}, &net.AddrError{Err: "invalid port", Addr: a.String()}
+	}
+	ip, ok := netip.AddrFromSlice(a.IP)
+	switch {
+	case len(a.IP) == 0:
+		ip = netip.IPv4Unspecified()
+	case !ok:
+		return netip.AddrPort{}, &net.AddrError{Err: "invalid IP address", Addr: a.String()}
+	case ip.Is4In6():
+		ip = ip.Unmap()
+	case a.Zone != "":
+		ip = ip.WithZone(a.Zone)
+	}
+	return netip.AddrPortFrom(ip, uint16(a.Port)), nil
 }
 
 // udpAddr returns ap as a *net.UDPAddr in one allocation, with a 4-byte IP
