@@ -11,6 +11,7 @@ import (
 	"net/netip"
 	"os"
 	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -31,9 +32,23 @@ import (
 // batchLen is how many datagrams a batched arm moves per call.
 const batchLen = 32
 
+// window is how many datagrams an arm may have in flight, sent and not
+// yet received: the sender waits for its receiver beyond that, as a
+// protocol with flow control would. Without it a sender that never blocks
+// (a UDP send does not) keeps the receiver off the CPU when there is one
+// (the icount pass; Go preempts a goroutine after 10 ms), and the
+// receive buffer's size, not the cost of a datagram, sets the rate. It is
+// well below what the receive buffer holds, so nothing is dropped.
+const window = 2 * batchLen
+
+// stall is how long a sender waits for its receiver before counting what
+// is in flight as lost.
+const stall = time.Second
+
 // A goArm is one way of sending and receiving datagrams from Go.
 type goArm struct {
 	name string
+	unit int // datagrams per send
 	// send sends a unit (one datagram, or a batch) and returns how many
 	// datagrams it sent.
 	send func() (int, error)
@@ -45,8 +60,10 @@ type goArm struct {
 	close          func()
 }
 
-// udpPair returns two net.UDPConns in ns of network ("udp4", "udp6"), the
-// first bound to loopback, and its address.
+// udpPair returns two net.UDPConns in ns of network ("udp4", "udp6"), and
+// the loopback address of the second. The receiver binds the wildcard
+// address, as an AF_MHOST socket always does (a socket bound to the
+// address is found by the first of the kernel's two hash lookups).
 func udpPair(ns int, network string) (tx, rx *net.UDPConn, dst netip.AddrPort, err error) {
 	lo := netip.MustParseAddr("127.0.0.1")
 	if network == "udp6" {
@@ -54,7 +71,7 @@ func udpPair(ns int, network string) (tx, rx *net.UDPConn, dst netip.AddrPort, e
 	}
 	err = inNetNS(ns, func() error {
 		var err error
-		if rx, err = net.ListenUDP(network, net.UDPAddrFromAddrPort(netip.AddrPortFrom(lo, 0))); err != nil {
+		if rx, err = net.ListenUDP(network, nil); err != nil {
 			return err
 		}
 		if tx, err = net.ListenUDP(network, nil); err != nil {
@@ -103,7 +120,7 @@ func udpArm(ns int, network, mode string, size int) (*goArm, error) {
 	if err != nil {
 		return nil, err
 	}
-	a := &goArm{name: "net.UDPConn " + mode, close: func() { tx.Close(); rx.Close() }}
+	a := &goArm{name: "net.UDPConn " + mode, unit: 1, close: func() { tx.Close(); rx.Close() }}
 	a.unblock, a.reset = unblocker(rx)
 	p, buf := make([]byte, size), make([]byte, 2048)
 	switch mode {
@@ -131,6 +148,7 @@ func udpArm(ns int, network, mode string, size int) (*goArm, error) {
 		}
 		a.send = func() (int, error) { return writeAll(func(i int) (int, error) { return txb.WriteBatch(out[i:], 0) }) }
 		a.recv = func() (int, error) { return rxb.ReadBatch(in, 0) }
+		a.unit = batchLen
 	default:
 		a.close()
 		return nil, fmt.Errorf("unknown mode %q", mode)
@@ -147,7 +165,7 @@ func sdkArm(ns int, network, mode string, size int) (*goArm, error) {
 	if err != nil {
 		return nil, err
 	}
-	a := &goArm{name: "mhost.Conn " + mode, close: func() { tx.Close(); rx.Close() }}
+	a := &goArm{name: "mhost.Conn " + mode, unit: 1, close: func() { tx.Close(); rx.Close() }}
 	a.unblock, a.reset = unblocker(rx)
 	p, buf := make([]byte, size), make([]byte, 2048)
 	in := make([]mhost.Message, batchLen)
@@ -170,11 +188,13 @@ func sdkArm(ns int, network, mode string, size int) (*goArm, error) {
 		}
 		a.send = func() (int, error) { return writeAll(func(i int) (int, error) { return tx.WriteBatch(out[i:], 0) }) }
 		a.recv = readBatch
+		a.unit = batchLen
 	case "gso":
 		big := make([]byte, batchLen*size)
 		to := mhost.AddrFromAddrPort(dst)
 		a.send = func() (int, error) { _, err := tx.WriteToSegmented(big, size, to); return batchLen, err }
 		a.recv = readBatch
+		a.unit = batchLen
 	default:
 		a.close()
 		return nil, fmt.Errorf("unknown mode %q", mode)
@@ -197,18 +217,26 @@ func writeAll(write func(i int) (int, error)) (int, error) {
 
 // goThroughputPair measures one round of two Go arms, as throughputPair
 // does for raw sockets: the sender alternates between them every slice,
-// slices times each, starting with arm first; each arm's receiver counts
-// what arrives, until the sender is done and its socket has been quiet
-// for drainQuiet.
+// slices times each, starting with arm first, keeping at most window
+// datagrams of an arm in flight; each arm's receiver counts what arrives,
+// until the sender is done and its socket has been quiet for drainQuiet.
 func goThroughputPair(arms [2]*goArm, slice time.Duration, slices, first int) ([2]sample, error) {
+	return goThroughputPairProfiled(arms, slice, slices, first, nil)
+}
+
+// goThroughputPairProfiled is goThroughputPair with, when profs is not
+// nil, each arm's sampler enabled during that arm's slices only.
+func goThroughputPairProfiled(arms [2]*goArm, slice time.Duration, slices, first int, profs *[2]*cpuProfiler) ([2]sample, error) {
 	var (
 		rxN    [2]atomic.Int64
 		rxErr  [2]error
-		lastRx [2]atomic.Int64 // UnixNano of the last datagram received
+		lastRx [2]atomic.Int64  // UnixNano of the last datagram received
+		space  [2]chan struct{} // a receiver made room in the window
 		wg     sync.WaitGroup
 	)
 	for k, a := range arms {
 		a.reset()
+		space[k] = make(chan struct{}, 1)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -222,21 +250,38 @@ func goThroughputPair(arms [2]*goArm, slice time.Duration, slices, first int) ([
 				}
 				rxN[k].Add(int64(n))
 				lastRx[k].Store(time.Now().UnixNano())
+				select {
+				case space[k] <- struct{}{}:
+				default:
+				}
 			}
 		}()
 	}
 
 	var (
-		sent, sendErr [2]int64
-		elapsed       [2]time.Duration
-		txErr         error
+		sent, sendErr, lost [2]int64
+		elapsed             [2]time.Duration
+		txErr               error
 	)
+	timer := time.NewTimer(stall)
+	defer timer.Stop()
 	for s := 0; s < 2*slices && txErr == nil; s++ {
 		k := (s + first) % 2
 		a := arms[k]
+		if profs != nil {
+			profs[k].enable()
+		}
 		start := time.Now()
 		for time.Since(start) < slice {
 			for j := 0; j < 16; j++ {
+				for sent[k]-lost[k]-rxN[k].Load() > int64(window-a.unit) {
+					timer.Reset(stall)
+					select {
+					case <-space[k]:
+					case <-timer.C:
+						lost[k] = sent[k] - rxN[k].Load()
+					}
+				}
 				n, err := a.send()
 				sent[k] += int64(n)
 				if err != nil {
@@ -250,6 +295,9 @@ func goThroughputPair(arms [2]*goArm, slice time.Duration, slices, first int) ([
 			}
 		}
 		elapsed[k] += time.Since(start)
+		if profs != nil {
+			profs[k].disable()
+		}
 	}
 	// Drain: wait until both receivers have been quiet for a while.
 	for {
@@ -280,7 +328,10 @@ func goThroughputPair(arms [2]*goArm, slice time.Duration, slices, first int) ([
 			"rx_pps":      rx / secs,
 			"tx_pps":      float64(sent[k]) / secs,
 			"loss":        1 - rx/float64(sent[k]),
+			"stalls":      float64(lost[k]),
 			"send_errors": float64(sendErr[k]),
+			"sent":        float64(sent[k]),
+			"elapsed_ns":  float64(elapsed[k].Nanoseconds()),
 		}
 	}
 	return out, nil
@@ -329,6 +380,7 @@ type goPair struct {
 	base, cand   func(ns int, size int) (*goArm, error)
 	target       *Target
 	allocs       bool // report both arms' allocations per datagram
+	profile      bool // sample the CPU with each arm
 	baseL, candL string
 }
 
@@ -342,17 +394,19 @@ func sdkMode(network, mode string) func(int, int) (*goArm, error) {
 
 var goPairs = []goPair{
 	{id: "udp-sdk/netip/ipv4", name: "Go IPv4, one per call, netip: net.UDPConn vs mhost.Conn", network: "udp4",
-		base: udpMode("udp4", "netip"), cand: sdkMode("udp4", "netip"), target: atLeast(0.95, "ratio"), allocs: true},
+		base: udpMode("udp4", "netip"), cand: sdkMode("udp4", "netip"), target: atLeast(0.95, "ratio"), allocs: true, profile: true},
 	{id: "udp-sdk/netip/ipv6", name: "Go IPv6, one per call, netip: net.UDPConn vs mhost.Conn", network: "udp6",
 		base: udpMode("udp6", "netip"), cand: sdkMode("udp6", "netip"), target: atLeast(0.95, "ratio"), allocs: true},
 	{id: "udp-sdk/pc/ipv4", name: "Go IPv4, one per call, WriteTo/ReadFrom: net.UDPConn vs mhost.Conn", network: "udp4",
 		base: udpMode("udp4", "pc"), cand: sdkMode("udp4", "pc"), target: atLeast(0.95, "ratio"), allocs: true},
 	{id: "udp-sdk/batch/ipv4", name: fmt.Sprintf("Go IPv4, batches of %d: x/net ipv4.PacketConn vs mhost.Conn", batchLen), network: "udp4",
 		base: udpMode("udp4", "batch"), cand: sdkMode("udp4", "batch"), allocs: true},
-	{id: "sdk-sdk/batch/ipv4", name: fmt.Sprintf("Go IPv4, mhost.Conn: one per call vs batches of %d", batchLen), network: "udp4",
-		base: sdkMode("udp4", "netip"), cand: sdkMode("udp4", "batch"), target: atLeast(2, "ratio")},
-	{id: "sdk-sdk/gso/ipv4", name: fmt.Sprintf("Go IPv4, mhost.Conn sends: one per call vs UDP_SEGMENT of %d", batchLen), network: "udp4",
-		base: sdkMode("udp4", "netip"), cand: sdkMode("udp4", "gso"), allocs: true},
+	// sendmmsg and recvmmsg save system calls, not the kernel's work per
+	// datagram; UDP_SEGMENT saves most of the sender's.
+	{id: "sdk-sdk/batch/ipv4", name: fmt.Sprintf("Go IPv4, mhost.Conn: one per call vs WriteBatch/ReadBatch of %d", batchLen), network: "udp4",
+		base: sdkMode("udp4", "netip"), cand: sdkMode("udp4", "batch")},
+	{id: "sdk-sdk/gso/ipv4", name: fmt.Sprintf("Go IPv4, mhost.Conn: one per call vs WriteToSegmented of %d, ReadBatch", batchLen), network: "udp4",
+		base: sdkMode("udp4", "netip"), cand: sdkMode("udp4", "gso"), target: atLeast(2, "ratio"), allocs: true},
 }
 
 // goSDK measures the gosdk group, at the first payload size.
@@ -391,6 +445,11 @@ func (r *runner) goSDK() error {
 					"heap allocations per datagram", ba, ca))
 			}
 		}
+		if err == nil && p.profile && r.cfg.Profile {
+			if perr := r.goProfile("gosdk/tput/"+p.id, b, c, slices); perr != nil {
+				r.rep.Notes = append(r.rep.Notes, fmt.Sprintf("profile gosdk/tput/%s: %v", p.id, perr))
+			}
+		}
 		b.close()
 		c.close()
 		if err != nil {
@@ -423,4 +482,52 @@ func newCountRow(id, group, name, metric string, base, cand float64) *Row {
 		row.Ratio, row.RoundRatios = nil, nil
 	}
 	return row
+}
+
+// goProfile samples the CPU while two Go arms run, as profilePair does
+// for raw sockets. Its [user] line is the Go side of each arm; under
+// icount, with one vCPU, the receivers' work is in it too.
+func (r *runner) goProfile(row string, base, cand *goArm, slices int) error {
+	syms, err := kallsyms()
+	if err != nil {
+		return err
+	}
+	var profs [2]*cpuProfiler
+	for k := range profs {
+		if profs[k], err = newProfile(txCPU); err != nil {
+			if k == 1 {
+				profs[0].close()
+			}
+			return err
+		}
+	}
+	s, err := goThroughputPairProfiled([2]*goArm{base, cand}, r.cfg.Slice, slices, 0, &profs)
+	var (
+		ips  [2][]uint64
+		lost [2]uint64
+		perr error
+	)
+	for k := range profs {
+		var e error
+		if ips[k], lost[k], e = profs[k].samples(); e != nil {
+			perr = e
+		}
+	}
+	if err != nil {
+		return err
+	}
+	if perr != nil {
+		return perr
+	}
+	if len(ips[0]) == 0 || len(ips[1]) == 0 {
+		return fmt.Errorf("no samples (%d, %d)", len(ips[0]), len(ips[1]))
+	}
+	pr := Profile{Row: row, PeriodNs: profilePeriod.Nanoseconds(),
+		Baseline:  armProfile(syms, base.name, ips[0], lost[0], s[0]),
+		Candidate: armProfile(syms, cand.name, ips[1], lost[1], s[1])}
+	r.rep.Profiles = append(r.rep.Profiles, pr)
+	isUser := func(s string) bool { return strings.HasPrefix(s, "[user]") }
+	r.logf("profile %s: %d and %d samples; user space %.0f and %.0f ns per datagram", row,
+		pr.Baseline.Samples, pr.Candidate.Samples, pr.Baseline.nsPerDgram(isUser), pr.Candidate.nsPerDgram(isUser))
+	return nil
 }

@@ -397,7 +397,8 @@ func (p *Profile) write(w io.Writer, n int) {
 	}{
 		{"all", func(s string) bool { return true }},
 		{"busy (all but idle)", func(s string) bool { return s != "[idle]" }},
-		{"kernel (all but idle and user)", func(s string) bool { return s != "[idle]" && s != "[user]" }},
+		{"kernel (all but idle and user)", func(s string) bool { return s != "[idle]" && !strings.HasPrefix(s, "[user]") }},
+		{"user space", func(s string) bool { return strings.HasPrefix(s, "[user]") }},
 		{"mhost.ko functions", func(s string) bool { return strings.HasSuffix(s, "[mhost]") }},
 	} {
 		b, c := p.Baseline.nsPerDgram(l.match), p.Candidate.nsPerDgram(l.match)
