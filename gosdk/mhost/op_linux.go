@@ -13,7 +13,8 @@ import (
 // The data path runs each system call through the runtime network poller
 // (syscall.RawConn's Read and Write), which takes a func. A func literal
 // capturing a call's arguments would be allocated on every call; an op
-// carries them instead, comes from a pool, and has its funcs bound once.
+// carries them instead, is kept by the Conn between calls, and has its
+// funcs bound once.
 // So ReadFrom and WriteTo allocate only what they return, and the netip,
 // Addr and batch methods nothing at all.
 
