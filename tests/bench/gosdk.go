@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"golang.org/x/net/ipv4"
@@ -38,8 +39,29 @@ const batchLen = 32
 // (a UDP send does not) keeps the receiver off the CPU when there is one
 // (the icount pass; Go preempts a goroutine after 10 ms), and the
 // receive buffer's size, not the cost of a datagram, sets the rate. It is
-// well below what the receive buffer holds, so nothing is dropped.
-const window = 2 * batchLen
+// large, so that the two vCPUs of the wall-clock pass seldom wait for
+// each other (waking a halted vCPU takes TCG up to a timer tick), and
+// the receive buffers are made to hold it (rcvbuf), so nothing is
+// dropped.
+const (
+	window = 2048
+	rcvbuf = 8 << 20 // doubled by the kernel
+)
+
+// forceRcvbuf sets the receive buffer of c past net.core.rmem_max
+// (SO_RCVBUFFORCE: the benchmark runs as root).
+func forceRcvbuf(c syscall.Conn) error {
+	rc, err := c.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var serr error
+	err = rc.Control(func(fd uintptr) { serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, rcvbuf) })
+	if err == nil {
+		err = serr
+	}
+	return err
+}
 
 // stall is how long a sender waits for its receiver before counting what
 // is in flight as lost.
@@ -79,6 +101,12 @@ func udpPair(ns int, network string) (tx, rx *net.UDPConn, dst netip.AddrPort, e
 		}
 		return err
 	})
+	if err == nil {
+		if err = forceRcvbuf(rx); err != nil {
+			tx.Close()
+			rx.Close()
+		}
+	}
 	if err != nil {
 		return nil, nil, netip.AddrPort{}, err
 	}
@@ -93,7 +121,12 @@ func sdkPair(ns int, network string) (tx, rx *mhost.Conn, dst netip.AddrPort, er
 	if tx, err = cfg.Listen(context.Background(), 0); err != nil {
 		return nil, nil, netip.AddrPort{}, err
 	}
-	if rx, err = cfg.Listen(context.Background(), 0); err != nil {
+	if rx, err = cfg.Listen(context.Background(), 0); err == nil {
+		if err = forceRcvbuf(rx); err != nil {
+			rx.Close()
+		}
+	}
+	if err != nil {
 		tx.Close()
 		return nil, nil, netip.AddrPort{}, err
 	}
