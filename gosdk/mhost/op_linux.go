@@ -238,11 +238,12 @@ type batch struct {
 	hdrs  []unix.Mmsghdr
 	iovs  []unix.Iovec
 	names []sockaddr
+	oob   bool // some hdrs point to the caller's control buffers
 }
 
 // prepare lays out ms for the kernel: one mmsghdr per message, with its
 // buffers, its control message buffer and, for sends, its destination
-// encoded by encode.
+// encoded by encode (once for a run of messages to the same one).
 func (b *batch) prepare(ms []Message, send bool, encode func(sa *sockaddr, a Addr) error) error {
 	b.hdrs = grow(b.hdrs, len(ms))
 	b.names = grow(b.names, len(ms))
@@ -252,42 +253,51 @@ func (b *batch) prepare(ms []Message, send bool, encode func(sa *sockaddr, a Add
 	}
 	b.iovs = grow(b.iovs, niov)
 	iov := b.iovs
+	var name *byte // the destination of the previous message
+	var namelen uint32
 	for i := range ms {
 		m := &ms[i]
-		h := &b.hdrs[i]
-		*h = unix.Mmsghdr{}
+		h := &b.hdrs[i].Hdr
 		n := len(m.Buffers)
 		for j, buf := range m.Buffers {
-			iov[j] = unix.Iovec{Base: unsafe.SliceData(buf)}
+			iov[j].Base = unsafe.SliceData(buf)
 			iov[j].SetLen(len(buf))
 		}
 		if n == 0 {
 			iov[0] = unix.Iovec{} // an empty datagram
 			n = 1
 		}
-		h.Hdr.Iov = &iov[0]
-		h.Hdr.SetIovlen(n)
+		h.Iov = &iov[0]
+		h.SetIovlen(n)
 		iov = iov[n:]
+		h.Control = nil
+		h.SetControllen(0)
 		if len(m.OOB) > 0 {
-			h.Hdr.Control = unsafe.SliceData(m.OOB)
-			h.Hdr.SetControllen(len(m.OOB))
+			h.Control = unsafe.SliceData(m.OOB)
+			h.SetControllen(len(m.OOB))
+			b.oob = true
 		}
-		sa := &b.names[i]
-		if send {
+		h.Flags = 0
+		b.hdrs[i].Len = 0
+		if !send {
+			h.Name = &b.names[i].b[0]
+			h.Namelen = uint32(len(b.names[i].b))
+			continue
+		}
+		if i == 0 || m.Addr != ms[i-1].Addr {
+			sa := &b.names[i]
 			sa.n = 0
 			if m.Addr.IsValid() {
 				if err := encode(sa, m.Addr); err != nil {
 					return &batchError{index: i, err: err}
 				}
 			}
+			name, namelen = nil, 0
 			if sa.n > 0 {
-				h.Hdr.Name = &sa.b[0]
-				h.Hdr.Namelen = uint32(sa.n)
+				name, namelen = &sa.b[0], uint32(sa.n)
 			}
-		} else {
-			h.Hdr.Name = &sa.b[0]
-			h.Hdr.Namelen = uint32(len(sa.b))
 		}
+		h.Name, h.Namelen = name, namelen
 	}
 	return nil
 }
@@ -295,8 +305,11 @@ func (b *batch) prepare(ms []Message, send bool, encode func(sa *sockaddr, a Add
 // release drops the references to the caller's buffers.
 func (b *batch) release() {
 	clear(b.iovs)
-	for i := range b.hdrs {
-		b.hdrs[i] = unix.Mmsghdr{}
+	if b.oob {
+		for i := range b.hdrs {
+			b.hdrs[i].Hdr.Control = nil
+		}
+		b.oob = false
 	}
 }
 

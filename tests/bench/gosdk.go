@@ -437,7 +437,7 @@ var goPairs = []goPair{
 	// sendmmsg and recvmmsg save system calls, not the kernel's work per
 	// datagram; UDP_SEGMENT saves most of the sender's.
 	{id: "sdk-sdk/batch/ipv4", name: fmt.Sprintf("Go IPv4, mhost.Conn: one per call vs WriteBatch/ReadBatch of %d", batchLen), network: "udp4",
-		base: sdkMode("udp4", "netip"), cand: sdkMode("udp4", "batch")},
+		base: sdkMode("udp4", "netip"), cand: sdkMode("udp4", "batch"), profile: true},
 	{id: "sdk-sdk/gso/ipv4", name: fmt.Sprintf("Go IPv4, mhost.Conn: one per call vs WriteToSegmented of %d, ReadBatch", batchLen), network: "udp4",
 		base: sdkMode("udp4", "netip"), cand: sdkMode("udp4", "gso"), target: atLeast(2, "ratio"), allocs: true},
 }
