@@ -252,6 +252,62 @@ func (c *Client) Stats() (*Stats, error) {
 	return s, opError(op, err)
 }
 
+// Devices returns the devices of the namespace that have settings: those
+// enabled for plugged-in network layers, in interface index order.
+func (c *Client) Devices() ([]Device, error) {
+	const op = "get devices"
+	msgs, err := c.execute(op, uapi.CmdDevGet, netlink.Dump, nil)
+	if err != nil {
+		return nil, err
+	}
+	devs := make([]Device, 0, len(msgs))
+	for _, m := range msgs {
+		d, err := decodeDevice(m.Data)
+		if err != nil {
+			return nil, opError(op, err)
+		}
+		devs = append(devs, d)
+	}
+	return devs, nil
+}
+
+// Device returns the settings of the device with index ifindex, which
+// need not have any. It fails with an error for which errors.Is(err,
+// syscall.ENODEV) holds when the namespace has no such device.
+func (c *Client) Device(ifindex int) (*Device, error) {
+	op := "get device " + strconv.Itoa(ifindex)
+	attrs, err := encodeDevice(ifindex, nil)
+	if err != nil {
+		return nil, opError(op, err)
+	}
+	msgs, err := c.execute(op, uapi.CmdDevGet, 0, attrs)
+	if err != nil {
+		return nil, err
+	}
+	if len(msgs) != 1 {
+		return nil, opError(op, malformed(fmt.Errorf("%d replies to a request for one device", len(msgs))))
+	}
+	d, err := decodeDevice(msgs[0].Data)
+	if err != nil {
+		return nil, opError(op, err)
+	}
+	return &d, nil
+}
+
+// SetDevice enables (l3 true) or disables plugged-in network layers on
+// the device with index ifindex: see Device.L3. It needs CAP_NET_ADMIN in
+// the namespace's user namespace, and fails with an error for which
+// errors.Is(err, syscall.ENODEV) holds when there is no such device.
+func (c *Client) SetDevice(ifindex int, l3 bool) error {
+	op := "set device " + strconv.Itoa(ifindex)
+	attrs, err := encodeDevice(ifindex, &l3)
+	if err != nil {
+		return opError(op, err)
+	}
+	_, err = c.execute(op, uapi.CmdDevSet, netlink.Acknowledge, attrs)
+	return err
+}
+
 // maxDumpRetries bounds how often a dump the kernel marks as interrupted
 // (NLM_F_DUMP_INTR: the table changed while it was read) is started over.
 const maxDumpRetries = 10
