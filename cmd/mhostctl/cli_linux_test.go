@@ -167,6 +167,13 @@ func TestCommands(t *testing.T) {
 		{"sockets ls", []string{"Sockets"}},
 		{"stats", []string{"Stats"}},
 		{"stats --json", []string{"Stats"}},
+		{"dev show", []string{"Devices"}},
+		{"dev show eth0", []string{"Device 2"}},
+		{"devices ls -j", []string{"Devices"}},
+		{"dev set veth0 l3 on", []string{"SetDevice 5 l3=true"}},
+		{"dev set eth0 l3 off", []string{"SetDevice 2 l3=false"}},
+		{"device set lo l3 on", []string{"SetDevice 1 l3=true"}},
+		{"-n blue dev set ns-veth0 l3 on", []string{"SetDevice 5 l3=true"}}, // DEV is named in the namespace
 	}
 	for _, tt := range tests {
 		tb := newTestbed()
@@ -212,6 +219,17 @@ func TestUsageErrors(t *testing.T) {
 		{"host resolve a --id 0", `invalid host id "0"`},
 		{"host resolve a --port 70000", "invalid --port 70000"},
 		{"host resolve a --timeout 0s", "invalid --timeout"},
+		{"dev set", "mhostctl: dev set: missing device\nusage: mhostctl dev set DEV l3 on|off\n"},
+		{"dev set veth0", "nothing to set: want l3 on or l3 off"},
+		{"dev set veth0 l3", "l3 needs a value: on or off"},
+		{"dev set veth0 l3 yes", `invalid l3 "yes": want on or off`},
+		{"dev set veth0 l3 on l3 off", "l3 given twice"},
+		{"dev set veth0 mtu 1500", `unknown setting "mtu": want l3`},
+		{"dev set nosuch l3 on", `mhostctl: dev set: unknown device "nosuch": no such interface`},
+		{"dev show nosuch", `unknown device "nosuch"`},
+		{"dev show lo eth0", "want at most one device, got 2 arguments"},
+		{"dev bogus", `mhostctl: dev: unknown command "bogus": one of show, set`},
+		{"dev set --l3 veth0", "flag provided but not defined: -l3"},
 	}
 	for _, tt := range tests {
 		tb := newTestbed()
@@ -247,6 +265,11 @@ func TestHelp(t *testing.T) {
 		{"sock list -h", `"peer_host_id"`},
 		{"stats -h", `"hosts_allocated"`},
 		{"monitor --help", `{"event": "del", "id": 7}`},
+		{"help dev", "dev set DEV l3 on|off"},
+		{"dev --help", "usage: mhostctl [OPTIONS] dev COMMAND [ARGS]"},
+		{"dev set -h", "Devices start disabled."},
+		{"help dev show", `JSON: [{"dev": "veth0", "ifindex": 5, "l3": true}, ...]`},
+		{"help", "dev show [DEV]"},
 	}
 	for _, tt := range tests {
 		tb := newTestbed()
@@ -285,6 +308,12 @@ func TestKernelErrors(t *testing.T) {
 		{"host show", &mhostnl.Error{Op: "get hosts", Err: errors.New("netlink receive: boom")},
 			"mhostctl: host show: netlink receive: boom\n"},
 		{"stats", mhostnl.ErrNotLoaded, "mhostctl: stats: mhost module not loaded: run modprobe mhost\n"},
+		{"dev set veth0 l3 on", &mhostnl.Error{Op: "set device 5", Err: unix.EPERM},
+			"mhostctl: dev set: permission denied: needs CAP_NET_ADMIN\n"},
+		// The device went away between the name lookup and the request.
+		{"dev set veth0 l3 on", &mhostnl.Error{Op: "set device 5", Message: "no such device", Err: unix.ENODEV},
+			"mhostctl: dev set: no such device (no such device)\n"},
+		{"dev show", mhostnl.ErrNotLoaded, "mhostctl: dev show: mhost module not loaded: run modprobe mhost\n"},
 	}
 	for _, tt := range tests {
 		tb := newTestbed()
@@ -474,6 +503,10 @@ rx_l3_dev_disabled  17
 }
 `},
 		{"host show -j", ""}, // checked below: a list of both hosts
+		{"dev show", "DEV    IFINDEX  L3\nlo     1        on\nveth0  5        on\n"},
+		{"dev show eth0", "DEV   IFINDEX  L3\neth0  2        off\n"},
+		{"dev show -j", `[{"dev":"lo","ifindex":1,"l3":true},{"dev":"veth0","ifindex":5,"l3":true}]` + "\n"},
+		{"-j -p dev show lo", "[\n  {\n    \"dev\": \"lo\",\n    \"ifindex\": 1,\n    \"l3\": true\n  }\n]\n"},
 	}
 	for _, tt := range tests {
 		tb := newTestbed()
@@ -520,23 +553,32 @@ func TestMonitor(t *testing.T) {
 		{ev: mhostnl.Event{Type: mhostnl.EventHostNew, Host: sampleHosts[0]}},
 		{ev: mhostnl.Event{Type: mhostnl.EventHostDel, Host: mhostnl.Host{ID: 7}}},
 		{ev: mhostnl.Event{Type: mhostnl.EventHostFlush}},
+		{ev: mhostnl.Event{Type: mhostnl.EventDevSet, Device: mhostnl.Device{Index: 5, Name: "veth0", L3: true}}},
+		{ev: mhostnl.Event{Type: mhostnl.EventDevSet, Device: mhostnl.Device{Index: 5, Name: "veth0"}}},
+		{ev: mhostnl.Event{Type: mhostnl.EventDevDel, Device: mhostnl.Device{Index: 7, Name: "gone0"}}},
 	}
 	text := `new host 7 inet6 fd00::2 inet 10.0.0.2
 new host 8 testproto 02:00:00:00:00:02 dev veth0 inet6 fe80::2 dev 9 port 7000
 del host 7
 flush
+set dev veth0 l3 on
+set dev veth0 l3 off
+del dev gone0
 `
 	jsonLines := `{"event":"new","id":7,"locators":[{"family":"inet6","family_number":10,"address":"fd00::2","port":0,"ifindex":0,"dev":"","tx_packets":10,"tx_errors":1},{"family":"inet","family_number":2,"address":"10.0.0.2","port":0,"ifindex":0,"dev":"","tx_packets":5,"tx_errors":0}]}
 {"event":"new","id":8,"locators":[{"family":"testproto","family_number":1,"address":"02:00:00:00:00:02","port":0,"ifindex":5,"dev":"veth0","tx_packets":3,"tx_errors":0},{"family":"inet6","family_number":10,"address":"fe80::2","port":7000,"ifindex":9,"dev":"9","tx_packets":0,"tx_errors":0}]}
 {"event":"del","id":7}
 {"event":"flush"}
+{"event":"dev_set","dev":"veth0","ifindex":5,"l3":true}
+{"event":"dev_set","dev":"veth0","ifindex":5,"l3":false}
+{"event":"dev_del","dev":"gone0","ifindex":7,"l3":false}
 `
 	for _, tt := range []struct {
 		args, stdout string
 	}{
-		{"monitor --count 4", text},
+		{"monitor --count 7", text},
 		{"monitor --count 2", strings.Join(strings.SplitAfter(text, "\n")[:2], "")},
-		{"monitor -j --count 4", jsonLines},
+		{"monitor -j --count 7", jsonLines},
 	} {
 		tb := newTestbed()
 		tb.b.events = events

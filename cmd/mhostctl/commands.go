@@ -129,15 +129,19 @@ hosts_allocated counts the hosts of every namespace.
 	})
 	register("monitor", &command{
 		synopsis: "mhostctl monitor [--count N]",
-		summary:  "print host-table changes as they happen",
+		summary:  "print changes of hosts and devices as they happen",
 		help: `Prints one line per change until interrupted, or until N changes with
 --count N:
   new host 7 inet6 fd00::2 inet 10.0.0.2
   del host 7
   flush
+  set dev veth0 l3 on
+  del dev veth0        (an enabled device went away)
 
 JSON: one object per line: {"event": "new", "id": 7, "locators": [...]},
-{"event": "del", "id": 7}, {"event": "flush"}.
+{"event": "del", "id": 7}, {"event": "flush"},
+{"event": "dev_set", "dev": "veth0", "ifindex": 5, "l3": true},
+{"event": "dev_del", "dev": "veth0", "ifindex": 5, "l3": false}.
 `,
 		run: monitor,
 	})
