@@ -147,18 +147,24 @@ func (c *Client) Host(id uint32) (*Host, error) {
 	if err != nil {
 		return nil, opError(op, err)
 	}
-	msgs, err := c.execute(op, uapi.CmdHostGet, 0, attrs)
+	return getOne(c, op, uapi.CmdHostGet, attrs, func(b []byte) (Host, error) { return decodeHost(b, true) })
+}
+
+// getOne sends a request for one object, a host or a device, and decodes
+// the one reply it must get.
+func getOne[T any](c *Client, op string, cmd uint8, attrs []byte, decode func([]byte) (T, error)) (*T, error) {
+	msgs, err := c.execute(op, cmd, 0, attrs)
 	if err != nil {
 		return nil, err
 	}
 	if len(msgs) != 1 {
-		return nil, opError(op, malformed(fmt.Errorf("%d replies to a request for one host", len(msgs))))
+		return nil, opError(op, malformed(fmt.Errorf("%d replies, want one", len(msgs))))
 	}
-	h, err := decodeHost(msgs[0].Data, true)
+	v, err := decode(msgs[0].Data)
 	if err != nil {
 		return nil, opError(op, err)
 	}
-	return &h, nil
+	return &v, nil
 }
 
 // What CmdHostNew does with the host it names: its MHOST_A_HOST_FLAGS.
@@ -280,18 +286,7 @@ func (c *Client) Device(ifindex int) (*Device, error) {
 	if err != nil {
 		return nil, opError(op, err)
 	}
-	msgs, err := c.execute(op, uapi.CmdDevGet, 0, attrs)
-	if err != nil {
-		return nil, err
-	}
-	if len(msgs) != 1 {
-		return nil, opError(op, malformed(fmt.Errorf("%d replies to a request for one device", len(msgs))))
-	}
-	d, err := decodeDevice(msgs[0].Data)
-	if err != nil {
-		return nil, opError(op, err)
-	}
-	return &d, nil
+	return getOne(c, op, uapi.CmdDevGet, attrs, decodeDevice)
 }
 
 // SetDevice enables (l3 true) or disables plugged-in network layers on
