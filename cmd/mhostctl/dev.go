@@ -9,7 +9,7 @@ import (
 func init() {
 	register("dev show", &command{
 		synopsis: "mhostctl dev show [DEV]",
-		summary:  "show the devices enabled for plugged-in network layers, or one device",
+		summary:  "show the devices enabled for plugged-in layers, or one device",
 		help: `Frames of the network layers other modules plug in (ethertype 0x8888) are
 read from, and sent over, only the devices an administrator enabled with
 'dev set DEV l3 on'. Without DEV, lists the enabled devices; with DEV, shows

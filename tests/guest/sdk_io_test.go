@@ -420,15 +420,23 @@ func TestSDKReusePort(t *testing.T) {
 		t.Fatalf("a second socket on port %d with ReusePort: %v", port, err)
 	}
 	defer b.Close()
+	// The sockets are AF_MHOST sockets, not UDPv6 ones in disguise, and
+	// read back what Config set through MHOST_REUSEPORT.
 	for _, c := range []*mhost.Conn{a, b} {
 		var (
-			v    int
-			gerr error
+			domain, reuse int
+			derr, rerr    error
 		)
 		rc, _ := c.SyscallConn()
-		rc.Control(func(fd uintptr) { v, gerr = unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEPORT) })
-		if gerr != nil || v != 1 {
-			t.Errorf("getsockopt(SO_REUSEPORT) = %d, %v; want 1", v, gerr)
+		rc.Control(func(fd uintptr) {
+			domain, derr = unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_DOMAIN)
+			reuse, rerr = unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEPORT)
+		})
+		if derr != nil || domain != mhost.FamilyInUse() {
+			t.Errorf("getsockopt(SO_DOMAIN) = %d, %v; want %d", domain, derr, mhost.FamilyInUse())
+		}
+		if rerr != nil || reuse != 1 {
+			t.Errorf("getsockopt(SO_REUSEPORT) = %d, %v; want 1", reuse, rerr)
 		}
 	}
 
