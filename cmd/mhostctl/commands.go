@@ -1,3 +1,5 @@
+//go:build linux
+
 package main
 
 import (
@@ -36,18 +38,18 @@ in order. Fails if the table has the host already: 'host set' replaces.
 
 Example: mhostctl host add 7 inet6 fd00::2 inet 10.0.0.2
 `,
-		run: hostNew(mhostnl.HostFlagCreate, "use 'mhostctl host set' to replace it"),
+		run: hostNew(backend.AddHost, "use 'mhostctl host set' to replace it"),
 	})
 	register("host set", &command{
 		synopsis: "mhostctl host set ID LOCATOR...",
 		summary:  "add a host, or replace its locators",
 		help:     "Example: mhostctl host set 7 inet 10.0.0.2 port 7000\n",
-		run:      hostNew(mhostnl.HostFlagCreate|mhostnl.HostFlagReplace, ""),
+		run:      hostNew(backend.SetHost, ""),
 	})
 	register("host replace", &command{
 		synopsis: "mhostctl host replace ID LOCATOR...",
 		summary:  "replace the locators of a host; fails if it does not exist",
-		run:      hostNew(mhostnl.HostFlagReplace, "use 'mhostctl host set' to create it"),
+		run:      hostNew(backend.ReplaceHost, "use 'mhostctl host set' to create it"),
 	})
 	register("host append", &command{
 		synopsis: "mhostctl host append [--create] ID LOCATOR...",
@@ -65,10 +67,11 @@ Example: mhostctl host append 7 inet 192.0.2.7
 		run:      hostDel,
 	})
 	register("host show", &command{
-		synopsis: "mhostctl host show [ID]",
+		synopsis: "mhostctl host show [-s] [ID]",
 		summary:  "show one host or all of them",
-		help: `One row per locator: the host id, the locator, and the datagrams sent over
-it and the sends that failed on it (making mhost try the next locator).
+		help: `One row per locator: the host id and the locator; with -s also the datagrams
+sent over it and the sends that failed on it (making mhost try the next
+locator). Devices are named as the namespace names them.
 
 ` + hostJSON + "\nThe JSON is a list even for one host.\n",
 		run: hostShow,
@@ -126,15 +129,19 @@ hosts_allocated counts the hosts of every namespace.
 	})
 	register("monitor", &command{
 		synopsis: "mhostctl monitor [--count N]",
-		summary:  "print host-table changes as they happen",
+		summary:  "print changes of hosts and devices as they happen",
 		help: `Prints one line per change until interrupted, or until N changes with
 --count N:
   new host 7 inet6 fd00::2 inet 10.0.0.2
   del host 7
   flush
+  set dev veth0 l3 on
+  del dev veth0        (an enabled device went away)
 
 JSON: one object per line: {"event": "new", "id": 7, "locators": [...]},
-{"event": "del", "id": 7}, {"event": "flush"}.
+{"event": "del", "id": 7}, {"event": "flush"},
+{"event": "dev_set", "dev": "veth0", "ifindex": 5, "l3": true},
+{"event": "dev_del", "dev": "veth0", "ifindex": 5, "l3": false}.
 `,
 		run: monitor,
 	})
@@ -176,7 +183,7 @@ func (c *cli) hostArgs(cmd string, args []string) (mhostnl.Host, error) {
 	return mhostnl.Host{ID: id, Locators: locs}, nil
 }
 
-func hostNew(flags uint32, existsHint string) func(c *cli, cmd string, args []string) error {
+func hostNew(do func(backend, mhostnl.Host) error, existsHint string) func(c *cli, cmd string, args []string) error {
 	return func(c *cli, cmd string, args []string) error {
 		args, err := noFlags(cmd, args)
 		if err != nil {
@@ -186,19 +193,14 @@ func hostNew(flags uint32, existsHint string) func(c *cli, cmd string, args []st
 		if err != nil {
 			return err
 		}
+		if c.batch != nil && (cmd == "host add" || cmd == "host set") {
+			return c.queue(cmd, h) // sent with its neighbours
+		}
 		b, err := c.backend()
 		if err != nil {
 			return fail(cmd, err)
 		}
-		switch flags {
-		case mhostnl.HostFlagCreate:
-			err = b.AddHost(h)
-		case mhostnl.HostFlagCreate | mhostnl.HostFlagReplace:
-			err = b.SetHost(h)
-		default:
-			err = b.ReplaceHost(h)
-		}
-		return hinted(cmd, err, existsHint)
+		return hinted(cmd, do(b, h), existsHint)
 	}
 }
 

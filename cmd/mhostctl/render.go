@@ -1,3 +1,5 @@
+//go:build linux
+
 package main
 
 import (
@@ -67,10 +69,20 @@ type jsonStats struct {
 	RxL3DevDisabled uint64 `json:"rx_l3_dev_disabled"`
 }
 
+type jsonDevice struct {
+	Dev     string `json:"dev"`
+	Ifindex int    `json:"ifindex"`
+	L3      bool   `json:"l3"`
+}
+
 type jsonEvent struct {
 	Event    string        `json:"event"`
 	ID       uint32        `json:"id,omitempty"`
 	Locators []jsonLocator `json:"locators,omitempty"`
+	// Device events: the device and its setting.
+	Dev     string `json:"dev,omitempty"`
+	Ifindex int    `json:"ifindex,omitempty"`
+	L3      *bool  `json:"l3,omitempty"`
 }
 
 type jsonResolved struct {
@@ -96,9 +108,17 @@ func (c *cli) jsonLocators(locs []mhostnl.Locator) []jsonLocator {
 	return out
 }
 
-// printJSON writes v as indented JSON.
+// printJSON writes v as JSON on one line, indented with -p.
 func (c *cli) printJSON(v any) error {
-	b, err := json.MarshalIndent(v, "", "  ")
+	var (
+		b   []byte
+		err error
+	)
+	if c.pretty {
+		b, err = json.MarshalIndent(v, "", "  ")
+	} else {
+		b, err = json.Marshal(v)
+	}
 	if err != nil {
 		return err
 	}
@@ -133,18 +153,26 @@ func (c *cli) renderHosts(hosts []mhostnl.Host) error {
 		}
 		return c.printJSON(out)
 	}
+	header := "ID\tKIND\tADDRESS\tPORT\tDEV"
+	if c.stats {
+		header += "\tTX_PACKETS\tTX_ERRORS"
+	}
 	var rows [][]string
 	for _, h := range hosts {
 		id := u64(uint64(h.ID))
 		if len(h.Locators) == 0 {
-			rows = append(rows, []string{id, "-", "-", "-", "-", "-", "-"})
+			rows = append(rows, []string{id, "-", "-", "-", "-", "-", "-"}[:strings.Count(header, "\t")+1])
 		}
 		for _, l := range h.Locators {
-			rows = append(rows, []string{id, c.familyName(l.Family), l.AddrString(),
-				dash(strconv.Itoa(int(l.Port))), dash(c.devName(l.Ifindex)), u64(l.TxPackets), u64(l.TxErrors)})
+			row := []string{id, c.familyName(l.Family), l.AddrString(),
+				dash(strconv.Itoa(int(l.Port))), dash(c.devName(l.Ifindex))}
+			if c.stats {
+				row = append(row, u64(l.TxPackets), u64(l.TxErrors))
+			}
+			rows = append(rows, row)
 		}
 	}
-	return c.table("ID\tFAMILY\tADDRESS\tPORT\tDEV\tTX_PACKETS\tTX_ERRORS", rows)
+	return c.table(header, rows)
 }
 
 func (c *cli) renderProtocols(ps []mhostnl.Protocol) error {
@@ -214,11 +242,37 @@ func (c *cli) renderStats(s *mhostnl.Stats) error {
 	return c.table("COUNTER\tVALUE", rows)
 }
 
+func (c *cli) renderDevices(devs []mhostnl.Device) error {
+	if c.json {
+		out := make([]jsonDevice, 0, len(devs))
+		for _, d := range devs {
+			out = append(out, jsonDevice{Dev: d.Name, Ifindex: d.Index, L3: d.L3})
+		}
+		return c.printJSON(out)
+	}
+	var rows [][]string
+	for _, d := range devs {
+		rows = append(rows, []string{dash(d.Name), strconv.Itoa(d.Index), onOffText(d.L3)})
+	}
+	return c.table("DEV\tIFINDEX\tL3", rows)
+}
+
+func onOffText(on bool) string {
+	if on {
+		return "on"
+	}
+	return "off"
+}
+
 func (c *cli) renderEvent(ev mhostnl.Event) error {
+	dev := ev.Type == mhostnl.EventDevSet || ev.Type == mhostnl.EventDevDel
 	if c.json {
 		je := jsonEvent{Event: ev.Type.String(), ID: ev.Host.ID}
 		if ev.Type == mhostnl.EventHostNew {
 			je.Locators = c.jsonLocators(ev.Host.Locators)
+		}
+		if dev {
+			je.Dev, je.Ifindex, je.L3 = ev.Device.Name, ev.Device.Index, &ev.Device.L3
 		}
 		b, err := json.Marshal(je)
 		if err != nil {
@@ -236,6 +290,10 @@ func (c *cli) renderEvent(ev mhostnl.Event) error {
 		}
 	case mhostnl.EventHostDel:
 		s = "del host " + u64(uint64(ev.Host.ID))
+	case mhostnl.EventDevSet:
+		s = "set dev " + ev.Device.Name + " l3 " + onOffText(ev.Device.L3)
+	case mhostnl.EventDevDel:
+		s = "del dev " + ev.Device.Name
 	default:
 		s = ev.Type.String()
 	}

@@ -1,7 +1,8 @@
 // Package mhostnl controls the mhost kernel module over its generic
 // netlink family "mhost": the host table that maps host identifiers to
-// locators, the network layers mhost can use, its open sockets and its
-// counters, and the events that announce host-table changes.
+// locators, the network layers mhost can use, the devices plugged-in
+// layers may use, its open sockets and its counters, and the events that
+// announce changes.
 //
 // The name says what the package speaks, netlink, and keeps it apart from
 // package mhost (the AF_MHOST sockets) and from the mhostctl command built
@@ -32,7 +33,33 @@
 // A host has 1 to MaxLocators locators, tried in order. AddHost creates
 // a host and fails if it exists, SetHost creates or replaces, ReplaceHost
 // only replaces, and AppendLocators adds to the end of the list (creating
-// the host if asked to). They differ only in the HostFlag* flags of their
-// request. AddHosts and SetHosts do the same for many hosts at once,
-// several requests per system call.
+// the host if asked to). They differ only in the flags of their request.
+// AddHosts and SetHosts do the same for many hosts at once, several
+// requests per system call.
+//
+// # Devices
+//
+// Frames of plugged-in network layers are read from, and sent over, only
+// the devices an administrator enabled: SetDevice(ifindex, true) does it,
+// Devices lists the enabled ones, and a Watcher reports EventDevSet and,
+// when an enabled device goes away, EventDevDel.
+//
+// # Consistent reads
+//
+// The kernel sends a dump (Hosts, Protocols, Sockets, Devices) over as many
+// messages as it needs, and flags it when the table changed in between;
+// the Client then reads it again, so that what it returns is the table at
+// one moment. The flag may come on the dump's final NLMSG_DONE alone,
+// which netlink.Conn drops: a Client from Dial reads its socket through a
+// wrapper that sees it.
+//
+// # Tests
+//
+// New takes the connection genltest.Dial gives, for programs testing
+// their use of a Client without the kernel.
+//
+// # Other systems
+//
+// The package builds everywhere; Dial fails with an error wrapping
+// errors.ErrUnsupported where there is no Linux.
 package mhostnl

@@ -5,7 +5,12 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+
+	"github.com/mnet/mnet/gosdk/internal/uapi"
 )
+
+// MaxLocators is the most locators one host may have.
+const MaxLocators = uapi.MaxLocators
 
 // A Family is the address family of a network layer: FamilyInet,
 // FamilyInet6, or the family number of a protocol plugged into mhost by
@@ -167,7 +172,18 @@ type Stats struct {
 	RxL3DevDisabled uint64
 }
 
-// An EventType says what changed in a host table.
+// A Device is what mhost keeps of a network device of the namespace.
+type Device struct {
+	Index int    // interface index
+	Name  string // interface name, as the namespace names it
+	// L3 says whether the administrator enabled plugged-in network
+	// layers on the device: only then are their frames (ethertype
+	// 0x8888) read from it and sends over it allowed. Devices start
+	// disabled.
+	L3 bool
+}
+
+// An EventType says what changed in the namespace a Watcher watches.
 type EventType uint8
 
 // The events of the "events" multicast group.
@@ -175,9 +191,11 @@ const (
 	EventHostNew   EventType = iota + 1 // a host was added or changed; Event.Host is its new state
 	EventHostDel                        // a host was deleted; Event.Host.ID says which
 	EventHostFlush                      // every host of the namespace was deleted
+	EventDevSet                         // a device's settings changed; Event.Device is its new state
+	EventDevDel                         // a device with settings left the namespace or was deleted; Event.Device is its last state
 )
 
-// String returns "new", "del" or "flush".
+// String returns "new", "del", "flush", "dev_set" or "dev_del".
 func (t EventType) String() string {
 	switch t {
 	case EventHostNew:
@@ -186,13 +204,18 @@ func (t EventType) String() string {
 		return "del"
 	case EventHostFlush:
 		return "flush"
+	case EventDevSet:
+		return "dev_set"
+	case EventDevDel:
+		return "dev_del"
 	}
 	return "event(" + strconv.Itoa(int(t)) + ")"
 }
 
-// An Event is a change of the host table of the namespace a Watcher
-// watches.
+// An Event is a change of the host table or of the device settings of the
+// namespace a Watcher watches.
 type Event struct {
-	Type EventType
-	Host Host // the host as it now is for EventHostNew, its ID for EventHostDel
+	Type   EventType
+	Host   Host   // the host as it now is for EventHostNew, its ID for EventHostDel
+	Device Device // the device, for EventDevSet and EventDevDel
 }

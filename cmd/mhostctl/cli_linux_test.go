@@ -79,7 +79,10 @@ func TestParseLocatorsErrors(t *testing.T) {
 		{"inet6 fd00::1 dev eth0 dev veth0", "two devices"},
 		{"inet6 fe80::1%nope", `unknown device "nope"`},
 		{"inet6 dev veth0 fe80::1%eth0", "names another device than dev veth0"},
-		{"bogus 1", `unknown locator family or address "bogus" (families: inet, inet6, testproto)`},
+		{"bogus 1", `unknown locator kind "bogus": want an IP address, or a kind before one: inet, inet6, testproto`},
+		{"inte 1.2.3.4", `unknown locator kind "inte": want an IP address, or a kind before one: inet, inet6, testproto`},
+		{"999.1.1.1", `invalid address "999.1.1.1": want an IP address, or a kind before one: inet, inet6, or a plugged network layer's name`},
+		{"inet 1.2.3.4 fd00::1 01:02", `invalid address "01:02"`},
 		{"testproto 02:00", "testproto addresses are 6 bytes long"},
 		{"testproto zz:00:00:00:00:00", "invalid testproto address"},
 		{"testproto 0x123", "invalid testproto address"},
@@ -101,14 +104,39 @@ func TestParseLocatorsErrors(t *testing.T) {
 	}
 }
 
+// Without the module, a locator typo is still a usage error that names
+// the token and lists the kinds, never "module not loaded"; a token that
+// cannot be a layer's name does not even make mhostctl ask the kernel.
 func TestParseLocatorsKernelDown(t *testing.T) {
-	tb := newTestbed()
-	tb.dialErr = mhostnl.ErrNotLoaded
-	if code := tb.run(t, "host add 7 testproto 02:00:00:00:00:02"); code != exitError {
-		t.Errorf("exit %d, want %d", code, exitError)
+	tests := []struct {
+		args   string
+		code   int
+		stderr string
+		dials  int
+	}{
+		{"host add 7 inte 1.2.3.4", exitUsage,
+			`mhostctl: host add: unknown locator kind "inte": want an IP address, or a kind before one: inet, inet6 (the kernel's plugged network layers could not be listed)`, 1},
+		{"host add 7 999.1.1.1", exitUsage, `mhostctl: host add: invalid address "999.1.1.1": want an IP address, or a kind before one: inet, inet6, or a plugged network layer's name`, 0},
+		{"host add 7 testproto 02:00:00:00:00:02", exitUsage, `unknown locator kind "testproto"`, 1},
+		{"host add 7 inet 1.2.3.4", exitKernel, "mhostctl: host add: mhost module not loaded: run modprobe mhost\n", 1},
+		{"host show", exitKernel, "mhostctl: host show: mhost module not loaded: run modprobe mhost\n", 1},
 	}
-	if got, want := tb.stderr.String(), "mhostctl: mhost module not loaded: run modprobe mhost\n"; got != want {
-		t.Errorf("stderr = %q, want %q", got, want)
+	for _, tt := range tests {
+		tb := newTestbed()
+		tb.dialErr = mhostnl.ErrNotLoaded
+		if code := tb.run(t, tt.args); code != tt.code {
+			t.Errorf("%q: exit %d, want %d", tt.args, code, tt.code)
+		}
+		got := tb.stderr.String()
+		if !strings.Contains(got, tt.stderr) {
+			t.Errorf("%q: stderr %q, want it to contain %q", tt.args, got, tt.stderr)
+		}
+		if tt.code == exitUsage && strings.Contains(got, "not loaded") {
+			t.Errorf("%q: a usage error says %q", tt.args, got)
+		}
+		if tb.dials != tt.dials {
+			t.Errorf("%q: %d dials of the kernel, want %d", tt.args, tb.dials, tt.dials)
+		}
 	}
 }
 
@@ -139,6 +167,13 @@ func TestCommands(t *testing.T) {
 		{"sockets ls", []string{"Sockets"}},
 		{"stats", []string{"Stats"}},
 		{"stats --json", []string{"Stats"}},
+		{"dev show", []string{"Devices"}},
+		{"dev show eth0", []string{"Device 2"}},
+		{"devices ls -j", []string{"Devices"}},
+		{"dev set veth0 l3 on", []string{"SetDevice 5 l3=true"}},
+		{"dev set eth0 l3 off", []string{"SetDevice 2 l3=false"}},
+		{"device set lo l3 on", []string{"SetDevice 1 l3=true"}},
+		{"-n blue dev set ns-veth0 l3 on", []string{"SetDevice 5 l3=true"}}, // DEV is named in the namespace
 	}
 	for _, tt := range tests {
 		tb := newTestbed()
@@ -157,11 +192,11 @@ func TestCommands(t *testing.T) {
 
 func TestUsageErrors(t *testing.T) {
 	tests := []struct{ args, stderr string }{
-		{"", "mhostctl: missing command\nRun 'mhostctl --help' for the commands.\n"},
+		{"", "mhostctl: missing command\nRun 'mhostctl help' for the commands.\n"},
 		{"bogus", `mhostctl: unknown command "bogus"`},
-		{"host", "mhostctl: host: missing command: one of add, set, replace, append, del, show, flush, resolve\n"},
+		{"host", "mhostctl: host: missing command: one of show, add, append, set, replace, del, flush, resolve\n"},
 		{"host bogus", `mhostctl: host: unknown command "bogus"`},
-		{"host add", "mhostctl: host add: missing host ID\nusage: mhostctl host add ID LOCATOR...\nRun 'mhostctl host add --help' for more.\n"},
+		{"host add", "mhostctl: host add: missing host ID\nusage: mhostctl host add ID LOCATOR...\nRun 'mhostctl help host add' for more.\n"},
 		{"host add 7", "mhostctl: host add: missing LOCATOR"},
 		{"host add x inet 1.1.1.1", `mhostctl: host add: invalid host id "x"`},
 		{"host add 0 inet 1.1.1.1", `invalid host id "0"`},
@@ -184,6 +219,17 @@ func TestUsageErrors(t *testing.T) {
 		{"host resolve a --id 0", `invalid host id "0"`},
 		{"host resolve a --port 70000", "invalid --port 70000"},
 		{"host resolve a --timeout 0s", "invalid --timeout"},
+		{"dev set", "mhostctl: dev set: missing device\nusage: mhostctl dev set DEV l3 on|off\n"},
+		{"dev set veth0", "nothing to set: want l3 on or l3 off"},
+		{"dev set veth0 l3", "l3 needs a value: on or off"},
+		{"dev set veth0 l3 yes", `invalid l3 "yes": want on or off`},
+		{"dev set veth0 l3 on l3 off", "l3 given twice"},
+		{"dev set veth0 mtu 1500", `unknown setting "mtu": want l3`},
+		{"dev set nosuch l3 on", `mhostctl: dev set: unknown device "nosuch": no such interface`},
+		{"dev show nosuch", `unknown device "nosuch"`},
+		{"dev show lo eth0", "want at most one device, got 2 arguments"},
+		{"dev bogus", `mhostctl: dev: unknown command "bogus": one of show, set`},
+		{"dev set --l3 veth0", "flag provided but not defined: -l3"},
 	}
 	for _, tt := range tests {
 		tb := newTestbed()
@@ -204,10 +250,10 @@ func TestUsageErrors(t *testing.T) {
 
 func TestHelp(t *testing.T) {
 	tests := []struct{ args, want string }{
-		{"--help", "usage: mhostctl [-j] OBJECT COMMAND [ARGS]"},
-		{"-h", "LOCATOR := [FAMILY] ADDRESS [port PORT] [dev IFNAME]"},
-		{"help", "Exit status: 0 success, 1 the kernel refused or failed"},
-		{"host --help", "usage: mhostctl [-j] host COMMAND [ARGS]"},
+		{"--help", "usage: mhostctl [OPTIONS] OBJECT COMMAND [ARGS]"},
+		{"-h", "LOCATOR := [KIND] ADDRESS [port PORT] [dev IFNAME]"},
+		{"help", "Exit status, as ip(8)'s: 0 success; 1 the command line is wrong; 2 the\nkernel refused or failed"},
+		{"host --help", "usage: mhostctl [OPTIONS] host COMMAND [ARGS]"},
 		{"help host", "host resolve NAME"},
 		{"host help", "host append [--create] ID LOCATOR..."},
 		{"host add -h", "usage: mhostctl host add ID LOCATOR...\n\nadd a host; fails if it exists"},
@@ -219,6 +265,11 @@ func TestHelp(t *testing.T) {
 		{"sock list -h", `"peer_host_id"`},
 		{"stats -h", `"hosts_allocated"`},
 		{"monitor --help", `{"event": "del", "id": 7}`},
+		{"help dev", "dev set DEV l3 on|off"},
+		{"dev --help", "usage: mhostctl [OPTIONS] dev COMMAND [ARGS]"},
+		{"dev set -h", "Devices start disabled."},
+		{"help dev show", `JSON: [{"dev": "veth0", "ifindex": 5, "l3": true}, ...]`},
+		{"help", "dev show [DEV]"},
 	}
 	for _, tt := range tests {
 		tb := newTestbed()
@@ -256,13 +307,19 @@ func TestKernelErrors(t *testing.T) {
 			"mhostctl: host del: no such host (no such file or directory)\n"},
 		{"host show", &mhostnl.Error{Op: "get hosts", Err: errors.New("netlink receive: boom")},
 			"mhostctl: host show: netlink receive: boom\n"},
-		{"stats", mhostnl.ErrNotLoaded, "mhostctl: mhost module not loaded: run modprobe mhost\n"},
+		{"stats", mhostnl.ErrNotLoaded, "mhostctl: stats: mhost module not loaded: run modprobe mhost\n"},
+		{"dev set veth0 l3 on", &mhostnl.Error{Op: "set device 5", Err: unix.EPERM},
+			"mhostctl: dev set: permission denied: needs CAP_NET_ADMIN\n"},
+		// The device went away between the name lookup and the request.
+		{"dev set veth0 l3 on", &mhostnl.Error{Op: "set device 5", Message: "no such device", Err: unix.ENODEV},
+			"mhostctl: dev set: no such device (no such device)\n"},
+		{"dev show", mhostnl.ErrNotLoaded, "mhostctl: dev show: mhost module not loaded: run modprobe mhost\n"},
 	}
 	for _, tt := range tests {
 		tb := newTestbed()
 		tb.b.err = tt.err
-		if code := tb.run(t, tt.args); code != exitError {
-			t.Errorf("%q: exit %d, want %d", tt.args, code, exitError)
+		if code := tb.run(t, tt.args); code != exitKernel {
+			t.Errorf("%q: exit %d, want %d", tt.args, code, exitKernel)
 		}
 		if got := tb.stderr.String(); got != tt.stderr {
 			t.Errorf("%q: stderr\n %q\nwant %q", tt.args, got, tt.stderr)
@@ -271,13 +328,13 @@ func TestKernelErrors(t *testing.T) {
 
 	tb := newTestbed()
 	tb.b.hosts = nil
-	if code := tb.run(t, "host show 9"); code != exitError ||
+	if code := tb.run(t, "host show 9"); code != exitKernel ||
 		tb.stderr.String() != "mhostctl: host show: no such host (no such file or directory)\n" {
 		t.Errorf("host show 9: exit %d, stderr %q", code, tb.stderr.String())
 	}
 	tb.dialErr = mhostnl.ErrNotLoaded
-	if code := tb.run(t, "host show"); code != exitError ||
-		tb.stderr.String() != "mhostctl: mhost module not loaded: run modprobe mhost\n" {
+	if code := tb.run(t, "host show"); code != exitKernel ||
+		tb.stderr.String() != "mhostctl: host show: mhost module not loaded: run modprobe mhost\n" {
 		t.Errorf("not loaded: exit %d, stderr %q", code, tb.stderr.String())
 	}
 }
@@ -299,13 +356,21 @@ func TestRender(t *testing.T) {
 	tests := []struct {
 		args, stdout string
 	}{
-		{"host show", `ID  FAMILY     ADDRESS            PORT  DEV    TX_PACKETS  TX_ERRORS
+		{"host show", `ID  KIND       ADDRESS            PORT  DEV
+7   inet6      fd00::2            -     -
+7   inet       10.0.0.2           -     -
+8   testproto  02:00:00:00:00:02  -     veth0
+8   inet6      fe80::2            7000  9
+`},
+		{"-s host show", `ID  KIND       ADDRESS            PORT  DEV    TX_PACKETS  TX_ERRORS
 7   inet6      fd00::2            -     -      10          1
 7   inet       10.0.0.2           -     -      5           0
 8   testproto  02:00:00:00:00:02  -     veth0  3           0
 8   inet6      fe80::2            7000  9      0           0
 `},
-		{"host show 7 -j", `[
+		{"host show 7 -j", `[{"id":7,"locators":[{"family":"inet6","family_number":10,"address":"fd00::2","port":0,"ifindex":0,"dev":"","tx_packets":10,"tx_errors":1},{"family":"inet","family_number":2,"address":"10.0.0.2","port":0,"ifindex":0,"dev":"","tx_packets":5,"tx_errors":0}]}]
+`},
+		{"host show 7 -j -p", `[
   {
     "id": 7,
     "locators": [
@@ -338,7 +403,7 @@ func TestRender(t *testing.T) {
 10      inet6      kernel           16        30          40
 1       testproto  mhost_testproto  6         0           0
 `},
-		{"proto list --json", `[
+		{"proto list --json -p", `[
   {
     "name": "inet",
     "family_number": 2,
@@ -370,7 +435,7 @@ func TestRender(t *testing.T) {
 7000  0      1234   768     0       2      hid(7)
 7001  65534  1235   0       0       0      -
 `},
-		{"-j sock list", `[
+		{"-j -p sock list", `[
   {
     "port": 0,
     "uid": 0,
@@ -418,7 +483,7 @@ rx_l3_no_socket     15
 rx_l3_bad_csum      16
 rx_l3_dev_disabled  17
 `},
-		{"stats -j", `{
+		{"stats -j --pretty", `{
   "hosts": 2,
   "sockets": 3,
   "tx_host_id": 4,
@@ -438,6 +503,10 @@ rx_l3_dev_disabled  17
 }
 `},
 		{"host show -j", ""}, // checked below: a list of both hosts
+		{"dev show", "DEV    IFINDEX  L3\nlo     1        on\nveth0  5        on\n"},
+		{"dev show eth0", "DEV   IFINDEX  L3\neth0  2        off\n"},
+		{"dev show -j", `[{"dev":"lo","ifindex":1,"l3":true},{"dev":"veth0","ifindex":5,"l3":true}]` + "\n"},
+		{"-j -p dev show lo", "[\n  {\n    \"dev\": \"lo\",\n    \"ifindex\": 1,\n    \"l3\": true\n  }\n]\n"},
 	}
 	for _, tt := range tests {
 		tb := newTestbed()
@@ -472,7 +541,7 @@ func TestRenderEmpty(t *testing.T) {
 	if code := tb.run(t, "host show -j"); code != exitOK || tb.stdout.String() != "[]\n" {
 		t.Errorf("empty host show -j: exit %d, %q", code, tb.stdout.String())
 	}
-	if code := tb.run(t, "host show"); code != exitOK || tb.stdout.String() != "ID  FAMILY  ADDRESS  PORT  DEV  TX_PACKETS  TX_ERRORS\n" {
+	if code := tb.run(t, "host show"); code != exitOK || tb.stdout.String() != "ID  KIND  ADDRESS  PORT  DEV\n" {
 		t.Errorf("empty host show: exit %d, %q", code, tb.stdout.String())
 	}
 }
@@ -484,23 +553,32 @@ func TestMonitor(t *testing.T) {
 		{ev: mhostnl.Event{Type: mhostnl.EventHostNew, Host: sampleHosts[0]}},
 		{ev: mhostnl.Event{Type: mhostnl.EventHostDel, Host: mhostnl.Host{ID: 7}}},
 		{ev: mhostnl.Event{Type: mhostnl.EventHostFlush}},
+		{ev: mhostnl.Event{Type: mhostnl.EventDevSet, Device: mhostnl.Device{Index: 5, Name: "veth0", L3: true}}},
+		{ev: mhostnl.Event{Type: mhostnl.EventDevSet, Device: mhostnl.Device{Index: 5, Name: "veth0"}}},
+		{ev: mhostnl.Event{Type: mhostnl.EventDevDel, Device: mhostnl.Device{Index: 7, Name: "gone0"}}},
 	}
 	text := `new host 7 inet6 fd00::2 inet 10.0.0.2
 new host 8 testproto 02:00:00:00:00:02 dev veth0 inet6 fe80::2 dev 9 port 7000
 del host 7
 flush
+set dev veth0 l3 on
+set dev veth0 l3 off
+del dev gone0
 `
 	jsonLines := `{"event":"new","id":7,"locators":[{"family":"inet6","family_number":10,"address":"fd00::2","port":0,"ifindex":0,"dev":"","tx_packets":10,"tx_errors":1},{"family":"inet","family_number":2,"address":"10.0.0.2","port":0,"ifindex":0,"dev":"","tx_packets":5,"tx_errors":0}]}
 {"event":"new","id":8,"locators":[{"family":"testproto","family_number":1,"address":"02:00:00:00:00:02","port":0,"ifindex":5,"dev":"veth0","tx_packets":3,"tx_errors":0},{"family":"inet6","family_number":10,"address":"fe80::2","port":7000,"ifindex":9,"dev":"9","tx_packets":0,"tx_errors":0}]}
 {"event":"del","id":7}
 {"event":"flush"}
+{"event":"dev_set","dev":"veth0","ifindex":5,"l3":true}
+{"event":"dev_set","dev":"veth0","ifindex":5,"l3":false}
+{"event":"dev_del","dev":"gone0","ifindex":7,"l3":false}
 `
 	for _, tt := range []struct {
 		args, stdout string
 	}{
-		{"monitor --count 4", text},
+		{"monitor --count 7", text},
 		{"monitor --count 2", strings.Join(strings.SplitAfter(text, "\n")[:2], "")},
-		{"monitor -j --count 4", jsonLines},
+		{"monitor -j --count 7", jsonLines},
 	} {
 		tb := newTestbed()
 		tb.b.events = events
@@ -531,7 +609,7 @@ flush
 	// A failure of the kernel is one.
 	tb = newTestbed()
 	tb.b.events = []eventOrError{{err: &mhostnl.Error{Op: "watch", Err: unix.EBADF}}}
-	if code := tb.run(t, "monitor"); code != exitError || !strings.Contains(tb.stderr.String(), "mhostctl: monitor: bad file descriptor") {
+	if code := tb.run(t, "monitor"); code != exitKernel || !strings.Contains(tb.stderr.String(), "mhostctl: monitor: bad file descriptor") {
 		t.Errorf("failing monitor: exit %d, stderr %q", code, tb.stderr.String())
 	}
 }
