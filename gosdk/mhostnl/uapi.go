@@ -39,18 +39,23 @@ const (
 	CmdDevGet    = 8  // one device, or the enabled ones as a dump
 	CmdDevSet    = 9  // enable or disable plugged-L3 traffic on a device
 	CmdDevDel    = 10 // event only: a device with state went away
+	CmdLiveGet   = 11 // the namespace's path liveness settings
+	CmdLiveSet   = 12
+	CmdLocState  = 13 // event only: a locator changed state
 )
 
 // Top-level attributes (enum mhost_attr).
 const (
 	AttrPad          = 1
-	AttrHostID       = 2 // u32, non-zero
-	AttrHostLocators = 3 // nest of AttrLocator nests, in order
-	AttrProto        = 4 // nest of ProtoAttr*
-	AttrSock         = 5 // nest of SockAttr*
-	AttrStats        = 6 // nest of StatsAttr*
-	AttrHostFlags    = 7 // u32: HostFlag*, CmdHostNew only
-	AttrDev          = 8 // nest of DevAttr*
+	AttrHostID       = 2  // u32, non-zero
+	AttrHostLocators = 3  // nest of AttrLocator nests, in order
+	AttrProto        = 4  // nest of ProtoAttr*
+	AttrSock         = 5  // nest of SockAttr*
+	AttrStats        = 6  // nest of StatsAttr*
+	AttrHostFlags    = 7  // u32: HostFlag*, CmdHostNew only
+	AttrDev          = 8  // nest of DevAttr*
+	AttrHostLive     = 9  // nest of LiveAttr*: a host's own knobs
+	AttrLive         = 10 // nest of LiveAttr*: the namespace's settings
 )
 
 // Flags of AttrHostFlags, saying what CmdHostNew does. Generic netlink
@@ -75,6 +80,16 @@ const (
 	LocAttrIfindex   = 5 // u32; optional
 	LocAttrTxPackets = 6 // u64, read only
 	LocAttrTxErrors  = 7 // u64, read only
+	// Path liveness, read only.
+	LocAttrState     = 8  // u8: enum mhost_loc_state
+	LocAttrCause     = 9  // u8: enum mhost_loc_cause
+	LocAttrLastHeard = 10 // u32, ms ago
+	LocAttrChanged   = 11 // u32, ms ago
+	LocAttrRTT       = 12 // u32, µs
+	LocAttrRTTVar    = 13 // u32, µs
+	LocAttrFlaps     = 14 // u32
+	LocAttrHold      = 15 // u32, ms left
+	LocAttrPrevState = 16 // u8, CmdLocState only
 )
 
 // Protocol attributes (enum mhost_proto_attr).
@@ -120,6 +135,17 @@ const (
 	StatsAttrRxL3BadCsum    = 16 // u64
 	// u64: frames from devices not enabled for plugged L3s
 	StatsAttrRxL3DevDisabled = 17
+	// Path liveness.
+	StatsAttrLiveHosts           = 18 // u32
+	StatsAttrProbesSent          = 19 // u64
+	StatsAttrProbesAnswered      = 20 // u64
+	StatsAttrProbesMissed        = 21 // u64
+	StatsAttrLocChanges          = 22 // u64
+	StatsAttrLocSignals          = 23 // u64
+	StatsAttrLocSignalsIgnored   = 24 // u64
+	StatsAttrProbeReplies        = 25 // u64
+	StatsAttrProbeRepliesLimited = 26 // u64
+	StatsAttrProbesBad           = 27 // u64
 )
 
 // Device attributes (enum mhost_dev_attr).
@@ -128,4 +154,16 @@ const (
 	DevAttrIfindex = 2 // u32
 	DevAttrName    = 3 // string, read only
 	DevAttrL3      = 4 // u8: 1 if plugged-L3 traffic is enabled
+)
+
+// Path liveness settings and knobs (enum mhost_live_attr).
+const (
+	LiveAttrPad       = 1
+	LiveAttrInterval  = 2 // u32, ms; 0 turns liveness off
+	LiveAttrMult      = 3 // u8
+	LiveAttrHoldDown  = 4 // u32, ms
+	LiveAttrRevertive = 5 // u8
+	LiveAttrPort      = 6 // u16, namespace only
+	LiveAttrAnswer    = 7 // u8, namespace only
+	LiveAttrPortError = 8 // u32, read only
 )
