@@ -88,9 +88,14 @@
 #define MHOST_LIVE_PENALTY_MAX	6	/* hold-down doubles up to 32 times */
 #define MHOST_LIVE_DECAY	4	/* hold-downs UP to decay one flap */
 
-/* Replies: per source, MHOST_LIVE_RL_RATE a second, bursts of _BURST. */
-#define MHOST_LIVE_RL_RATE	50
-#define MHOST_LIVE_RL_BURST	20
+/*
+ * Replies: per source address, MHOST_LIVE_RL_RATE a second, bursts of
+ * _BURST. A reply is no bigger than its request, so this is about
+ * reflected floods, not amplification; and one peer sends all its
+ * probes from one address, for every host and locator it watches here.
+ */
+#define MHOST_LIVE_RL_RATE	200
+#define MHOST_LIVE_RL_BURST	50
 
 /* The xarray mark of hosts a send woke up. */
 #define MHOST_LIVE_WAKE		XA_MARK_1
@@ -202,17 +207,27 @@ static void mhost_live_kick(struct mhost_live_net *lv)
 /* ---- What the data path calls ---- */
 
 /*
- * The first send to a version of a host that is not watched: queue its
- * id for the worker. Concurrent senders may both get here: harmless.
+ * A send to a version of a host that is not watched: queue its id for
+ * the worker, unless liveness is off for it or the namespace watches as
+ * many hosts as it may (then the next send asks again). Concurrent
+ * senders may both get here: harmless.
  */
 void mhost_live_activate(struct mhost_net *mn, struct mhost_host *host)
 {
 	struct mhost_live_net *lv = &mn->live;
+	u32 interval;
 	int err;
 
+	interval = host->live.flags & MHOST_LIVE_CFG_INTERVAL ?
+		   host->live.interval_ms :
+		   READ_ONCE(lv->defaults.interval_ms);
+	if (!interval || atomic_read(&lv->nwatched) >= MHOST_LIVE_MAX_HOSTS)
+		return;
 	WRITE_ONCE(host->live_on, 1);
 	err = xa_insert(&lv->hosts, host->hid, xa_mk_value(0), GFP_NOWAIT);
-	if (err && err != -EBUSY) {
+	if (!err) {
+		atomic_inc(&lv->nwatched);
+	} else if (err != -EBUSY) {
 		/* No memory: the next send tries again. */
 		WRITE_ONCE(host->live_on, 0);
 		return;
@@ -309,7 +324,8 @@ static bool mhost_live_rl_take(struct mhost_live_net *lv, const void *addr,
 	struct mhost_live_rl *b;
 	unsigned long add;
 
-	b = &lv->rl[jhash(addr, len, lv->rl_seed) % MHOST_LIVE_RL_BUCKETS];
+	b = &lv->answers->rl[jhash(addr, len, lv->rl_seed) %
+			     MHOST_LIVE_RL_BUCKETS];
 	add = (jiffies - b->stamp) * MHOST_LIVE_RL_RATE / HZ;
 	if (add) {
 		b->tokens = min_t(unsigned long, b->tokens + add,
@@ -336,9 +352,10 @@ static void mhost_live_request(struct mhost_net *mn, const struct mhost_probe *m
 	bool queued = false;
 
 	spin_lock_bh(&lv->rx_lock);
-	if (READ_ONCE(lv->answer) && lv->nreplies < MHOST_LIVE_NREPLIES &&
+	if (READ_ONCE(lv->answer) && lv->answers &&
+	    lv->answers->n < MHOST_LIVE_NREPLIES &&
 	    mhost_live_rl_take(lv, key, sizeof(*key))) {
-		r = &lv->replies[lv->nreplies++];
+		r = &lv->answers->replies[lv->answers->n++];
 		memcpy(&r->to, from, fromlen);
 		r->len = fromlen;
 		memset(r->from, 0, sizeof(r->from));
@@ -513,11 +530,27 @@ static int mhost_live_open(struct mhost_net *mn)
 	struct sockaddr_in6 sin6 = {
 		.sin6_family = AF_INET6, .sin6_port = lv->port,
 	};
+	struct mhost_live_answers *ans;
 	struct socket *sock;
 	int off = 0, err;
+	unsigned int i;
 
 	lockdep_assert_held(&lv->lock);
 
+	if (!lv->answers) {
+		ans = kzalloc(sizeof(*ans), GFP_KERNEL_ACCOUNT);
+		if (!ans) {
+			err = -ENOMEM;
+			goto out;
+		}
+		for (i = 0; i < MHOST_LIVE_RL_BUCKETS; i++) {
+			ans->rl[i].stamp = jiffies;
+			ans->rl[i].tokens = MHOST_LIVE_RL_BURST;
+		}
+		spin_lock_bh(&lv->rx_lock);
+		lv->answers = ans;
+		spin_unlock_bh(&lv->rx_lock);
+	}
 	err = sock_create_kern(mn->net, PF_INET6, SOCK_DGRAM, IPPROTO_UDP,
 			       &sock);
 	if (err)
@@ -684,11 +717,11 @@ static void mhost_live_answer(struct work_struct *work)
 
 	for (;;) {
 		spin_lock_bh(&lv->rx_lock);
-		if (!lv->nreplies) {
+		if (!lv->answers || !lv->answers->n) {
 			spin_unlock_bh(&lv->rx_lock);
 			return;
 		}
-		r = lv->replies[--lv->nreplies];
+		r = lv->answers->replies[--lv->answers->n];
 		spin_unlock_bh(&lv->rx_lock);
 
 		mp.mp_nonce = r.nonce;
@@ -883,10 +916,17 @@ static void mhost_live_free(struct mhost_live_net *lv,
 	kfree_rcu(rec, rcu);
 }
 
+/* Forgets host @hid's entry: a record, or one not adopted yet. */
+static void mhost_live_erase(struct mhost_live_net *lv, u32 hid)
+{
+	if (xa_erase(&lv->hosts, hid))
+		atomic_dec(&lv->nwatched);
+}
+
 static void mhost_live_drop(struct mhost_live_net *lv,
 			    struct mhost_live_host *rec)
 {
-	xa_erase(&lv->hosts, rec->hid);
+	mhost_live_erase(lv, rec->hid);
 	list_del(&rec->list);
 	if (!rec->idle)
 		WRITE_ONCE(lv->nactive, lv->nactive - 1);
@@ -1017,12 +1057,21 @@ static void mhost_live_rtt(struct mhost_live_loc *s, u64 rtt_ns)
 	WRITE_ONCE(s->srtt, (7 * (u64)s->srtt + r) / 8);
 }
 
-/* How long an ordinary probe may take. */
-static u64 mhost_live_rto(const struct mhost_live_loc *s)
+/*
+ * How long an ordinary probe may take: the smoothed round trip and four
+ * times its variation, as a TCP retransmission timeout, but at most 2/5
+ * of the interval, so that the detection time the interval promises
+ * holds however the round trip jitters (a path whose round trip nears
+ * that wants a longer interval).
+ */
+static u64 mhost_live_rto(const struct mhost_live_cfg *cfg,
+			  const struct mhost_live_loc *s)
 {
 	u64 rto = ((u64)s->srtt + 4 * (u64)s->rttvar) * NSEC_PER_USEC;
+	u64 cap = (u64)cfg->interval_ms * NSEC_PER_MSEC * 2 / 5;
 
-	return clamp_t(u64, rto, MHOST_LIVE_RTO_MIN, MHOST_LIVE_RTO_MAX);
+	return clamp_t(u64, rto, MHOST_LIVE_RTO_MIN,
+		       clamp_t(u64, cap, MHOST_LIVE_RTO_MIN, MHOST_LIVE_RTO_MAX));
 }
 
 static void mhost_live_heard_at(struct mhost_live_loc *s, u64 t)
@@ -1113,7 +1162,7 @@ static void mhost_live_round(struct mhost_net *mn,
 		       s->state != MHOST_LOC_STATE_UNKNOWN))
 		n = MHOST_LIVE_ROUND;
 	deadline = now + (verify ? (u64)s->srtt * NSEC_PER_USEC +
-				   MHOST_LIVE_VERIFY : mhost_live_rto(s));
+				   MHOST_LIVE_VERIFY : mhost_live_rto(cfg, s));
 	s->round++;
 	s->pending = 0;
 	s->verifying = verify;
@@ -1315,9 +1364,12 @@ static u64 mhost_live_due(const struct mhost_live_cfg *cfg,
 			return s->last_probe + MHOST_LIVE_BACKUP * ival;
 		return s->last_probe + 4 * MHOST_LIVE_BACKUP * ival;
 	case MHOST_LOC_STATE_SUSPECT:
-		return s->last_probe + max_t(u64, mhost_live_rto(s),
+		return s->last_probe + max_t(u64, mhost_live_rto(cfg, s),
 					     MHOST_LIVE_FAST);
 	}
+	/* Never probed nor heard from: learn about it now. */
+	if (!s->heard && !s->last_probe && (in_use || quiet))
+		return now;
 	if (in_use)
 		return max(s->heard, s->last_probe) + ival;
 	if (quiet)
@@ -1410,13 +1462,13 @@ static void mhost_live_adopt(struct mhost_net *mn, u64 now)
 		host = mhost_host_get(mn, hid);
 		if (!host) {
 			if (xa_is_value(entry))
-				xa_erase(&lv->hosts, hid);
+				mhost_live_erase(lv, hid);
 			continue;
 		}
 		if (xa_is_value(entry)) {
 			rec = mhost_live_build(lv, host, NULL);
 			if (!rec) {
-				xa_erase(&lv->hosts, hid);
+				mhost_live_erase(lv, hid);
 				WRITE_ONCE(host->live_on, 0);
 				mhost_host_put(host);
 				continue;
@@ -1850,7 +1902,7 @@ int mhost_live_set(struct mhost_net *mn, const struct mhost_live_settings *st,
 	if (st->set & MHOST_LIVE_SET_ANSWER)
 		WRITE_ONCE(lv->answer, st->answer);
 	if (st->set & MHOST_LIVE_CFG_INTERVAL)
-		lv->defaults.interval_ms = st->cfg.interval_ms;
+		WRITE_ONCE(lv->defaults.interval_ms, st->cfg.interval_ms);
 	if (st->set & MHOST_LIVE_CFG_MULTIPLIER)
 		lv->defaults.multiplier = st->cfg.multiplier;
 	if (st->set & MHOST_LIVE_CFG_HOLD_DOWN)
@@ -1870,7 +1922,6 @@ out:
 int mhost_live_net_init(struct mhost_net *mn)
 {
 	struct mhost_live_net *lv = &mn->live;
-	unsigned int i;
 	int err;
 
 	INIT_DELAYED_WORK(&lv->work, mhost_live_work);
@@ -1878,6 +1929,7 @@ int mhost_live_net_init(struct mhost_net *mn)
 	mutex_init(&lv->lock);
 	spin_lock_init(&lv->rx_lock);
 	xa_init(&lv->hosts);
+	atomic_set(&lv->nwatched, 0);
 	INIT_LIST_HEAD(&lv->active);
 	INIT_LIST_HEAD(&lv->idle);
 	lv->defaults.interval_ms = MHOST_LIVE_INTERVAL_MS;
@@ -1888,10 +1940,6 @@ int mhost_live_net_init(struct mhost_net *mn)
 	lv->answer = true;
 	lv->sock_retry = jiffies;
 	lv->rl_seed = get_random_u32();
-	for (i = 0; i < MHOST_LIVE_RL_BUCKETS; i++) {
-		lv->rl[i].stamp = jiffies;
-		lv->rl[i].tokens = MHOST_LIVE_RL_BURST;
-	}
 
 	err = rhashtable_init(&lv->addrs, &mhost_live_addr_params);
 	if (err)
@@ -1932,6 +1980,7 @@ void mhost_live_net_exit(struct mhost_net *mn)
 	WARN_ON_ONCE(atomic_read(&lv->naddrs));
 	rhashtable_destroy(&lv->addrs);
 	rhashtable_destroy(&lv->probes);
+	kfree(lv->answers);
 }
 
 int __init mhost_live_init(void)

@@ -214,7 +214,13 @@ struct mhost_live_event {
 };
 
 /* Replies to send, for the worker. */
-#define MHOST_LIVE_NREPLIES	16
+#define MHOST_LIVE_NREPLIES	64
+/*
+ * Most hosts a namespace watches at once: its worker walks them on each
+ * of its rounds. A sender that sprays datagrams over more hosts has the
+ * others sent to as without liveness.
+ */
+#define MHOST_LIVE_MAX_HOSTS	1024
 /* Per-source reply rate limits: buckets, by a hash of the source. */
 #define MHOST_LIVE_RL_BUCKETS	64
 
@@ -233,6 +239,13 @@ struct mhost_live_rl {
 	unsigned int	tokens;
 };
 
+/* What answering peers takes: made with the probe socket. */
+struct mhost_live_answers {
+	unsigned int		n;
+	struct mhost_live_reply	replies[MHOST_LIVE_NREPLIES];
+	struct mhost_live_rl	rl[MHOST_LIVE_RL_BUCKETS];
+};
+
 /*
  * Path liveness of a namespace (liveness.c). One worker does every state
  * change and sends every probe, reply and event; the receive paths only
@@ -246,6 +259,7 @@ struct mhost_live_net {
 	bool			dead;		/* the namespace is going */
 	/* hid -> struct mhost_live_host, or a value entry: not adopted yet */
 	struct xarray		hosts;
+	atomic_t		nwatched;	/* its entries */
 	struct list_head	active;		/* of mhost_live_host */
 	struct list_head	idle;		/* oldest first */
 	unsigned int		nactive;
@@ -262,9 +276,7 @@ struct mhost_live_net {
 	struct socket		*sock;		/* the probe socket */
 	/* Guards what the receive paths and notifiers hand the worker. */
 	spinlock_t		rx_lock;
-	unsigned int		nreplies;
-	struct mhost_live_reply	replies[MHOST_LIVE_NREPLIES];
-	struct mhost_live_rl	rl[MHOST_LIVE_RL_BUCKETS];
+	struct mhost_live_answers *answers;	/* NULL until needed */
 	u32			rl_seed;
 	unsigned int		nevents;
 	bool			events_lost;

@@ -44,8 +44,11 @@ static const struct nla_policy mhost_loc_policy[MHOST_LOC_A_MAX + 1] = {
  * The liveness knobs: one host's (MHOST_A_HOST_LIVE) or the namespace's
  * (MHOST_A_LIVE), which alone has a probe port and answers probes.
  */
-/* Beyond what the policy's own s16 bounds hold. */
-static const struct netlink_range_validation mhost_live_ms_range = {
+/*
+ * Beyond what the policy's own s16 bounds hold. Not const: 6.1's policy
+ * points to it without const.
+ */
+static struct netlink_range_validation mhost_live_ms_range __ro_after_init = {
 	.max = 60000,
 };
 

@@ -361,10 +361,12 @@ enum mhost_dev_attr {
  * - Probes (below), while the host is being sent to: every interval when
  *   the locator in use has been silent that long, and then every 4
  *   intervals on the others too; none while traffic comes back on the
- *   one in use. One unanswered probe makes it SUSPECT and probed every
- *   100 ms; multiplier more make it DOWN. DOWN locators keep being probed
- *   (every 3/4 interval, backing off after 10 s), and an answer brings
- *   them UP.
+ *   one in use. A probe is missed after the smoothed round trip and four
+ *   times its variation, but at least 100 ms and at most 2/5 of the
+ *   interval. One missed makes the locator SUSPECT and probed in rounds
+ *   of two, one round per timeout; multiplier rounds missed whole make it
+ *   DOWN. DOWN locators keep being probed (every 3/4 interval, backing off
+ *   after 10 s), and an answer brings them UP.
  * - A failure signalled by the network: an ICMP or ICMPv6 destination
  *   unreachable (but port unreachable) for its address, its next hop's
  *   neighbour entry failing, or the local link it leaves by losing its
@@ -376,6 +378,9 @@ enum mhost_dev_attr {
  * A path that fails from here (no route, a device down or not enabled, a
  * network layer unloaded) is no liveness news: every send tries it and
  * moves on, and it carries traffic again the moment it works.
+ *
+ * A namespace watches the hosts it sent to in the last 5 seconds, up to
+ * 1024 of them; the others are sent to as if liveness were off.
  *
  * Failback: when revertive (the default), a locator that came back is
  * held down for hold-down before traffic returns to it; each flap (UP to
@@ -450,7 +455,8 @@ enum mhost_live_attr {
  *
  * Requests with another version, type or non-zero reserved field are not
  * answered, so that later versions can find out what a peer speaks.
- * Replies are rate-limited per source address, and a namespace may not
+ * Replies are rate-limited per source address (200 a second, in bursts
+ * of up to 50), and a namespace may not
  * answer at all (MHOST_LIVE_A_ANSWER 0): its peers' locators for it then
  * go DOWN, and, all being DOWN, are used in order as before.
  */
