@@ -425,6 +425,43 @@ func (l *foLab) hostLoc(hid uint32, i int) (state uint8, rtt, hold time.Duration
 	return state, rtt, hold, ad.Err()
 }
 
+// liveOff turns path liveness off in the namespace ns (MHOST_CMD_LIVE_SET
+// with MHOST_LIVE_A_INTERVAL_MS 0).
+func liveOff(ns int) error {
+	const (
+		cmdLiveSet       = 12 // MHOST_CMD_LIVE_SET
+		attrLive         = 10 // MHOST_A_LIVE
+		liveAttrInterval = 2  // MHOST_LIVE_A_INTERVAL_MS
+	)
+	c, err := genetlink.Dial(&netlink.Config{NetNS: ns, Strict: true})
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	f, err := c.GetFamily(mhostnl.GenlName)
+	if err != nil {
+		return err
+	}
+	live, err := netlink.MarshalAttributes([]netlink.Attribute{
+		{Type: liveAttrInterval, Data: binary.NativeEndian.AppendUint32(nil, 0)},
+	})
+	if err != nil {
+		return err
+	}
+	attrs, err := netlink.MarshalAttributes([]netlink.Attribute{{Type: attrLive | netlink.Nested, Data: live}})
+	if err != nil {
+		return err
+	}
+	_, err = c.Execute(genetlink.Message{
+		Header: genetlink.Header{Command: cmdLiveSet, Version: mhostnl.GenlVersion},
+		Data:   attrs,
+	}, f.ID, netlink.Request|netlink.Acknowledge)
+	if err != nil {
+		return fmt.Errorf("turning path liveness off: %w", err)
+	}
+	return nil
+}
+
 // stat returns a counter of the namespace a (0) or b (1).
 func (l *foLab) stat(ns int, typ uint16) (uint64, error) {
 	msgs, err := l.raw[ns].Execute(genetlink.Message{
