@@ -42,32 +42,24 @@
 #include <net/transp_v6.h>
 #include <net/udp.h>
 #include <net/udp_tunnel.h>
-#include <linux/swap.h>
 
 #include "mhost.h"
 #include "trace.h"
 
-/*
- * Memory of queued datagrams is accounted as UDP accounts its own (and
- * charged to the memory cgroup), in a pool of mhost's: UDP's is not
- * reachable from modules on every kernel. Its limits follow the same
- * rule as UDP's defaults (udp_mem), set at init.
- */
-static atomic_long_t mhost_memory_allocated;
-static DEFINE_PER_CPU(int, mhost_memory_per_cpu_fw_alloc);
-static long mhost_mem[3] __read_mostly;
-static int mhost_rmem_min __read_mostly = PAGE_SIZE;
-static int mhost_wmem_min __read_mostly = PAGE_SIZE;
+static void mhost_rehash(struct sock *sk);
 
 static struct proto udpmhost_prot = {
 	.name			= "UDPMHOST",
 	.owner			= THIS_MODULE,
 	.obj_size		= sizeof(struct mhost_sock),
-	.memory_allocated	= &mhost_memory_allocated,
-	.per_cpu_fw_alloc	= &mhost_memory_per_cpu_fw_alloc,
-	.sysctl_mem		= mhost_mem,
-	.sysctl_rmem		= &mhost_rmem_min,
-	.sysctl_wmem		= &mhost_wmem_min,
+	.rehash			= mhost_rehash,
+	/*
+	 * No .memory_allocated: queued datagrams are charged to the
+	 * socket (sk_rmem_alloc, against SO_RCVBUF), as AF_PACKET's are.
+	 * A protocol-wide pool would need every charge and uncharge of
+	 * sk_forward_alloc serialised between the receive softirq and
+	 * recvmsg, which UDP does with its own queue code.
+	 */
 };
 
 /* ---- The transport socket ---- */
@@ -116,26 +108,27 @@ static int mhost_tsock_create(struct sock *sk, int kern)
 	struct socket *tsock;
 	struct sock *tsk;
 
-	err = sock_create_kern(net, PF_INET6, SOCK_DGRAM, IPPROTO_UDP, &tsock);
+	/*
+	 * Made as the caller's own socket (kern 0 when the AF_MHOST socket
+	 * is a user's): LSMs label it as the caller, and the cgroup-BPF
+	 * sock_create and sock_release programs, which are defined for
+	 * inet sockets, judge the AF_MHOST socket through it.
+	 */
+	err = __sock_create(net, PF_INET6, SOCK_DGRAM, IPPROTO_UDP, &tsock,
+			    kern);
 	if (err)
 		return err;
 	tsk = tsock->sk;
+	/* What a sock_create program set is the AF_MHOST socket's too. */
+	sk->sk_bound_dev_if = tsk->sk_bound_dev_if;
+	sk->sk_mark = tsk->sk_mark;
+	sk->sk_priority = tsk->sk_priority;
 
 	/* Both IP versions, whatever net.ipv6.bindv6only says. */
 	err = tsock->ops->setsockopt(tsock, SOL_IPV6, IPV6_V6ONLY,
 				     KERNEL_SOCKPTR(&off), sizeof(off));
 	if (err)
 		goto release;
-
-	/*
-	 * The cgroup-BPF sock_create hooks are defined for inet sockets;
-	 * they judge the AF_MHOST socket through its transport socket.
-	 */
-	if (!kern) {
-		err = BPF_CGROUP_RUN_PROG_INET_SOCK(tsk);
-		if (err)
-			goto release;
-	}
 
 	/* Unbound, so nothing arrives before encap_rcv is in place. */
 	mhost_setup_udp_tunnel_sock(net, tsock, &cfg);
@@ -197,14 +190,14 @@ static void mhost_set_reuseport(struct sock *sk, bool on)
 
 /* The sk_flags bits of the generic options that matter to sending. */
 #define MHOST_SYNC_FLAGS	(BIT(SOCK_BROADCAST) | BIT(SOCK_LOCALROUTE) | \
-				 BIT(SOCK_TSTAMP_NEW))
+				 BIT(SOCK_TSTAMP_NEW) | BIT(SOCK_TXTIME))
 
 /*
  * The transport socket sends, binds and reports transmit timestamps for
  * the AF_MHOST socket, so it follows the generic (SOL_SOCKET) options
  * set on the latter: device binding, mark, priority, send buffer and
  * timeout, broadcast, SO_DONTROUTE, SO_NO_CHECK, SO_TIMESTAMPING,
- * pacing. Older kernels give a socket family no way to see SOL_SOCKET
+ * SO_TXTIME, pacing. Older kernels give a socket family no way to see SOL_SOCKET
  * options being set, so they are carried over before each send and
  * bind instead, when they differ; they were checked (capabilities
  * included) when set on the AF_MHOST socket.
@@ -221,21 +214,28 @@ static bool mhost_tsk_in_sync(struct sock *sk, struct sock *tsk)
 	       READ_ONCE(tsk->sk_max_pacing_rate) ==
 			READ_ONCE(sk->sk_max_pacing_rate) &&
 	       tsk->sk_no_check_tx == sk->sk_no_check_tx &&
+	       READ_ONCE(tsk->sk_clockid) == READ_ONCE(sk->sk_clockid) &&
+	       tsk->sk_txtime_deadline_mode == sk->sk_txtime_deadline_mode &&
+	       tsk->sk_txtime_report_errors == sk->sk_txtime_report_errors &&
 	       !((READ_ONCE(tsk->sk_flags) ^ READ_ONCE(sk->sk_flags)) &
 		 MHOST_SYNC_FLAGS);
 }
 
-static void mhost_sync_tsk(struct sock *sk)
+static int mhost_sync_tsk(struct sock *sk)
 {
 	struct sock *tsk = mhost_tsk(sk);
 	int dif = READ_ONCE(sk->sk_bound_dev_if);
 	unsigned int f;
+	int err;
 
 	if (likely(mhost_tsk_in_sync(sk, tsk)))
-		return;
+		return 0;
 
-	if (READ_ONCE(tsk->sk_bound_dev_if) != dif)
-		sock_bindtoindex(tsk, dif, true);
+	if (READ_ONCE(tsk->sk_bound_dev_if) != dif) {
+		err = sock_bindtoindex(tsk, dif, true);
+		if (err)
+			return err;
+	}
 
 	lock_sock(tsk);
 	if (READ_ONCE(tsk->sk_mark) != READ_ONCE(sk->sk_mark)) {
@@ -258,8 +258,12 @@ static void mhost_sync_tsk(struct sock *sk)
 		else
 			sock_reset_flag(tsk, f);
 	}
+	WRITE_ONCE(tsk->sk_clockid, READ_ONCE(sk->sk_clockid));
+	tsk->sk_txtime_deadline_mode = sk->sk_txtime_deadline_mode;
+	tsk->sk_txtime_report_errors = sk->sk_txtime_report_errors;
 	release_sock(tsk);
 	sk->sk_write_space(sk);
+	return 0;
 }
 
 /* Binds the transport socket to [::]:@port (0: an ephemeral one). */
@@ -271,7 +275,9 @@ static int mhost_bind_port(struct sock *sk, __be16 port)
 
 	sock_owned_by_me(sk);
 
-	mhost_sync_tsk(sk);
+	err = mhost_sync_tsk(sk);
+	if (err)
+		return err;
 	/* What decides who may share the port, and how flows spread. */
 	lock_sock(ms->tsk);
 	ms->tsk->sk_reuse = sk->sk_reuse;
@@ -472,9 +478,12 @@ static __poll_t mhost_poll(struct file *file, struct socket *sock,
 	struct sock *sk = sock->sk, *tsk = mhost_tsk(sk);
 	__poll_t mask = datagram_poll(file, sock, wait);
 
-	/* ICMP errors, timestamps and zerocopy notes wait on tsk. */
-	if (READ_ONCE(tsk->sk_err) ||
-	    !skb_queue_empty_lockless(&tsk->sk_error_queue))
+	/*
+	 * ICMP errors, timestamps and zerocopy notes wait on tsk, and
+	 * recvmsg(MSG_ERRQUEUE) takes them from there. (tsk->sk_err is
+	 * left alone: nothing the AF_MHOST socket offers would clear it.)
+	 */
+	if (!skb_queue_empty_lockless(&tsk->sk_error_queue))
 		mask |= EPOLLERR |
 			(sock_flag(sk, SOCK_SELECT_ERR_QUEUE) ? EPOLLPRI : 0);
 
@@ -529,6 +538,21 @@ static int mhost_shutdown(struct socket *sock, int how)
 	return err;
 }
 
+/*
+ * The socket layer calls this when SO_BINDTODEVICE (or SO_BINDTOIFINDEX)
+ * changed the bound device, with the socket locked: the transport
+ * socket, which the kernel's UDP finds incoming datagrams by, follows at
+ * once rather than at the next send.
+ */
+static void mhost_rehash(struct sock *sk)
+{
+	struct sock *tsk = mhost_tsk(sk);
+
+	if (tsk && READ_ONCE(tsk->sk_bound_dev_if) !=
+		   READ_ONCE(sk->sk_bound_dev_if))
+		sock_bindtoindex(tsk, READ_ONCE(sk->sk_bound_dev_if), true);
+}
+
 #ifdef MHOST_HAVE_CUSTOM_SOCKOPT
 /*
  * SOL_SOCKET options that only the transport socket can take: its
@@ -566,10 +590,10 @@ static int mhost_setsockopt_socket(struct socket *sock, int optname,
 	/* getsockopt() reads these on the AF_MHOST socket. */
 	switch (optname) {
 	case SO_ZEROCOPY:
-		if (sock_flag(tsock->sk, SOCK_ZEROCOPY))
-			sock_set_flag(sk, SOCK_ZEROCOPY);
-		else
-			sock_reset_flag(sk, SOCK_ZEROCOPY);
+		lock_sock(sk);
+		sock_valbool_flag(sk, SOCK_ZEROCOPY,
+				  sock_flag(tsock->sk, SOCK_ZEROCOPY));
+		release_sock(sk);
 		break;
 	case SO_REUSEPORT:
 		mhost_set_reuseport(sk, tsock->sk->sk_reuseport);
@@ -686,9 +710,10 @@ static int mhost_sendmsg(struct socket *sock, struct msghdr *msg, size_t len)
 		return -EPIPE;
 
 	err = mhost_autobind(sk);
+	if (!err)
+		err = mhost_sync_tsk(sk);
 	if (err)
 		return err;
-	mhost_sync_tsk(sk);
 
 	err = mhost_output(sk, msg, len, &dst, dlen);
 	msg->msg_name = name;
@@ -972,7 +997,6 @@ void mhost_socks_net_exit(struct mhost_net *mn)
 
 int __init mhost_sock_init(void)
 {
-	unsigned long limit;
 	int err;
 
 	BUILD_BUG_ON(sizeof(struct sockaddr_mhost) != 16);
@@ -980,12 +1004,6 @@ int __init mhost_sock_init(void)
 	/* The control block must leave SOCK_SKB_CB (drop counts) alone. */
 	BUILD_BUG_ON(sizeof(struct mhost_rx_cb) >
 		     sizeof_field(struct sk_buff, cb) - sizeof(struct sock_skb_cb));
-
-	/* As udp_init() sizes udp_mem: an eighth of the buffer pages. */
-	limit = max(nr_free_buffer_pages() / 8, 128UL);
-	mhost_mem[0] = limit / 4 * 3;
-	mhost_mem[1] = limit;
-	mhost_mem[2] = mhost_mem[0] * 2;
 
 	err = proto_register(&udpmhost_prot, 1);
 	if (err)

@@ -148,20 +148,21 @@ static __wsum mhost_l3_pseudo_csum(u16 family, unsigned int ulen, __wsum sum)
  * MSG_ZEROCOPY on a plugged L3: the data is always copied (the protocol
  * modules add headers in front), which the completion on the error queue
  * says with SO_EE_CODE_ZEROCOPY_COPIED, as UDP does on a device without
- * scatter-gather.
+ * scatter-gather. The caller keeps a reference of its own, to withdraw
+ * the notification (and its id) if the send fails, as UDP does.
  */
-static int mhost_l3_zerocopy(struct sock *tsk, struct sk_buff *skb,
-			     size_t len)
+static struct ubuf_info *mhost_l3_zerocopy(struct sock *tsk,
+					   struct sk_buff *skb, size_t len)
 {
 	struct ubuf_info *uarg;
-	bool have_ref = true;
 
 	uarg = mhost_zerocopy_realloc(tsk, len);
 	if (!uarg)
-		return -ENOBUFS;
+		return NULL;
 	mhost_uarg_set_copied(uarg);
-	skb_zcopy_set(skb, uarg, &have_ref);
-	return 0;
+	/* The skb takes a second reference. */
+	skb_zcopy_set(skb, uarg, NULL);
+	return uarg;
 }
 
 /*
@@ -219,6 +220,7 @@ static int mhost_send_l3(struct sock *sk, struct msghdr *msg, size_t len,
 	struct mhost_net *mn = mhost_pernet(sock_net(sk));
 	struct sock *tsk = mhost_sk(sk)->tsk;
 	unsigned int ulen = sizeof(struct udphdr) + len;
+	struct ubuf_info *uarg = NULL;
 	struct mhost_proto *proto;
 	struct sk_buff *skb;
 	struct udphdr *uh;
@@ -250,9 +252,11 @@ static int mhost_send_l3(struct sock *sk, struct msghdr *msg, size_t len,
 
 	if ((msg->msg_flags & MSG_ZEROCOPY) && len &&
 	    sock_flag(tsk, SOCK_ZEROCOPY)) {
-		err = mhost_l3_zerocopy(tsk, skb, len);
-		if (err)
+		uarg = mhost_l3_zerocopy(tsk, skb, len);
+		if (!uarg) {
+			err = -ENOBUFS;
 			goto drop;
+		}
 	}
 
 	rcu_read_lock();
@@ -268,6 +272,11 @@ static int mhost_send_l3(struct sock *sk, struct msghdr *msg, size_t len,
 		err = -EAFNOSUPPORT;
 	}
 	rcu_read_unlock();
+	/* The frame is gone either way: only our reference is left. */
+	if (err)
+		net_zcopy_put_abort(uarg, true);
+	else
+		net_zcopy_put(uarg);
 	return err ?: len;
 
 drop:
@@ -442,7 +451,8 @@ static struct sock *mhost_skb_owner(const struct sk_buff *skb)
 {
 	struct sock *tsk = skb->sk;
 
-	if (!tsk || !sk_fullsock(tsk) || tsk->sk_protocol != IPPROTO_UDP ||
+	if (!tsk || !sk_fullsock(tsk) || !sk_is_udp(tsk) ||
+	    tsk->sk_family != AF_INET6 ||
 	    READ_ONCE(udp_sk(tsk)->encap_rcv) != mhost_encap_rcv)
 		return NULL;
 	return rcu_dereference_sk_user_data(tsk);
@@ -661,16 +671,24 @@ static int mhost_rx_drop(struct net *net, struct sk_buff *skb, u16 family,
  * the local address a reply would come from. The ifindex is already in
  * the control block, which struct in_pktinfo overlays.
  */
-static void mhost_ip4_pktinfo(struct sk_buff *skb)
+static void mhost_ip4_pktinfo(struct sk_buff *skb, bool wanted)
 {
 	struct in_pktinfo *info = PKTINFO_SKB_CB(skb);
 	const struct rtable *rt = skb_rtable(skb);
 	const struct iphdr *iph = ip_hdr(skb);
 
+	if (!wanted || !rt) {
+		/* What a socket that asks later reads, as on UDP. */
+		info->ipi_ifindex = 0;
+		info->ipi_spec_dst.s_addr = 0;
+		return;
+	}
 	if (info->ipi_ifindex == LOOPBACK_IFINDEX)
 		info->ipi_ifindex = inet_iif(skb);
-	if (rt && (rt->rt_flags & (RTCF_BROADCAST | RTCF_MULTICAST |
-				   RTCF_LOCAL)) == RTCF_LOCAL)
+	else if (ipv4_l3mdev_skb(IPCB(skb)->flags) && rt->rt_iif)
+		info->ipi_ifindex = rt->rt_iif;
+	if ((rt->rt_flags & (RTCF_BROADCAST | RTCF_MULTICAST |
+			     RTCF_LOCAL)) == RTCF_LOCAL)
 		info->ipi_spec_dst.s_addr = iph->daddr;
 	else if (skb->dev)
 		info->ipi_spec_dst.s_addr =
@@ -711,7 +729,8 @@ static int mhost_deliver(struct sock *sk, struct sock *tsk,
 				     MHOST_DROP_FILTER);
 	}
 
-	__skb_pull(skb, sizeof(struct udphdr));
+	/* A CHECKSUM_COMPLETE sum then covers the payload (IP_CHECKSUM). */
+	skb_pull_rcsum(skb, sizeof(struct udphdr));
 	/* Neither the route nor conntrack are of use in the queue. */
 	skb_dst_drop(skb);
 	nf_reset_ct(skb);
@@ -761,9 +780,10 @@ int mhost_encap_rcv(struct sock *tsk, struct sk_buff *skb)
 		__mhost_live_heard(mn, &key);
 	}
 
-	if (is_ip4 && ((mhost_inet_cmsg_flags(tsk) & IP_CMSG_PKTINFO) ||
-		       inet6_sk(tsk)->rxopt.bits.rxinfo))
-		mhost_ip4_pktinfo(skb);
+	if (is_ip4)
+		mhost_ip4_pktinfo(skb, (mhost_inet_cmsg_flags(tsk) &
+					IP_CMSG_PKTINFO) ||
+				       inet6_sk(tsk)->rxopt.bits.rxinfo);
 	mhost_deliver(sk, tsk, skb, family);
 	return 0;
 }
@@ -849,7 +869,7 @@ void mhost_encap_err_rcv(MHOST_ENCAP_ERR_RCV_ARGS)
 
 /* ---- Input from plugged L3s ---- */
 
-int mhost_send_to_l4(struct sk_buff *skb, const struct sockaddr *src)
+static int __mhost_send_to_l4(struct sk_buff *skb, const struct sockaddr *src)
 {
 	struct net *net = dev_net(skb->dev);
 	struct mhost_net *mn = mhost_pernet(net);
@@ -930,6 +950,21 @@ int mhost_send_to_l4(struct sk_buff *skb, const struct sockaddr *src)
 	mhost_proto_count_rx(mn, proto);
 	MHOST_INC_STATS(mn, rx_l3);
 	return NET_RX_SUCCESS;
+}
+/*
+ * Protocols may call this from anywhere they receive (softirq, or a
+ * work item of their own): it takes the RCU read lock its lookups need,
+ * and marks the datagram as a plugged L3's for recvmsg().
+ */
+int mhost_send_to_l4(struct sk_buff *skb, const struct sockaddr *src)
+{
+	int ret;
+
+	skb->protocol = htons(ETH_P_MHOST);
+	rcu_read_lock();
+	ret = __mhost_send_to_l4(skb, src);
+	rcu_read_unlock();
+	return ret;
 }
 EXPORT_SYMBOL_GPL(mhost_send_to_l4);
 

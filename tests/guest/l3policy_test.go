@@ -385,3 +385,46 @@ func zerocopyCompletion(t *testing.T, fd int) *unix.SockExtendedErr {
 	}
 	return &ee
 }
+
+// TestBindToDeviceIP checks SO_BINDTODEVICE on IP, set after bind() on a
+// socket that never sends: it receives from its device only, at once,
+// as a UDP socket would.
+func TestBindToDeviceIP(t *testing.T) {
+	a, b := newNetNS(t, "a"), newNetNS(t, "b")
+	newVethPair(t, a, b, vethConfig{AddrsA: prefixes("10.0.1.1/24"), AddrsB: prefixes("10.0.1.2/24")})
+	v2 := newVethPair(t, a, b, vethConfig{AddrsA: prefixes("10.0.2.1/24"), AddrsB: prefixes("10.0.2.2/24"), Pair: 2})
+
+	rfd := b.socket(t, family, unix.SOCK_DGRAM, 0)
+	rport := bindAny(t, rfd)
+	if err := unix.SetsockoptString(rfd, unix.SOL_SOCKET, unix.SO_BINDTODEVICE, "veth-b"); err != nil {
+		t.Fatalf("SO_BINDTODEVICE veth-b: %v", errStr(err))
+	}
+	sfd := a.socket(t, unix.AF_INET, unix.SOCK_DGRAM, 0)
+	if err := unix.SetsockoptInt(sfd, unix.SOL_IP, unix.IP_RECVERR, 1); err != nil {
+		t.Fatal(err)
+	}
+	send := func(to string) {
+		t.Helper()
+		if _, err := sendto(sfd, []byte("to "+to), 0, sa4(to, rport)); err != nil {
+			t.Fatalf("sendto %s: %v", to, errStr(err))
+		}
+	}
+	// Over the other device first: b has no socket for it there and
+	// says so (port unreachable), which shows it was dealt with before
+	// the datagram that follows on the bound device.
+	send("10.0.2.2")
+	var err error
+	poll(ioTimeout, func() bool {
+		_, _, _, _, err = recvmsg(sfd, make([]byte, 64), make([]byte, 256), unix.MSG_ERRQUEUE|unix.MSG_DONTWAIT)
+		return !errors.Is(err, unix.EAGAIN)
+	})
+	if err != nil {
+		t.Fatalf("no port unreachable from b over %s: %v", v2.B.Name, errStr(err))
+	}
+	send("10.0.1.2")
+	p, _ := recvOne(t, rfd)
+	if string(p) != "to 10.0.1.2" {
+		t.Errorf("read %q: the socket bound to veth-b took a datagram from %s", p, v2.B.Name)
+	}
+	wantEmpty(t, rfd)
+}
