@@ -316,25 +316,27 @@ void mhost_live_host_changed(struct mhost_net *mn, u32 hid)
 /*
  * One reply token of the source @addr, if it has one left: each of
  * MHOST_LIVE_RL_BUCKETS buckets, by a keyed hash of the source, fills up
- * at MHOST_LIVE_RL_RATE a second to MHOST_LIVE_RL_BURST. Under rx_lock.
+ * at MHOST_LIVE_RL_RATE a second to MHOST_LIVE_RL_BURST. The credit is
+ * kept in 1/HZ of a token: at HZ 250 a jiffy earns 0.8 of one, which
+ * whole tokens would round away. Under rx_lock.
  */
 static bool mhost_live_rl_take(struct mhost_live_net *lv, const void *addr,
 			       unsigned int len)
 {
 	struct mhost_live_rl *b;
-	unsigned long add;
+	unsigned long ago;
 
 	b = &lv->answers->rl[jhash(addr, len, lv->rl_seed) %
 			     MHOST_LIVE_RL_BUCKETS];
-	add = (jiffies - b->stamp) * MHOST_LIVE_RL_RATE / HZ;
-	if (add) {
-		b->tokens = min_t(unsigned long, b->tokens + add,
-				  MHOST_LIVE_RL_BURST);
-		b->stamp = jiffies;
-	}
-	if (!b->tokens)
+	/* Bounded first: what fills the bucket, and no more, cannot wrap. */
+	ago = min_t(unsigned long, jiffies - b->stamp,
+		    MHOST_LIVE_RL_BURST * HZ / MHOST_LIVE_RL_RATE + 1);
+	b->stamp = jiffies;
+	b->credit = min_t(unsigned long, b->credit + ago * MHOST_LIVE_RL_RATE,
+			  MHOST_LIVE_RL_BURST * HZ);
+	if (b->credit < HZ)
 		return false;
-	b->tokens--;
+	b->credit -= HZ;
 	return true;
 }
 
@@ -545,7 +547,7 @@ static int mhost_live_open(struct mhost_net *mn)
 		}
 		for (i = 0; i < MHOST_LIVE_RL_BUCKETS; i++) {
 			ans->rl[i].stamp = jiffies;
-			ans->rl[i].tokens = MHOST_LIVE_RL_BURST;
+			ans->rl[i].credit = MHOST_LIVE_RL_BURST * HZ;
 		}
 		spin_lock_bh(&lv->rx_lock);
 		lv->answers = ans;

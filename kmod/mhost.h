@@ -236,7 +236,8 @@ struct mhost_live_reply {
 
 struct mhost_live_rl {
 	unsigned long	stamp;	/* jiffies of the last refill */
-	unsigned int	tokens;
+	/* In 1/HZ of a reply, so that no fraction of a jiffy's refill is lost */
+	unsigned int	credit;
 };
 
 /* What answering peers takes: made with the probe socket. */
