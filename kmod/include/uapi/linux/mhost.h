@@ -418,7 +418,7 @@ enum mhost_live_attr {
 	/* u32: probe interval in ms, 10 to 60000; 0 turns liveness off */
 	MHOST_LIVE_A_INTERVAL_MS,
 	MHOST_LIVE_A_MULTIPLIER,	/* u8: missed probes after SUSPECT, 1 to 20 */
-	MHOST_LIVE_A_HOLD_DOWN_MS,	/* u32: 0 to 600000 */
+	MHOST_LIVE_A_HOLD_DOWN_MS,	/* u32: 0 to 60000 */
 	MHOST_LIVE_A_REVERTIVE,		/* u8: 0 or 1 */
 	/* Namespace only: */
 	MHOST_LIVE_A_PORT,		/* u16: the probe port, 1 to 65535 */
