@@ -21,6 +21,7 @@ import (
 	"fmt"
 	"maps"
 	"net/netip"
+	"slices"
 	"strconv"
 	"testing"
 	"time"
@@ -41,6 +42,8 @@ const (
 	// A signalled failure: a round trip (well under a millisecond
 	// between namespaces) and 50 ms, and the scheduling latency of the
 	// liveness worker and of the signal itself, which TCG stretches.
+	// What the tests assert of it is below (TestLiveSignalled); the
+	// bench's failover rows measure it.
 	liveSignalGoal = 50*time.Millisecond + 50*time.Millisecond
 	// The longest a test waits for what should take a second.
 	liveWait = 5 * time.Second
@@ -65,12 +68,14 @@ func wantMoved(t *testing.T, lab *liveLab, f *liveFlow, failed time.Time, goal t
 	if !ok {
 		t.Fatalf("nothing over IPv4 since the failure: %s", f.summary(failed))
 	}
-	t.Logf("outage %v, %d datagrams lost (%d sent a second): %s", outage.Round(time.Millisecond), lost,
-		int(time.Second/liveGap), f.summary(failed))
-	if outage > goal {
-		t.Errorf("traffic moved %v after the failure, want within %v", outage.Round(time.Millisecond), goal)
+	within := f.stretch(failed, outage, goal)
+	t.Logf("outage %v (allowed %v), %d datagrams lost (%d sent a second): %s", outage.Round(time.Millisecond),
+		within.Round(time.Millisecond), lost, int(time.Second/liveGap), f.summary(failed))
+	if outage > within {
+		t.Errorf("traffic moved %v after the failure, want within %v", outage.Round(time.Millisecond), within.Round(time.Millisecond))
 	}
-	if max := f.sentIn(failed, goal); lost > max {
+	// At the flow's own rate: a stalled sender sends, and loses, fewer.
+	if max := int(goal / liveGap); lost > max {
 		t.Errorf("%d datagrams lost, want at most the %d sent in the %v after the failure", lost, max, goal)
 	}
 	l := lab.waitState(t, 0, "down", liveWait)
@@ -80,6 +85,45 @@ func wantMoved(t *testing.T, lab *liveLab, f *liveFlow, failed time.Time, goal t
 	if locs := lab.locs(t); locs[1].State != "up" {
 		t.Errorf("locator 1 is %v, want up: it carries the traffic", locs[1])
 	}
+}
+
+// liveWantVerified checks in the trace that host 7's IPv6 locator in a
+// went suspect for cause and then down after one round of probes (at
+// most MHOST_LIVE_ROUND of them missed in between): the verification
+// of the signal decided, not the multiplier rounds of a silent failure.
+func liveWantVerified(t *testing.T, ti *traceInstance, lab *liveLab, cause string) {
+	t.Helper()
+	const round = 2 // MHOST_LIVE_ROUND
+	loc := map[string]string{"netns": strconv.FormatUint(lab.a.inode, 10), "hid": "7", "addr": "fd00::2"}
+	with := func(kv ...string) map[string]string {
+		m := maps.Clone(loc)
+		for i := 0; i < len(kv); i += 2 {
+			m[kv[i]] = kv[i+1]
+		}
+		return m
+	}
+	suspect := with("old", "up", "new", "suspect", "cause", cause)
+	evs := ti.events(t)
+	i := slices.IndexFunc(evs, func(ev traceEvent) bool { return ev.match("mhost_locator_state", suspect) })
+	if i < 0 {
+		t.Errorf("no mhost_locator_state event with %v in the trace", suspect)
+		return
+	}
+	missed := 0
+	for _, ev := range evs[i+1:] {
+		switch {
+		case ev.match("mhost_probe_missed", loc):
+			missed++
+		case ev.match("mhost_locator_state", loc):
+			if !ev.match("mhost_locator_state", with("old", "suspect", "new", "down", "cause", cause)) {
+				t.Errorf("after %s: %s, want suspect->down(%s)", evs[i].line, ev.line, cause)
+			} else if missed == 0 || missed > round {
+				t.Errorf("down after %d probes missed, want one round of at most %d: %s", missed, round, ev.line)
+			}
+			return
+		}
+	}
+	t.Errorf("after %s: no change of state in the trace", evs[i].line)
 }
 
 // TestLiveSilent breaks the IPv6 path in the ways a sender cannot see:
@@ -129,8 +173,8 @@ func TestLiveSilent(t *testing.T) {
 			repair()
 			back := f.waitPath(t, "inet6", liveWait)
 			t.Logf("back on IPv6 %v after the repair: %s", back.Sub(repaired).Round(time.Millisecond), f.summary(repaired))
-			if d := back.Sub(repaired); d > liveRecoverGoal {
-				t.Errorf("back on IPv6 %v after the repair, want within %v", d.Round(time.Millisecond), liveRecoverGoal)
+			if d, within := back.Sub(repaired), f.stretch(repaired, back.Sub(repaired), liveRecoverGoal); d > within {
+				t.Errorf("back on IPv6 %v after the repair, want within %v", d.Round(time.Millisecond), within.Round(time.Millisecond))
 			}
 			lab.events.want(t, "fd00::2", repaired, "down->up(probe_reply)")
 			f.end()
@@ -179,6 +223,10 @@ func liveWantTrace(t *testing.T, ti *traceInstance, lab *liveLab) {
 // TestLiveSignalled breaks the IPv6 path in ways the network tells: an
 // ICMPv6 unreachable, a neighbour that fails, a link losing its carrier.
 // Each makes the locator suspect at once, and two quick probes decide.
+//
+// Besides the time it took (see liveFlow.stretch), it asserts from the
+// trace, which no scheduling delay changes, that one round of probes
+// decided, not the multiplier rounds of a silent failure.
 func TestLiveSignalled(t *testing.T) {
 	for _, tc := range []struct {
 		name, cause string
@@ -204,6 +252,7 @@ func TestLiveSignalled(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			lab := newLiveLab(t, liveLabConfig{})
+			ti := newTraceInstance(t, "mhost-live")
 			f := liveStart(t, lab)
 			// Let the round trip estimate settle on a quiet path.
 			time.Sleep(3 * liveInterval * time.Millisecond)
@@ -217,6 +266,7 @@ func TestLiveSignalled(t *testing.T) {
 			tc.fail(t, lab)
 			wantMoved(t, lab, f, failed, rtt+liveSignalGoal, tc.cause)
 			lab.events.want(t, "fd00::2", failed, "up->suspect("+tc.cause+")", "suspect->down("+tc.cause+")")
+			liveWantVerified(t, ti, lab, tc.cause)
 			if n := lab.stat(t, statsALocSignals) - signals0; n == 0 {
 				t.Errorf("no failure signalled")
 			}
@@ -368,8 +418,11 @@ func TestLiveAllDown(t *testing.T) {
 	lab.a.netem(t, lab.v4.A.Index, netemOptions{})
 	back := f.waitPath(t, "inet", liveWait)
 	t.Logf("IPv4 back %v after the repair; %s", back.Sub(repaired).Round(time.Millisecond), f.summary(repaired))
-	if d := back.Sub(repaired); d > liveInterval*time.Millisecond+100*time.Millisecond {
-		t.Errorf("traffic on IPv4 %v after it came back, want within a probe interval", d)
+	// A down locator is probed every 3/4 interval: within an interval,
+	// and 100 ms for the round trip and the worker.
+	goal := liveInterval*time.Millisecond + 100*time.Millisecond
+	if d, within := back.Sub(repaired), f.stretch(repaired, back.Sub(repaired), goal); d > within {
+		t.Errorf("traffic on IPv4 %v after it came back, want within %v", d, within.Round(time.Millisecond))
 	}
 	f.end()
 	f.check(t)
@@ -535,19 +588,35 @@ func TestLiveProtocol(t *testing.T) {
 		t.Errorf("%d probe messages counted bad, want 7", n)
 	}
 
-	// A burst: answered up to the rate limit (bursts of 50, less the
-	// two answered above), the rest counted.
+	// A burst, in one sendmmsg: answered up to the rate limit, the rest
+	// counted. The bucket is full (the silent asks above took seconds),
+	// so at least its 50 are answered, and at most those and what 200 a
+	// second refill while the burst is being received: measured, since
+	// a busy TCG host can stretch a burst of microseconds to many
+	// milliseconds (a fixed count of 60 once saw every one answered).
+	const burst = 400
+	payloads, dsts := make([][]byte, burst), make([][]byte, burst)
+	for i := range payloads {
+		payloads[i], dsts[i] = liveProbe(probeVersion, probeRequest, uint64(i+1), 0), to
+	}
 	limited0, replies0 := stat(statsARepliesLimited), stat(statsAProbeReplies)
-	for i := range 60 {
-		if _, err := sendto(fd, liveProbe(probeVersion, probeRequest, uint64(i+1), 0), 0, to); err != nil {
-			t.Fatalf("sendto: %v", errStr(err))
+	start := time.Now()
+	if n, _, err := sendmmsg(fd, payloads, dsts, 0); err != nil || n != burst {
+		t.Fatalf("sendmmsg of %d requests = %d, %v", burst, n, errStr(err))
+	}
+	var replies, limited uint64
+	for end := start.Add(liveWait); time.Now().Before(end); time.Sleep(5 * time.Millisecond) {
+		if replies, limited = stat(statsAProbeReplies)-replies0, stat(statsARepliesLimited)-limited0; replies+limited >= burst {
+			break
 		}
 	}
-	time.Sleep(300 * time.Millisecond)
-	replies, limited := stat(statsAProbeReplies)-replies0, stat(statsARepliesLimited)-limited0
-	t.Logf("a burst of 60 requests: %d answered, %d not", replies, limited)
-	if replies+limited != 60 || limited < 5 || replies < 40 {
-		t.Errorf("a burst of 60 requests: %d answered, %d limited; want about 50 answered and the rest limited", replies, limited)
+	took := time.Since(start)
+	most := uint64(liveRLBurst + liveRLRate*took.Seconds() + 1)
+	t.Logf("a burst of %d requests, received within %v: %d answered, %d not (at most %d may be)",
+		burst, took.Round(time.Millisecond), replies, limited, most)
+	if replies+limited != burst || replies < liveRLBurst || replies > most {
+		t.Errorf("a burst of %d requests: %d answered, %d limited; want %d to %d answered and the rest limited",
+			burst, replies, limited, liveRLBurst, most)
 	}
 	for {
 		if _, _, err := recvfrom(fd, make([]byte, 64), unix.MSG_DONTWAIT); err != nil {
