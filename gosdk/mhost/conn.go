@@ -34,9 +34,10 @@ type Config struct {
 	// sockets; zones given as indexes are exact.
 	NetNS int
 
-	// ReusePort sets SO_REUSEPORT before binding, so that several sockets
-	// of the same user can bind one port and the kernel spreads the
-	// datagrams of different peers over them.
+	// ReusePort sets SO_REUSEPORT before binding (as the socket option
+	// MHOST_REUSEPORT, which every kernel passes to mhost), so that
+	// several sockets of the same user can bind one port and the kernel
+	// spreads the datagrams of different peers over them.
 	ReusePort bool
 }
 

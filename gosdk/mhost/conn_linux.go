@@ -102,7 +102,7 @@ func (cfg *Config) open(ctx context.Context, domain int, family uint16, address 
 	}
 	c := &Conn{fd: s, rc: rc, family: family}
 	if cfg.ReusePort {
-		err = s.SetsockoptInt(unix.SOL_SOCKET, unix.SO_REUSEPORT, 1)
+		err = setReusePort(s, domain)
 	}
 	if err == nil && cfg.Control != nil {
 		err = cfg.Control(network, address, rc)
@@ -112,6 +112,16 @@ func (cfg *Config) open(ctx context.Context, domain int, family uint16, address 
 		return nil, err
 	}
 	return c, nil
+}
+
+// setReusePort turns SO_REUSEPORT on. An AF_MHOST socket takes it as
+// SOL_MHOST/MHOST_REUSEPORT: on some kernels (6.1) the socket layer
+// refuses SO_REUSEPORT itself to families other than IPv4 and IPv6.
+func setReusePort(s *socket.Conn, domain int) error {
+	if domain == unix.AF_INET || domain == unix.AF_INET6 {
+		return s.SetsockoptInt(unix.SOL_SOCKET, unix.SO_REUSEPORT, 1)
+	}
+	return s.SetsockoptInt(uapi.SolMhost, uapi.ReusePort, 1)
 }
 
 func (cfg *Config) listen(ctx context.Context, domain int, family, port uint16) (*Conn, error) {

@@ -37,13 +37,17 @@
 // Conn implements net.PacketConn, and net.Conn for dialed sockets. ReadMsg
 // and WriteMsg reach the flags (MSG_PEEK, MSG_TRUNC, MSG_DONTWAIT) and
 // control messages (such as the SO_RXQ_OVFL drop counter) of recvmsg(2)
-// and sendmsg(2); SyscallConn reaches the rest, socket options included:
-// an AF_MHOST socket passes SOL_SOCKET, SOL_IP and SOL_IPV6 options through
-// to the kernel's UDP.
+// and sendmsg(2); SyscallConn reaches the rest, socket options included.
+// An AF_MHOST socket is a socket of its own family (SO_DOMAIN reads
+// AF_MHOST), carried over a kernel UDP socket: SOL_IP, SOL_IPV6 and
+// SOL_UDP options go to that UDP socket, SOL_SOCKET ones are the AF_MHOST
+// socket's and reach the UDP socket where they matter to it, and
+// SOL_MHOST ones are mhost's.
 //
 // A Config opens sockets with more say: a Control hook run before the
 // socket is bound or connected (for SO_BINDTODEVICE, buffer sizes, ...),
-// SO_REUSEPORT, and the network namespace to open it in. DialContext and
+// SO_REUSEPORT (set as MHOST_REUSEPORT, which works on every kernel), and
+// the network namespace to open it in. DialContext and
 // the Context methods take a context that cancels that one call: neither
 // other calls waiting on the Conn at the same time nor the deadlines set
 // with SetReadDeadline and SetWriteDeadline.

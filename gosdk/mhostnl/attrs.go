@@ -320,6 +320,10 @@ func decodeStats(msgs []genetlink.Message) (*Stats, error) {
 					s.RxL3Truncated = ad.Uint64()
 				case uapi.StatsARxL3NoSocket:
 					s.RxL3NoSocket = ad.Uint64()
+				case uapi.StatsARxL3BadCsum:
+					s.RxL3BadCsum = ad.Uint64()
+				case uapi.StatsARxL3DevDisabled:
+					s.RxL3DevDisabled = ad.Uint64()
 				}
 			}
 			return nil

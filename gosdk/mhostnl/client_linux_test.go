@@ -338,13 +338,15 @@ func TestStats(t *testing.T) {
 		u64(uapi.StatsARxL3Unknown, 6), u64(uapi.StatsAHostsAllocated, 7), u64(99, 8),
 		u64(uapi.StatsATxL3, 9), u64(uapi.StatsARxL3, 10), u64(uapi.StatsARxL3Short, 11),
 		u64(uapi.StatsARxL3BadHeader, 12), u64(uapi.StatsARxL3BadLen, 13),
-		u64(uapi.StatsARxL3Truncated, 14), u64(uapi.StatsARxL3NoSocket, 15))))
+		u64(uapi.StatsARxL3Truncated, 14), u64(uapi.StatsARxL3NoSocket, 15),
+		u64(uapi.StatsARxL3BadCsum, 16), u64(uapi.StatsARxL3DevDisabled, 17))))
 	got, err := k.client().Stats()
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := &Stats{Hosts: 1, Sockets: 2, TxHostID: 3, TxFailover: 4, TxUnreach: 5, RxL3Unknown: 6, HostsAllocated: 7,
-		TxL3: 9, RxL3: 10, RxL3Short: 11, RxL3BadHeader: 12, RxL3BadLen: 13, RxL3Truncated: 14, RxL3NoSocket: 15}
+		TxL3: 9, RxL3: 10, RxL3Short: 11, RxL3BadHeader: 12, RxL3BadLen: 13, RxL3Truncated: 14, RxL3NoSocket: 15,
+		RxL3BadCsum: 16, RxL3DevDisabled: 17}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("Stats() = %+v, want %+v", got, want)
 	}

@@ -16,6 +16,7 @@ const (
 	MaxPayload   = 65507  // MHOST_MAX_PAYLOAD
 	SolMhost     = 299    // SOL_MHOST
 	RecvHostID   = 1      // MHOST_RECVHOSTID, an int
+	ReusePort    = 2      // MHOST_REUSEPORT, an int: SO_REUSEPORT on every kernel
 	AFTestProto  = 1      // AF_TESTPROTO
 	AFOtherProto = 3      // AF_OTHERPROTO
 )
@@ -58,6 +59,9 @@ const (
 	CmdHostFlush = 5
 	CmdSockGet   = 6
 	CmdStatsGet  = 7
+	CmdDevGet    = 8  // one device, or a dump of the enabled ones
+	CmdDevSet    = 9  // enable or disable plugged-L3 traffic on a device
+	CmdDevDel    = 10 // event only: a device with state went away
 )
 
 // Top-level attributes (enum mhost_attr) and the flags of AHostFlags.
@@ -69,6 +73,7 @@ const (
 	ASock         = 5
 	AStats        = 6
 	AHostFlags    = 7
+	ADev          = 8
 
 	HostFCreate  = 0x1
 	HostFReplace = 0x2
@@ -113,19 +118,29 @@ const (
 
 // Statistics attributes (enum mhost_stats_attr).
 const (
-	StatsAPad            = 1
-	StatsAHosts          = 2
-	StatsASockets        = 3
-	StatsATxHostID       = 4
-	StatsATxFailover     = 5
-	StatsATxUnreach      = 6
-	StatsARxL3Unknown    = 7
-	StatsAHostsAllocated = 8
-	StatsATxL3           = 9
-	StatsARxL3           = 10
-	StatsARxL3Short      = 11
-	StatsARxL3BadHeader  = 12
-	StatsARxL3BadLen     = 13
-	StatsARxL3Truncated  = 14
-	StatsARxL3NoSocket   = 15
+	StatsAPad             = 1
+	StatsAHosts           = 2
+	StatsASockets         = 3
+	StatsATxHostID        = 4
+	StatsATxFailover      = 5
+	StatsATxUnreach       = 6
+	StatsARxL3Unknown     = 7
+	StatsAHostsAllocated  = 8
+	StatsATxL3            = 9
+	StatsARxL3            = 10
+	StatsARxL3Short       = 11
+	StatsARxL3BadHeader   = 12
+	StatsARxL3BadLen      = 13
+	StatsARxL3Truncated   = 14
+	StatsARxL3NoSocket    = 15
+	StatsARxL3BadCsum     = 16
+	StatsARxL3DevDisabled = 17
+)
+
+// Device attributes (enum mhost_dev_attr).
+const (
+	DevAPad     = 1
+	DevAIfindex = 2
+	DevAName    = 3 // read only
+	DevAL3      = 4 // u8: 1 if plugged-L3 traffic is enabled
 )
