@@ -3,7 +3,7 @@
 #   make deps     install what the VM tests need (Debian bookworm, root)
 #   make module   build kmod/mhost.ko against the newest installed headers
 #   make build    go build ./...
-#   make vet      go vet, every build tag
+#   make vet      go vet, every build tag, and the SDK for linux/386 and windows
 #   make unit     host unit tests (no VM, never loads the module)
 #   make stapcheck  translate every stap/ script against the built module
 #   make test     deps + vet + unit + the VM suite (QEMU)
@@ -63,11 +63,16 @@ module:
 build:
 	$(GO) build ./...
 
+# The SDK and the commands also build for 32-bit Linux and for systems
+# without AF_MHOST (windows: not even golang.org/x/sys/unix), where they
+# say they need Linux.
 vet:
 	$(GO) vet ./...
 	$(GO) vet -tags guest ./...
 	$(GO) vet -tags vm ./...
 	$(GO) vet -tags guest ./tests/vm/testdata/sample
+	GOARCH=386 $(GO) vet ./gosdk/... ./cmd/...
+	GOOS=windows $(GO) vet ./gosdk/... ./cmd/...
 
 # MHOST_TEST_STRICT turns a test's skip for a missing facility (no IPv6
 # loopback, no cpio) into a failure: here the facility is installed, so a

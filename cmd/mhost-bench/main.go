@@ -1,3 +1,5 @@
+//go:build linux
+
 // Command mhost-bench measures the mhost kernel module against the
 // kernel's own datagram paths (see package tests/bench). It runs inside
 // the test VM, as root, with mhost.ko loaded: make bench boots the VM and

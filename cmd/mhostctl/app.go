@@ -1,3 +1,5 @@
+//go:build linux
+
 package main
 
 import (
@@ -6,17 +8,20 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
+	"os"
+	"runtime/debug"
+	"slices"
 	"strings"
 
 	"github.com/mnet/mnet/gosdk/mhostnl"
-	"golang.org/x/sys/unix"
 )
 
-// Exit statuses.
+// Exit statuses, as ip(8)'s.
 const (
-	exitOK    = 0
-	exitError = 1 // the kernel refused or failed, or the command could not run
-	exitUsage = 2 // the command line is wrong
+	exitOK     = 0
+	exitUsage  = 1 // the command line is wrong, or cannot run here
+	exitKernel = 2 // the kernel refused or failed, or a lookup the command needed did
 )
 
 // backend is what mhostctl needs of the kernel; *mhostnl.Client through
@@ -27,6 +32,8 @@ type backend interface {
 	Host(id uint32) (*mhostnl.Host, error)
 	AddHost(h mhostnl.Host) error
 	SetHost(h mhostnl.Host) error
+	AddHosts(hs []mhostnl.Host) error
+	SetHosts(hs []mhostnl.Host) error
 	ReplaceHost(h mhostnl.Host) error
 	AppendLocators(id uint32, locs []mhostnl.Locator, create bool) error
 	DeleteHost(id uint32) error
@@ -47,23 +54,42 @@ type watcher interface {
 // run every command without a kernel.
 type env struct {
 	stdout, stderr io.Writer
-	dial           func() (backend, error)
-	resolver       netResolver
-	ifindex        func(name string) (int, error) // interface name → index
-	ifname         func(index int) string         // index → name, "" if none
+	stdin          io.Reader
+	// dial opens the kernel connection in the network namespace netns
+	// (a file descriptor; 0 for mhostctl's own).
+	dial func(netns int) (backend, error)
+	// links lists the network interfaces of netns, once per run.
+	links func(netns int) (*links, error)
+	// openNetNS opens the network namespace -n names.
+	openNetNS func(name string) (fd int, close func(), err error)
+	resolver  netResolver
+}
+
+// links maps the interfaces of a namespace between names and indexes.
+type links struct {
+	byName  map[string]int
+	byIndex map[int]string
 }
 
 // cli is one run of the command.
 type cli struct {
 	*env
-	ctx  context.Context
-	json bool
+	ctx    context.Context
+	json   bool // -j: JSON
+	pretty bool // -p: indented JSON
+	stats  bool // -s: counters in tables
+	netns  int  // -n: the namespace's file descriptor, 0 for ours
 
-	b      backend // opened on first use
-	protos []mhostnl.Protocol
+	b         backend // opened on first use
+	protos    []mhostnl.Protocol
+	protosErr error
+	lk        *links // listed on first use
+	lkErr     error
+
+	batch *batchRun // while running -b FILE
 }
 
-// A usageError is a command line mhostctl cannot run; it exits 2.
+// A usageError is a command line mhostctl cannot run; it exits 1.
 type usageError struct {
 	cmd string // "host add"
 	msg string
@@ -75,7 +101,7 @@ func usagef(cmd, format string, args ...any) error {
 	return &usageError{cmd: cmd, msg: fmt.Sprintf(format, args...)}
 }
 
-// A cmdError is a failure of a command; it exits 1.
+// A cmdError is a failure of a command; it exits 2.
 type cmdError struct {
 	cmd  string
 	err  error
@@ -90,28 +116,125 @@ func fail(cmd string, err error) error { return &cmdError{cmd: cmd, err: err} }
 // run runs mhostctl with the arguments args and returns its exit status.
 func run(ctx context.Context, args []string, e *env) int {
 	c := &cli{env: e, ctx: ctx}
-	args, help := c.globalFlags(args)
-	err := c.dispatch(args, help)
+	err := c.main(args)
 	if c.b != nil {
 		c.b.Close()
 	}
 	return c.report(err)
 }
 
-// globalFlags takes -j/--json and -h/--help out of args, wherever they
-// are: no address, name or number mhostctl reads can look like them.
-func (c *cli) globalFlags(args []string) (rest []string, help bool) {
-	for _, a := range args {
+// options are mhostctl's own options, before the object as for ip(8); the
+// ones without a value may also come anywhere after it.
+type options struct {
+	help, version bool
+	netns, batch  string
+}
+
+func (c *cli) main(args []string) error {
+	opts, args, err := c.options(args)
+	if err != nil {
+		return err
+	}
+	switch {
+	case opts.version:
+		c.printVersion()
+		return nil
+	case opts.batch != "" && (len(args) > 0 || opts.help):
+		return usagef("", "-b takes no command: the commands come from %s", opts.batch)
+	}
+	if opts.netns != "" {
+		fd, closeNS, err := c.openNetNS(opts.netns)
+		if err != nil {
+			return usagef("", "cannot open network namespace %q: %v", opts.netns, err)
+		}
+		defer closeNS()
+		c.netns = fd
+	}
+	if opts.batch != "" {
+		return c.runBatch(opts.batch)
+	}
+	return c.command(args, opts.help)
+}
+
+// options takes mhostctl's options out of args: -j, -p, -s and -h
+// anywhere (no address, name or number mhostctl reads looks like them),
+// -n NETNS, -b FILE and -V before the object.
+func (c *cli) options(args []string) (options, []string, error) {
+	var (
+		o    options
+		rest []string
+	)
+	leading := true
+	for i := 0; i < len(args); i++ {
+		a := args[i]
 		switch a {
 		case "-j", "-json", "--json":
 			c.json = true
+			continue
+		case "-p", "-pretty", "--pretty":
+			c.pretty = true
+			continue
+		case "-s", "-stats", "--stats":
+			c.stats = true
+			continue
 		case "-h", "-help", "--help":
-			help = true
+			o.help = true
+			continue
+		}
+		if !leading {
+			rest = append(rest, a)
+			continue
+		}
+		switch a {
+		case "-V", "-version", "--version":
+			o.version = true
+		case "-n", "-netns", "--netns", "-b", "-batch", "--batch":
+			if i+1 == len(args) {
+				return o, nil, usagef("", "%s needs a value", a)
+			}
+			i++
+			if strings.Contains(a, "n") {
+				o.netns = args[i]
+			} else {
+				o.batch = args[i]
+			}
 		default:
+			if strings.HasPrefix(a, "-") && a != "-" {
+				return o, nil, usagef("", "unknown option %q", a)
+			}
+			leading = false
 			rest = append(rest, a)
 		}
 	}
-	return rest, help
+	return o, rest, nil
+}
+
+// printVersion prints the version of mhostctl: its module version and
+// VCS revision as the Go toolchain recorded them, and the protocol it
+// speaks.
+func (c *cli) printVersion() {
+	v, rev, dirty, gov := "(devel)", "", false, ""
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		gov = bi.GoVersion
+		if bi.Main.Version != "" {
+			v = bi.Main.Version
+		}
+		for _, s := range bi.Settings {
+			switch s.Key {
+			case "vcs.revision":
+				rev = s.Value
+			case "vcs.modified":
+				dirty = s.Value == "true"
+			}
+		}
+	}
+	if rev != "" {
+		v += " " + rev[:min(len(rev), 12)]
+		if dirty {
+			v += "+dirty"
+		}
+	}
+	fmt.Fprintf(c.stdout, "mhostctl %s, %s, generic netlink family %q\n", v, gov, "mhost")
 }
 
 // report prints what went wrong and returns the exit status.
@@ -126,32 +249,34 @@ func (c *cli) report(err error) int {
 			prefix += ue.cmd + ": "
 		}
 		fmt.Fprintf(c.stderr, "%s%s\n", prefix, ue.msg)
+		if c.batch != nil {
+			return exitUsage
+		}
 		if u, ok := usages[ue.cmd]; ok {
 			fmt.Fprintf(c.stderr, "usage: %s\n", u.synopsis)
 		}
-		obj, _, _ := strings.Cut(ue.cmd, " ")
-		if obj == "" {
-			fmt.Fprintln(c.stderr, "Run 'mhostctl --help' for the commands.")
+		if ue.cmd == "" {
+			fmt.Fprintln(c.stderr, "Run 'mhostctl help' for the commands.")
 		} else {
-			fmt.Fprintf(c.stderr, "Run 'mhostctl %s --help' for more.\n", ue.cmd)
+			fmt.Fprintf(c.stderr, "Run 'mhostctl help %s' for more.\n", ue.cmd)
 		}
 		return exitUsage
 	}
 	fmt.Fprintln(c.stderr, errorLine(err))
-	return exitError
+	return exitKernel
 }
 
 // errorLine says what went wrong and what to do about it:
 // "mhostctl: host add: permission denied: needs CAP_NET_ADMIN".
 func errorLine(err error) string {
-	if errors.Is(err, mhostnl.ErrNotLoaded) {
-		return "mhostctl: mhost module not loaded: run modprobe mhost"
-	}
 	s := "mhostctl: "
 	var ce *cmdError
 	if errors.As(err, &ce) {
 		s += ce.cmd + ": "
 		err = ce.err
+	}
+	if errors.Is(err, mhostnl.ErrNotLoaded) {
+		return s + "mhost module not loaded: run modprobe mhost"
 	}
 	s += describe(err)
 	if ce != nil && ce.hint != "" {
@@ -164,20 +289,23 @@ func errorLine(err error) string {
 // (extended acknowledgement) and errno, with advice for the lack of
 // privilege.
 func describe(err error) string {
+	var be *mhostnl.BatchError
+	if errors.As(err, &be) && len(be.Errors) > 0 {
+		err = be.Errors[0].Err
+	}
 	var e *mhostnl.Error
 	if !errors.As(err, &e) {
 		return err.Error()
 	}
-	errno := e.Errno()
 	cause := e.Err.Error()
 	switch {
-	case errno == unix.EPERM || errno == unix.EACCES:
+	case errors.Is(e, os.ErrPermission):
 		s := "permission denied: needs CAP_NET_ADMIN"
 		if e.Message != "" {
 			s += " (" + e.Message + ")"
 		}
 		return s
-	case e.Message != "" && errno != 0:
+	case e.Message != "" && e.Errno() != 0:
 		return e.Message + " (" + cause + ")"
 	case e.Message != "":
 		return e.Message + ": " + cause
@@ -188,7 +316,7 @@ func describe(err error) string {
 // backend returns the kernel connection, opening it on first use.
 func (c *cli) backend() (backend, error) {
 	if c.b == nil {
-		b, err := c.dial()
+		b, err := c.dial(c.netns)
 		if err != nil {
 			return nil, err
 		}
@@ -199,38 +327,54 @@ func (c *cli) backend() (backend, error) {
 
 // protocols returns the kernel's network layers, asking once.
 func (c *cli) protocols() ([]mhostnl.Protocol, error) {
-	if c.protos != nil {
-		return c.protos, nil
+	if c.protos != nil || c.protosErr != nil {
+		return c.protos, c.protosErr
 	}
 	b, err := c.backend()
-	if err != nil {
-		return nil, err
+	if err == nil {
+		c.protos, err = b.Protocols()
 	}
-	ps, err := b.Protocols()
-	if err != nil {
-		return nil, err
+	c.protosErr = err
+	return c.protos, err
+}
+
+// linkTable returns the interfaces of the namespace, listing them once.
+func (c *cli) linkTable() (*links, error) {
+	if c.lk == nil && c.lkErr == nil {
+		c.lk, c.lkErr = c.links(c.netns)
 	}
-	c.protos = ps
-	return ps, nil
+	return c.lk, c.lkErr
 }
 
 // A command is a leaf of the command tree.
 type command struct {
 	synopsis string // "host add ID LOCATOR..."
 	summary  string // one line for the command list
-	help     string // the rest of its --help
+	help     string // the rest of its help
 	run      func(c *cli, cmd string, args []string) error
 }
-
-// objects maps an object and its aliases to its commands, each verb with
-// its aliases.
-var objects = map[string]map[string]*command{}
 
 // usages indexes the commands by canonical name ("host add").
 var usages = map[string]*command{}
 
+// objectOrder and commandOrder list the objects and commands: for help,
+// and for abbreviations, where a prefix of several names means the first
+// of them, as in ip(8) ("h s" is "host show", "h a" "host add"). Reads
+// come first, so that a short prefix never means a change unless no read
+// has that prefix.
+var (
+	objectOrder  = []string{"host", "proto", "sock", "stats", "monitor"}
+	commandOrder = []string{
+		"host show", "host add", "host append", "host set", "host replace", "host del", "host flush", "host resolve",
+		"proto list",
+		"sock list",
+		"stats",
+		"monitor",
+	}
+)
+
 // objectAliases and verbAliases give the other names objects and verbs
-// answer to.
+// answer to, in full.
 var objectAliases = map[string]string{
 	"protocol": "proto", "protocols": "proto", "protos": "proto",
 	"hosts":  "host",
@@ -239,79 +383,14 @@ var objectAliases = map[string]string{
 	"mon": "monitor",
 }
 
-var verbAliases = map[string]string{
-	"ls": "list", "delete": "del", "remove": "del", "rm": "del",
-	"get": "show", "list:host": "show", "ls:host": "show",
-	"show:proto": "list", "show:sock": "list",
+var verbAliases = map[string]map[string]string{
+	"host":  {"list": "show", "ls": "show", "get": "show", "delete": "del", "remove": "del", "rm": "del"},
+	"proto": {"show": "list", "ls": "list"},
+	"sock":  {"show": "list", "ls": "list"},
 }
 
-// commandOrder lists the commands for the help text.
-var commandOrder = []string{
-	"proto list",
-	"host add", "host set", "host replace", "host append", "host del", "host show", "host flush", "host resolve",
-	"sock list",
-	"stats",
-	"monitor",
-}
-
-func (c *cli) dispatch(args []string, help bool) error {
-	if len(args) == 0 {
-		if help {
-			c.printHelp("")
-			return nil
-		}
-		return usagef("", "missing command")
-	}
-	obj := args[0]
-	if a, ok := objectAliases[obj]; ok {
-		obj = a
-	}
-	if obj == "help" {
-		c.printHelp(strings.Join(args[1:], " "))
-		return nil
-	}
-	verbs, ok := objects[obj]
-	if !ok {
-		return usagef("", "unknown command %q", args[0])
-	}
-	// Objects with a single command (stats, monitor) take no verb.
-	if cmd, ok := verbs[""]; ok {
-		if help {
-			c.printHelp(obj)
-			return nil
-		}
-		return cmd.run(c, obj, args[1:])
-	}
-	if len(args) == 1 {
-		if help {
-			c.printHelp(obj)
-			return nil
-		}
-		return usagef(obj, "missing command: one of %s", strings.Join(verbList(obj), ", "))
-	}
-	verb := args[1]
-	if a, ok := verbAliases[verb+":"+obj]; ok {
-		verb = a
-	} else if a, ok := verbAliases[verb]; ok {
-		verb = a
-	}
-	if verb == "help" {
-		c.printHelp(obj)
-		return nil
-	}
-	cmd, ok := verbs[verb]
-	if !ok {
-		return usagef(obj, "unknown command %q: one of %s", args[1], strings.Join(verbList(obj), ", "))
-	}
-	name := obj + " " + verb
-	if help {
-		c.printHelp(name)
-		return nil
-	}
-	return cmd.run(c, name, args[2:])
-}
-
-func verbList(obj string) []string {
+// verbs returns the verbs of obj in order: "" for objects without one.
+func verbs(obj string) []string {
 	var vs []string
 	for _, name := range commandOrder {
 		if o, v, _ := strings.Cut(name, " "); o == obj {
@@ -319,6 +398,107 @@ func verbList(obj string) []string {
 		}
 	}
 	return vs
+}
+
+// match finds what word abbreviates: an alias in full, else the first of
+// names it is a prefix of, else the first alias, in alphabetical order.
+func match(word string, names []string, aliases map[string]string) (string, bool) {
+	if a, ok := aliases[word]; ok {
+		return a, true
+	}
+	if word == "" {
+		return "", false
+	}
+	for _, n := range names {
+		if strings.HasPrefix(n, word) {
+			return n, true
+		}
+	}
+	for _, a := range slices.Sorted(maps.Keys(aliases)) {
+		if strings.HasPrefix(a, word) {
+			return aliases[a], true
+		}
+	}
+	return "", false
+}
+
+// lookup resolves the object and verb at the start of args to a command
+// name ("host add", "stats") and returns the arguments after them. It
+// fails with a usage error naming what it could not resolve.
+func lookup(args []string) (name string, rest []string, err error) {
+	if len(args) == 0 {
+		return "", nil, usagef("", "missing command")
+	}
+	obj, ok := match(args[0], objectOrder, objectAliases)
+	if !ok {
+		return "", nil, usagef("", "unknown command %q: one of %s", args[0], strings.Join(objectOrder, ", "))
+	}
+	vs := verbs(obj)
+	if vs[0] == "" { // stats, monitor: no verb
+		return obj, args[1:], nil
+	}
+	if len(args) == 1 {
+		return obj, nil, usagef(obj, "missing command: one of %s", strings.Join(vs, ", "))
+	}
+	verb, ok := match(args[1], vs, verbAliases[obj])
+	if !ok {
+		return obj, nil, usagef(obj, "unknown command %q: one of %s", args[1], strings.Join(vs, ", "))
+	}
+	return obj + " " + verb, args[2:], nil
+}
+
+// command runs one command line.
+func (c *cli) command(args []string, help bool) error {
+	if len(args) > 0 && args[0] == "help" {
+		return c.help(args[1:])
+	}
+	if len(args) == 0 && help {
+		c.printHelp("")
+		return nil
+	}
+	name, rest, err := lookup(args)
+	if len(args) > 1 && args[1] == "help" { // "host help [VERB]"
+		return c.help(append(args[:1:1], args[2:]...))
+	}
+	if help && (err == nil || name != "") {
+		c.printHelp(name) // "host --help", "host add --help"
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	return usages[name].run(c, name, rest)
+}
+
+// help prints the help of a topic: nothing (every command), an object,
+// a command ("host add", abbreviated or not), or a verb alone when one
+// object has it ("help resolve").
+func (c *cli) help(topic []string) error {
+	if len(topic) == 0 {
+		c.printHelp("")
+		return nil
+	}
+	name, rest, err := lookup(topic)
+	switch {
+	case err == nil && len(rest) == 0:
+		c.printHelp(name)
+		return nil
+	case len(topic) == 1 && name != "":
+		c.printHelp(name) // an object
+		return nil
+	case len(topic) == 1:
+		var found []string
+		for _, n := range commandOrder {
+			if _, v, _ := strings.Cut(n, " "); v != "" && strings.HasPrefix(v, topic[0]) {
+				found = append(found, n)
+			}
+		}
+		if len(found) == 1 {
+			c.printHelp(found[0])
+			return nil
+		}
+	}
+	return usagef("help", "no help for %q: ask for one of %s, or a command", strings.Join(topic, " "), strings.Join(objectOrder, ", "))
 }
 
 // flags parses the options of a command, which may come before, after or
@@ -355,8 +535,8 @@ func (c *cli) printHelp(topic string) {
 		fmt.Fprint(w, globalHelp)
 		return
 	}
-	if _, ok := objects[topic]; ok {
-		fmt.Fprintf(w, "usage: mhostctl [-j] %s COMMAND [ARGS]\n\nCommands:\n", topic)
+	if slices.Contains(objectOrder, topic) {
+		fmt.Fprintf(w, "usage: mhostctl [OPTIONS] %s COMMAND [ARGS]\n\nCommands:\n", topic)
 		for _, name := range commandOrder {
 			if o, _, _ := strings.Cut(name, " "); o == topic {
 				listCommand(w, name)
@@ -365,7 +545,7 @@ func (c *cli) printHelp(topic string) {
 		if topic == "host" {
 			io.WriteString(w, "\n"+locatorHelp)
 		}
-		fmt.Fprintf(w, "\nRun 'mhostctl %s COMMAND --help' for more.\n", topic)
+		fmt.Fprintf(w, "\nRun 'mhostctl help %s COMMAND' for more.\n", topic)
 		fmt.Fprint(w, globalHelp)
 		return
 	}
@@ -391,16 +571,18 @@ func listCommand(w io.Writer, name string) {
 
 const topHelp = `mhostctl controls the mhost kernel module (AF_MHOST sockets) over generic
 netlink: the host table that maps host ids to locators, the network layers
-mhost can use, its sockets and its counters. It works in the network
-namespace it runs in.
+mhost can use, its sockets and its counters.
 
-usage: mhostctl [-j] OBJECT COMMAND [ARGS]
+usage: mhostctl [OPTIONS] OBJECT COMMAND [ARGS]
+       mhostctl [OPTIONS] -b FILE
+       mhostctl help [OBJECT [COMMAND]]
 
-Commands:
+Commands (any unique prefix will do; a prefix of several means the first
+listed, as in ip(8): 'mhostctl h s' is 'mhostctl host show'):
 `
 
-const locatorHelp = `LOCATOR := [FAMILY] ADDRESS [port PORT] [dev IFNAME]
-  FAMILY   inet, inet6, or the name of a network layer another module plugged
+const locatorHelp = `LOCATOR := [KIND] ADDRESS [port PORT] [dev IFNAME]
+  KIND     inet, inet6, or the name of a network layer another module plugged
            in (see 'mhostctl proto list'); may be left out before an IP address
   ADDRESS  an IPv4 or IPv6 address, or for a plugged layer its address in hex:
            MAC style (02:00:00:00:00:02) or 0x-prefixed (0x020000000002)
@@ -416,27 +598,36 @@ Examples:
   mhostctl host add 7 inet6 fd00::2 inet 10.0.0.2
   mhostctl host set 7 inet6 fe80::2 dev eth0 port 7000 inet 10.0.0.2
   mhostctl host add 8 testproto dev veth0 02:00:00:00:00:02
-  mhostctl -j host show 7
+  mhostctl -j -p host show 7
+  mhostctl -n blue -s h s
+  mhostctl -b hosts.batch
   mhostctl host resolve peer.example.net --port 7000
   mhostctl monitor --count 1
 `
 
 const globalHelp = `
-Options (anywhere on the command line):
-  -j, --json   print JSON (stable snake_case keys) instead of tables
-  -h, --help   print help for the object or command given
+Options:
+  -j, --json     print JSON (stable snake_case keys), one line per document
+  -p, --pretty   indent the JSON
+  -s, --stats    show counters (host show: datagrams sent and failed per
+                 locator); JSON always has them
+  -n, --netns NETNS  work in network namespace NETNS (/run/netns/NETNS, as
+                 'ip netns' names them, or a path)
+  -b, --batch FILE   run the commands of FILE (- for standard input), one per
+                 line; '#' starts a comment. Consecutive 'host add' (or
+                 'host set') lines go to the kernel together, many per system
+                 call. The batch stops at the first line that fails and says
+                 which; the lines before it took effect.
+  -V, --version  print the version
+  -h, --help     print help for the object or command given
+-j, -p, -s and -h may come anywhere; -n, -b and -V before the command.
 
-Exit status: 0 success, 1 the kernel refused or failed (the reason is on
-standard error), 2 the command line is wrong.
+Exit status, as ip(8)'s: 0 success; 1 the command line is wrong; 2 the
+kernel refused or failed (the reason is on standard error).
 `
 
 // register adds a command to the tree.
 func register(name string, cmd *command) {
-	obj, verb, _ := strings.Cut(name, " ")
-	if objects[obj] == nil {
-		objects[obj] = map[string]*command{}
-	}
-	objects[obj][verb] = cmd
 	usages[name] = cmd
 }
 

@@ -1,3 +1,5 @@
+//go:build linux
+
 package main
 
 import (
@@ -36,18 +38,18 @@ in order. Fails if the table has the host already: 'host set' replaces.
 
 Example: mhostctl host add 7 inet6 fd00::2 inet 10.0.0.2
 `,
-		run: hostNew(mhostnl.HostFlagCreate, "use 'mhostctl host set' to replace it"),
+		run: hostNew(backend.AddHost, "use 'mhostctl host set' to replace it"),
 	})
 	register("host set", &command{
 		synopsis: "mhostctl host set ID LOCATOR...",
 		summary:  "add a host, or replace its locators",
 		help:     "Example: mhostctl host set 7 inet 10.0.0.2 port 7000\n",
-		run:      hostNew(mhostnl.HostFlagCreate|mhostnl.HostFlagReplace, ""),
+		run:      hostNew(backend.SetHost, ""),
 	})
 	register("host replace", &command{
 		synopsis: "mhostctl host replace ID LOCATOR...",
 		summary:  "replace the locators of a host; fails if it does not exist",
-		run:      hostNew(mhostnl.HostFlagReplace, "use 'mhostctl host set' to create it"),
+		run:      hostNew(backend.ReplaceHost, "use 'mhostctl host set' to create it"),
 	})
 	register("host append", &command{
 		synopsis: "mhostctl host append [--create] ID LOCATOR...",
@@ -65,10 +67,11 @@ Example: mhostctl host append 7 inet 192.0.2.7
 		run:      hostDel,
 	})
 	register("host show", &command{
-		synopsis: "mhostctl host show [ID]",
+		synopsis: "mhostctl host show [-s] [ID]",
 		summary:  "show one host or all of them",
-		help: `One row per locator: the host id, the locator, and the datagrams sent over
-it and the sends that failed on it (making mhost try the next locator).
+		help: `One row per locator: the host id and the locator; with -s also the datagrams
+sent over it and the sends that failed on it (making mhost try the next
+locator). Devices are named as the namespace names them.
 
 ` + hostJSON + "\nThe JSON is a list even for one host.\n",
 		run: hostShow,
@@ -119,8 +122,16 @@ JSON: [{"port": 7000, "uid": 0, "inode": 1234, "rx_queue": 0, "tx_queue": 0,
        "tx_unreach": 0, "rx_l3_unknown": 0, "hosts_allocated": 0, "tx_l3": 0,
        "rx_l3": 0, "rx_l3_short": 0, "rx_l3_bad_header": 0, "rx_l3_bad_len": 0,
        "rx_l3_truncated": 0, "rx_l3_no_socket": 0, "rx_l3_bad_csum": 0,
-       "rx_l3_dev_disabled": 0}
-hosts_allocated counts the hosts of every namespace.
+       "rx_l3_dev_disabled": 0, "live_hosts": 0, "probes_sent": 0,
+       "probes_answered": 0, "probes_missed": 0, "locator_changes": 0,
+       "locator_signals": 0, "locator_signals_ignored": 0, "probe_replies": 0,
+       "probe_replies_limited": 0, "probes_bad": 0}
+hosts_allocated counts the hosts of every namespace. The path liveness
+counters: live_hosts, the hosts being watched (sent to recently); probes
+sent, answered and missed; changes of a locator's state; failures
+signalled (ICMP, neighbour, link) and those a probe's answer refuted; the
+probes of peers answered, and refused (rate limit, or answering off); and
+probe messages dropped as malformed or unasked for.
 `,
 		run: stats,
 	})
@@ -176,7 +187,7 @@ func (c *cli) hostArgs(cmd string, args []string) (mhostnl.Host, error) {
 	return mhostnl.Host{ID: id, Locators: locs}, nil
 }
 
-func hostNew(flags uint32, existsHint string) func(c *cli, cmd string, args []string) error {
+func hostNew(do func(backend, mhostnl.Host) error, existsHint string) func(c *cli, cmd string, args []string) error {
 	return func(c *cli, cmd string, args []string) error {
 		args, err := noFlags(cmd, args)
 		if err != nil {
@@ -186,19 +197,14 @@ func hostNew(flags uint32, existsHint string) func(c *cli, cmd string, args []st
 		if err != nil {
 			return err
 		}
+		if c.batch != nil && (cmd == "host add" || cmd == "host set") {
+			return c.queue(cmd, h) // sent with its neighbours
+		}
 		b, err := c.backend()
 		if err != nil {
 			return fail(cmd, err)
 		}
-		switch flags {
-		case mhostnl.HostFlagCreate:
-			err = b.AddHost(h)
-		case mhostnl.HostFlagCreate | mhostnl.HostFlagReplace:
-			err = b.SetHost(h)
-		default:
-			err = b.ReplaceHost(h)
-		}
-		return hinted(cmd, err, existsHint)
+		return hinted(cmd, do(b, h), existsHint)
 	}
 }
 

@@ -1,7 +1,10 @@
+//go:build linux
+
 package main
 
 import (
 	"encoding/hex"
+	"errors"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -23,24 +26,63 @@ var (
 )
 
 // layerByName finds a network layer by name: inet and inet6 without
-// asking the kernel, the others from its protocol list.
-func (c *cli) layerByName(cmd, name string) (layer, bool, error) {
+// asking the kernel, the others from its protocol list. Anything else is
+// a usage error naming the token and the kinds there are; when the kernel
+// cannot list its layers, the error says so, but it stays a usage error:
+// only a name that could be a layer's is worth asking the kernel about.
+func (c *cli) layerByName(cmd, name string) (layer, error) {
 	switch name {
 	case "inet":
-		return inet, true, nil
+		return inet, nil
 	case "inet6":
-		return inet6, true, nil
+		return inet6, nil
+	}
+	if !isName(name) {
+		return layer{}, c.badKind(cmd, name, nil)
 	}
 	ps, err := c.protocols()
 	if err != nil {
-		return layer{}, false, fail(cmd, err)
+		return layer{}, c.badKind(cmd, name, err)
 	}
 	for _, p := range ps {
 		if p.Name == name {
-			return layer{p.Family, p.Name, p.AddrLen}, true, nil
+			return layer{p.Family, p.Name, p.AddrLen}, nil
 		}
 	}
-	return layer{}, false, nil
+	return layer{}, c.badKind(cmd, name, nil)
+}
+
+// isName reports whether s could name a network layer: a letter, then
+// letters, digits, '_' and '-'.
+func isName(s string) bool {
+	for i, r := range s {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z':
+		case i > 0 && (r >= '0' && r <= '9' || r == '_' || r == '-'):
+		default:
+			return false
+		}
+	}
+	return s != ""
+}
+
+// badKind is the usage error for a token that is neither an address nor
+// a locator kind: it names the token and the kinds there are. listErr says
+// the kernel could not list its network layers; the error does not repeat
+// why (a typo is not the kernel's business), and a token that cannot be a
+// name never makes mhostctl ask.
+func (c *cli) badKind(cmd, tok string, listErr error) error {
+	var kinds string
+	switch {
+	case !isName(tok):
+		return usagef(cmd, "invalid address %q: want an IP address, or a kind before one: inet, inet6, "+
+			"or a plugged network layer's name (see 'mhostctl proto list')", tok)
+	case listErr != nil:
+		kinds = "inet, inet6 (the kernel's plugged network layers could not be listed)"
+	default:
+		kinds = c.layerNames()
+	}
+	return usagef(cmd, "unknown locator kind %q: want an IP address, or a kind before one: %s", tok, kinds)
 }
 
 // familyName names a family for display: inet, inet6, a plugged layer's
@@ -113,7 +155,7 @@ func (c *cli) parseLocators(cmd string, args []string) ([]mhostnl.Locator, error
 			}
 			idx, err := c.ifindex(args[i])
 			if err != nil {
-				return nil, usagef(cmd, "unknown device %q", args[i])
+				return nil, usagef(cmd, "unknown device %q: %v", args[i], err)
 			}
 			cur.Ifindex, dev = idx, args[i]
 
@@ -145,12 +187,9 @@ func (c *cli) parseLocators(cmd string, args []string) ([]mhostnl.Locator, error
 				hasAddr = true
 				continue
 			}
-			l, ok, err := c.layerByName(cmd, tok)
+			l, err := c.layerByName(cmd, tok)
 			if err != nil {
 				return nil, err
-			}
-			if !ok {
-				return nil, usagef(cmd, "unknown locator family or address %q (families: %s)", tok, c.layerNames())
 			}
 			curL = l
 			cur.Family = l.family
@@ -229,6 +268,18 @@ func (c *cli) zoneIndex(zone string) (int, error) {
 	return c.ifindex(zone)
 }
 
+// ifindex returns the index of the interface name in the namespace.
+func (c *cli) ifindex(name string) (int, error) {
+	lk, err := c.linkTable()
+	if err != nil {
+		return 0, err
+	}
+	if i, ok := lk.byName[name]; ok {
+		return i, nil
+	}
+	return 0, errors.New("no such interface")
+}
+
 // parseHexAddr reads a non-IP address: bytes in hex separated by ':' or
 // '-' (02:00:00:00:00:02), or 0x followed by an even number of hex digits.
 func parseHexAddr(s string) ([]byte, error) {
@@ -266,14 +317,16 @@ func (c *cli) locatorText(l mhostnl.Locator) string {
 	return s
 }
 
-// devName names a device by index: its name, or the index when it has
-// none here.
+// devName names a device by index: its name, from the namespace's list
+// of interfaces taken once per run, or the index when it has none.
 func (c *cli) devName(index int) string {
 	if index == 0 {
 		return ""
 	}
-	if n := c.ifname(index); n != "" {
-		return n
+	if lk, err := c.linkTable(); err == nil {
+		if n, ok := lk.byIndex[index]; ok {
+			return n
+		}
 	}
 	return strconv.Itoa(index)
 }

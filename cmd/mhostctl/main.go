@@ -1,15 +1,21 @@
+//go:build linux
+
 // Command mhostctl controls the mhost kernel module: its host table, the
 // network layers it can use, its sockets and its counters. Run
-// "mhostctl --help" for the commands.
+// "mhostctl help" for the commands.
 package main
 
 import (
 	"context"
-	"net"
 	"net/netip"
 	"os"
 	"os/signal"
+	"path/filepath"
+	"strings"
 	"syscall"
+
+	"golang.org/x/sys/unix"
+	"net"
 
 	"github.com/mnet/mnet/gosdk/mhostnl"
 )
@@ -24,33 +30,36 @@ func main() {
 // system's resolver and network interfaces.
 func systemEnv() *env {
 	return &env{
-		stdout:   os.Stdout,
-		stderr:   os.Stderr,
-		dial:     dialKernel,
-		resolver: net.DefaultResolver,
-		ifindex: func(name string) (int, error) {
-			ifi, err := net.InterfaceByName(name)
-			if err != nil {
-				return 0, err
-			}
-			return ifi.Index, nil
-		},
-		ifname: func(index int) string {
-			ifi, err := net.InterfaceByIndex(index)
-			if err != nil {
-				return ""
-			}
-			return ifi.Name
-		},
+		stdout:    os.Stdout,
+		stderr:    os.Stderr,
+		stdin:     os.Stdin,
+		dial:      dialKernel,
+		links:     listLinks,
+		openNetNS: openNetNS,
+		resolver:  net.DefaultResolver,
 	}
 }
 
-func dialKernel() (backend, error) {
-	c, err := mhostnl.Dial(nil)
+func dialKernel(netns int) (backend, error) {
+	c, err := mhostnl.Dial(&mhostnl.Config{NetNS: netns})
 	if err != nil {
 		return nil, err
 	}
 	return kernel{c}, nil
+}
+
+// openNetNS opens a network namespace as ip(8) names them: NAME is
+// /run/netns/NAME; a path is taken as it is.
+func openNetNS(name string) (int, func(), error) {
+	path := name
+	if !strings.Contains(name, "/") {
+		path = filepath.Join("/run/netns", name)
+	}
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return 0, nil, &os.PathError{Op: "open", Path: path, Err: err}
+	}
+	return fd, func() { unix.Close(fd) }, nil
 }
 
 // kernel adapts *mhostnl.Client to backend.

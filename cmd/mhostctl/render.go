@@ -1,3 +1,5 @@
+//go:build linux
+
 package main
 
 import (
@@ -65,6 +67,17 @@ type jsonStats struct {
 	RxL3NoSocket    uint64 `json:"rx_l3_no_socket"`
 	RxL3BadCsum     uint64 `json:"rx_l3_bad_csum"`
 	RxL3DevDisabled uint64 `json:"rx_l3_dev_disabled"`
+
+	LiveHosts             uint32 `json:"live_hosts"`
+	ProbesSent            uint64 `json:"probes_sent"`
+	ProbesAnswered        uint64 `json:"probes_answered"`
+	ProbesMissed          uint64 `json:"probes_missed"`
+	LocatorChanges        uint64 `json:"locator_changes"`
+	LocatorSignals        uint64 `json:"locator_signals"`
+	LocatorSignalsIgnored uint64 `json:"locator_signals_ignored"`
+	ProbeReplies          uint64 `json:"probe_replies"`
+	ProbeRepliesLimited   uint64 `json:"probe_replies_limited"`
+	ProbesBad             uint64 `json:"probes_bad"`
 }
 
 type jsonEvent struct {
@@ -96,9 +109,17 @@ func (c *cli) jsonLocators(locs []mhostnl.Locator) []jsonLocator {
 	return out
 }
 
-// printJSON writes v as indented JSON.
+// printJSON writes v as JSON on one line, indented with -p.
 func (c *cli) printJSON(v any) error {
-	b, err := json.MarshalIndent(v, "", "  ")
+	var (
+		b   []byte
+		err error
+	)
+	if c.pretty {
+		b, err = json.MarshalIndent(v, "", "  ")
+	} else {
+		b, err = json.Marshal(v)
+	}
 	if err != nil {
 		return err
 	}
@@ -133,18 +154,26 @@ func (c *cli) renderHosts(hosts []mhostnl.Host) error {
 		}
 		return c.printJSON(out)
 	}
+	header := "ID\tKIND\tADDRESS\tPORT\tDEV"
+	if c.stats {
+		header += "\tTX_PACKETS\tTX_ERRORS"
+	}
 	var rows [][]string
 	for _, h := range hosts {
 		id := u64(uint64(h.ID))
 		if len(h.Locators) == 0 {
-			rows = append(rows, []string{id, "-", "-", "-", "-", "-", "-"})
+			rows = append(rows, []string{id, "-", "-", "-", "-", "-", "-"}[:strings.Count(header, "\t")+1])
 		}
 		for _, l := range h.Locators {
-			rows = append(rows, []string{id, c.familyName(l.Family), l.AddrString(),
-				dash(strconv.Itoa(int(l.Port))), dash(c.devName(l.Ifindex)), u64(l.TxPackets), u64(l.TxErrors)})
+			row := []string{id, c.familyName(l.Family), l.AddrString(),
+				dash(strconv.Itoa(int(l.Port))), dash(c.devName(l.Ifindex))}
+			if c.stats {
+				row = append(row, u64(l.TxPackets), u64(l.TxErrors))
+			}
+			rows = append(rows, row)
 		}
 	}
-	return c.table("ID\tFAMILY\tADDRESS\tPORT\tDEV\tTX_PACKETS\tTX_ERRORS", rows)
+	return c.table(header, rows)
 }
 
 func (c *cli) renderProtocols(ps []mhostnl.Protocol) error {
@@ -210,6 +239,16 @@ func (c *cli) renderStats(s *mhostnl.Stats) error {
 		{"rx_l3_no_socket", u64(s.RxL3NoSocket)},
 		{"rx_l3_bad_csum", u64(s.RxL3BadCsum)},
 		{"rx_l3_dev_disabled", u64(s.RxL3DevDisabled)},
+		{"live_hosts", u64(uint64(s.LiveHosts))},
+		{"probes_sent", u64(s.ProbesSent)},
+		{"probes_answered", u64(s.ProbesAnswered)},
+		{"probes_missed", u64(s.ProbesMissed)},
+		{"locator_changes", u64(s.LocatorChanges)},
+		{"locator_signals", u64(s.LocatorSignals)},
+		{"locator_signals_ignored", u64(s.LocatorSignalsIgnored)},
+		{"probe_replies", u64(s.ProbeReplies)},
+		{"probe_replies_limited", u64(s.ProbeRepliesLimited)},
+		{"probes_bad", u64(s.ProbesBad)},
 	}
 	return c.table("COUNTER\tVALUE", rows)
 }

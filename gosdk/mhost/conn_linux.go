@@ -5,19 +5,18 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
 
 	"github.com/mdlayher/socket"
 	"golang.org/x/sys/unix"
-)
 
-// ErrNotLoaded reports that the kernel has no AF_MHOST socket family: the
-// mhost module is not loaded and could not be loaded on demand. Errors
-// wrapping it also wrap the errno socket(2) failed with.
-var ErrNotLoaded = errors.New("mhost kernel module not loaded")
+	"github.com/mnet/mnet/gosdk/internal/uapi"
+)
 
 // A Conn is an AF_MHOST datagram socket. It implements net.PacketConn and,
 // once dialed, net.Conn.
@@ -30,44 +29,47 @@ var ErrNotLoaded = errors.New("mhost kernel module not loaded")
 //
 // Multiple goroutines may call methods on a Conn simultaneously.
 type Conn struct {
-	s      *socket.Conn
-	family uint16 // AF_MHOST number, for encoding and decoding sockaddr_mhost
-	closed atomic.Bool
+	fd     *socket.Conn
+	rc     syscall.RawConn // the poller's way to fd, taken once
+	family uint16          // AF_MHOST number, for encoding and decoding sockaddr_mhost
 	laddr  net.Addr
 	raddr  net.Addr
+	closed atomic.Bool
+
+	// The deadlines as set, in Unix nanoseconds (0: none), for the calls
+	// with a context, which wait on descriptors of their own.
+	rdeadline, wdeadline atomic.Int64
+
+	mu      sync.Mutex // guards waiters, and closing against new waiters
+	waiters map[*waiter]struct{}
+
+	rops, wops opSlot // spare ops for reads and writes
 }
 
-var (
-	_ net.PacketConn = (*Conn)(nil)
-	_ net.Conn       = (*Conn)(nil)
-	_ syscall.Conn   = (*Conn)(nil)
-)
-
-// Listen opens an AF_MHOST socket bound to port, which receives on that
-// port over every network layer. Port 0 picks an ephemeral port; LocalAddr
-// reports it.
-func Listen(port uint16) (*Conn, error) {
-	return listenFamily(FamilyInUse(), port)
+// Listen opens an AF_MHOST socket bound to port as Config says. Port 0
+// picks an ephemeral port; LocalAddr reports it. ctx is checked before
+// the socket is opened.
+func (cfg *Config) Listen(ctx context.Context, port uint16) (*Conn, error) {
+	return cfg.listenFamily(ctx, FamilyInUse(), port)
 }
 
-// Dial opens an AF_MHOST socket connected to raddr: a *net.UDPAddr, a
-// *HostAddr, an *EthAddr or a *RawAddr. The kernel binds it to an
-// ephemeral port. Write sends to raddr; WriteTo may still send elsewhere.
-func Dial(raddr net.Addr) (*Conn, error) {
-	return dialFamily(FamilyInUse(), raddr)
-}
-
-func listenFamily(family int, port uint16) (*Conn, error) {
-	sa := appendMhost(nil, uint16(family), 0, port)
-	c, err := listen(family, uint16(family), sa)
+func (cfg *Config) listenFamily(ctx context.Context, family int, port uint16) (*Conn, error) {
+	c, err := cfg.listen(ctx, family, uint16(family), port)
 	if err != nil {
 		return nil, &net.OpError{Op: "listen", Net: network, Addr: &HostAddr{Port: port}, Err: err}
 	}
 	return c, nil
 }
 
-func dialFamily(family int, raddr net.Addr) (*Conn, error) {
-	c, err := dial(family, uint16(family), raddr)
+// Dial opens an AF_MHOST socket as Config says and connects it to raddr,
+// as the function Dial does. ctx is checked before the socket is opened
+// and before it is connected.
+func (cfg *Config) Dial(ctx context.Context, raddr net.Addr) (*Conn, error) {
+	return cfg.dialFamily(ctx, FamilyInUse(), raddr)
+}
+
+func (cfg *Config) dialFamily(ctx context.Context, family int, raddr net.Addr) (*Conn, error) {
+	c, err := cfg.dial(ctx, family, uint16(family), raddr)
 	if err != nil {
 		return nil, &net.OpError{Op: "dial", Net: network, Addr: raddr, Err: err}
 	}
@@ -77,20 +79,60 @@ func dialFamily(family int, raddr net.Addr) (*Conn, error) {
 // open creates a socket of the given domain and wraps it in a Conn; family
 // is the AF_MHOST number for sockaddr_mhost. Listen and Dial pass the same
 // number twice; tests pass AF_INET6 as the domain to exercise Conn over a
-// UDP socket, on any kernel.
-func open(domain int, family uint16) (*Conn, error) {
-	s, err := socket.Socket(domain, unix.SOCK_DGRAM, 0, network, nil)
+// UDP socket, on any kernel. It runs Config's options and Control for
+// address.
+func (cfg *Config) open(ctx context.Context, domain int, family uint16, address string) (*Conn, error) {
+	if cfg == nil {
+		cfg = &Config{}
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	s, err := socket.Socket(domain, unix.SOCK_DGRAM, 0, network, &socket.Config{NetNS: cfg.NetNS})
 	if err != nil {
 		if errors.Is(err, unix.EAFNOSUPPORT) {
 			err = fmt.Errorf("%w: %w", ErrNotLoaded, err)
 		}
 		return nil, err
 	}
-	return &Conn{s: s, family: family}, nil
+	rc, err := s.SyscallConn()
+	if err != nil {
+		s.Close()
+		return nil, err
+	}
+	c := &Conn{fd: s, rc: rc, family: family}
+	if cfg.ReusePort {
+		err = setReusePort(s, domain)
+	}
+	if err == nil && cfg.Control != nil {
+		err = cfg.Control(network, address, rc)
+	}
+	if err != nil {
+		s.Close()
+		return nil, err
+	}
+	return c, nil
 }
 
-func listen(domain int, family uint16, sa []byte) (*Conn, error) {
-	c, err := open(domain, family)
+// setReusePort turns SO_REUSEPORT on. An AF_MHOST socket takes it as
+// SOL_MHOST/MHOST_REUSEPORT: on some kernels (6.1) the socket layer
+// refuses SO_REUSEPORT itself to families other than IPv4 and IPv6.
+func setReusePort(s *socket.Conn, domain int) error {
+	if domain == unix.AF_INET || domain == unix.AF_INET6 {
+		return s.SetsockoptInt(unix.SOL_SOCKET, unix.SO_REUSEPORT, 1)
+	}
+	return s.SetsockoptInt(uapi.SolMhost, uapi.ReusePort, 1)
+}
+
+func (cfg *Config) listen(ctx context.Context, domain int, family, port uint16) (*Conn, error) {
+	var sa sockaddr
+	sa.setAddr(AddrFromHostID(0, port), family)
+	return cfg.listenAt(ctx, domain, family, sa.bytes(), (&HostAddr{Port: port}).String())
+}
+
+// listenAt opens a socket and binds it to sa.
+func (cfg *Config) listenAt(ctx context.Context, domain int, family uint16, sa []byte, address string) (*Conn, error) {
+	c, err := cfg.open(ctx, domain, family, address)
 	if err != nil {
 		return nil, err
 	}
@@ -99,22 +141,24 @@ func listen(domain int, family uint16, sa []byte) (*Conn, error) {
 		c.laddr, err = c.sockname("getsockname", getsockname)
 	}
 	if err != nil {
-		c.s.Close()
+		c.fd.Close()
 		return nil, err
 	}
 	return c, nil
 }
 
-func dial(domain int, family uint16, raddr net.Addr) (*Conn, error) {
-	sa, err := appendSockaddr(nil, raddr, family)
+func (cfg *Config) dial(ctx context.Context, domain int, family uint16, raddr net.Addr) (*Conn, error) {
+	var sa sockaddr
+	if err := sa.setNetAddr(raddr, family); err != nil {
+		return nil, err
+	}
+	c, err := cfg.open(ctx, domain, family, raddr.String())
 	if err != nil {
 		return nil, err
 	}
-	c, err := open(domain, family)
-	if err != nil {
-		return nil, err
+	if err = ctx.Err(); err == nil {
+		err = c.control("connect", func(fd int) error { return connect(fd, sa.bytes()) })
 	}
-	err = c.control("connect", func(fd int) error { return connect(fd, sa) })
 	if err == nil {
 		c.laddr, err = c.sockname("getsockname", getsockname)
 	}
@@ -122,7 +166,7 @@ func dial(domain int, family uint16, raddr net.Addr) (*Conn, error) {
 		c.raddr, err = c.sockname("getpeername", getpeername)
 	}
 	if err != nil {
-		c.s.Close()
+		c.fd.Close()
 		return nil, err
 	}
 	return c, nil
@@ -130,12 +174,8 @@ func dial(domain int, family uint16, raddr net.Addr) (*Conn, error) {
 
 // control runs f, a system call that does not block, on the socket.
 func (c *Conn) control(op string, f func(fd int) error) error {
-	rc, err := c.s.SyscallConn()
-	if err != nil {
-		return err
-	}
 	var serr error
-	if err := rc.Control(func(fd uintptr) { serr = f(int(fd)) }); err != nil {
+	if err := c.rc.Control(func(fd uintptr) { serr = f(int(fd)) }); err != nil {
 		return err
 	}
 	return os.NewSyscallError(op, serr)
@@ -155,7 +195,57 @@ func (c *Conn) sockname(op string, get func(fd int, sa []byte) (int, error)) (ne
 	if err != nil {
 		return nil, err
 	}
-	return decodeSockaddr(sa[:min(n, len(sa))], c.family)
+	return decodeNetAddr(sa[:min(n, len(sa))], c.family)
+}
+
+// syscallName names the system call of an op, for *os.SyscallError.
+var syscallName = [...]string{
+	callRecvfrom: "recvfrom",
+	callRecvmsg:  "recvmsg",
+	callSendto:   "sendto",
+	callSendmsg:  "sendmsg",
+	callRecvmmsg: "recvmmsg",
+	callSendmmsg: "sendmmsg",
+}
+
+// read runs o, a receive, through the poller: it waits for a datagram,
+// until the read deadline.
+func (c *Conn) read(o *op) error {
+	do := o.do
+	if o.call == callRecvfrom {
+		do = o.recvfrom
+	}
+	if err := c.rc.Read(do); err != nil {
+		return err
+	}
+	if o.errno != 0 {
+		return os.NewSyscallError(syscallName[o.call], o.errno)
+	}
+	return nil
+}
+
+// write runs o, a send, through the poller.
+func (c *Conn) write(o *op) error {
+	do := o.do
+	if o.call == callSendto {
+		do = o.sendto
+	}
+	if err := c.rc.Write(do); err != nil {
+		return err
+	}
+	if o.errno != 0 {
+		return os.NewSyscallError(syscallName[o.call], o.errno)
+	}
+	return nil
+}
+
+// now runs o once without waiting: MSG_DONTWAIT. The socket is
+// non-blocking, so a call that would block fails with EAGAIN.
+func (c *Conn) now(o *op) error {
+	if err := c.rc.Control(o.try); err != nil {
+		return err
+	}
+	return os.NewSyscallError(syscallName[o.call], o.err())
 }
 
 // ReadFrom reads a datagram into p and returns its length and source
@@ -164,44 +254,99 @@ func (c *Conn) sockname(op string, get func(fd int, sa []byte) (int, error)) (ne
 // FamilyTestProto and FamilyOtherProto, or a *RawAddr for a network layer
 // this package has no type for. A datagram longer than p is truncated;
 // ReadMsg reports when that happens.
+//
+// The address is its one allocation; ReadFromAddrPort and ReadFromAddr
+// make none.
 func (c *Conn) ReadFrom(p []byte) (int, net.Addr, error) {
-	return c.ReadFromContext(context.Background(), p)
-}
-
-// ReadFromContext is ReadFrom, canceled when ctx is done.
-func (c *Conn) ReadFromContext(ctx context.Context, p []byte) (int, net.Addr, error) {
-	var (
-		sa    [sizeofSockaddrStorage]byte
-		n, sn int
-	)
-	err := c.s.ReadFunc(ctx, "recvfrom", func(fd int) error {
-		var err error
-		n, sn, err = recvfrom(fd, p, 0, sa[:])
-		return err
-	})
-	if err != nil {
-		return 0, nil, c.opError("read", c.raddr, err)
+	o := c.rops.get(callRecvfrom)
+	o.p = p
+	err := c.read(o)
+	n := o.n
+	var addr net.Addr
+	if err == nil {
+		addr, err = decodeNetAddr(o.sa.bytes(), c.family)
 	}
-	addr, err := decodeSockaddr(sa[:min(sn, len(sa))], c.family)
+	c.rops.put(o)
 	if err != nil {
 		return n, nil, c.opError("read", c.raddr, err)
 	}
 	return n, addr, nil
 }
 
+// ReadFromContext is ReadFrom, canceled when ctx is done. The context
+// affects this call only: neither other calls waiting on the Conn at the
+// same time nor the read deadline.
+func (c *Conn) ReadFromContext(ctx context.Context, p []byte) (int, net.Addr, error) {
+	o := c.rops.get(callRecvfrom)
+	defer c.rops.put(o)
+	o.p = p
+	if err := c.readContext(ctx, o); err != nil {
+		return 0, nil, c.opError("read", c.raddr, err)
+	}
+	addr, err := decodeNetAddr(o.sa.bytes(), c.family)
+	if err != nil {
+		return o.n, nil, c.opError("read", c.raddr, err)
+	}
+	return o.n, addr, nil
+}
+
+// ReadFromAddr is ReadFrom returning the source as an Addr; it allocates
+// nothing.
+func (c *Conn) ReadFromAddr(p []byte) (int, Addr, error) {
+	o := c.rops.get(callRecvfrom)
+	defer c.rops.put(o)
+	o.p = p
+	if err := c.read(o); err != nil {
+		return 0, Addr{}, c.opError("read", c.raddr, err)
+	}
+	a, err := decodeAddr(o.sa.bytes(), c.family)
+	if err != nil {
+		return o.n, Addr{}, c.opError("read", c.raddr, err)
+	}
+	return o.n, a, nil
+}
+
+// errNotIP is wrapped by the error of ReadFromAddrPort for a datagram that
+// did not come over IP.
+var errNotIP = errors.New("source is not an IP address (see ReadFromAddr)")
+
+// ReadFromAddrPort is ReadFrom for sockets that talk IP, as
+// net.UDPConn's: it returns the source as a netip.AddrPort and allocates
+// nothing. A datagram from another network layer (a host id, when
+// SetRecvHostID is on, or a plugged-in layer) is returned with the zero
+// AddrPort and an error whose Addr is its source.
+func (c *Conn) ReadFromAddrPort(p []byte) (int, netip.AddrPort, error) {
+	o := c.rops.get(callRecvfrom)
+	o.p = p
+	err := c.read(o)
+	n := o.n
+	ap, ok := decodeAddrPort(o.sa.bytes())
+	if err == nil && !ok {
+		var a Addr
+		if a, err = decodeAddr(o.sa.bytes(), c.family); err == nil {
+			err = &net.OpError{Op: "read", Net: network, Source: c.laddr, Addr: a.NetAddr(), Err: errNotIP}
+		}
+	}
+	c.rops.put(o)
+	if err != nil {
+		if _, ok := err.(*net.OpError); !ok {
+			err = c.opError("read", c.raddr, err)
+		}
+		return n, netip.AddrPort{}, err
+	}
+	return n, ap, nil
+}
+
 // Read reads a datagram into p. On a dialed Conn it may come from any
 // source, not only the dialed address.
 func (c *Conn) Read(p []byte) (int, error) {
-	var n int
-	err := c.s.ReadFunc(context.Background(), "recvfrom", func(fd int) error {
-		var err error
-		n, _, err = recvfrom(fd, p, 0, nil)
-		return err
-	})
-	if err != nil {
+	o := c.rops.get(callRecvfrom)
+	defer c.rops.put(o)
+	o.p = p
+	if err := c.read(o); err != nil {
 		return 0, c.opError("read", c.raddr, err)
 	}
-	return n, nil
+	return o.n, nil
 }
 
 // ReadMsg reads a datagram into p and its control messages (see
@@ -215,67 +360,98 @@ func (c *Conn) Read(p []byte) (int, error) {
 // With MSG_DONTWAIT, ReadMsg fails with EAGAIN instead of waiting when no
 // datagram is queued.
 func (c *Conn) ReadMsg(p, oob []byte, flags int) (n, oobn, recvflags int, addr net.Addr, err error) {
-	var (
-		sa [sizeofSockaddrStorage]byte
-		sn int
-	)
-	read := func(fd int) error {
-		var err error
-		n, oobn, recvflags, sn, err = recvmsg(fd, p, oob, flags, sa[:])
-		return err
-	}
+	o := c.rops.get(callRecvmsg)
+	defer c.rops.put(o)
+	o.p, o.oob, o.flags = p, oob, flags
 	if flags&unix.MSG_DONTWAIT != 0 {
-		err = c.control("recvmsg", read)
+		err = c.now(o)
 	} else {
-		err = c.s.ReadFunc(context.Background(), "recvmsg", read)
+		err = c.read(o)
 	}
 	if err != nil {
 		return 0, 0, 0, nil, c.opError("read", c.raddr, err)
 	}
-	addr, err = decodeSockaddr(sa[:min(sn, len(sa))], c.family)
+	addr, err = decodeNetAddr(o.sa.bytes(), c.family)
 	if err != nil {
-		return n, oobn, recvflags, nil, c.opError("read", c.raddr, err)
+		return o.n, o.oobn, o.rflags, nil, c.opError("read", c.raddr, err)
 	}
-	return n, oobn, recvflags, addr, nil
+	return o.n, o.oobn, o.rflags, addr, nil
 }
 
 // WriteTo sends p as one datagram to addr: a *net.UDPAddr, a *HostAddr, an
 // *EthAddr or a *RawAddr. Payloads longer than MaxPayload fail with
-// EMSGSIZE.
+// EMSGSIZE. It allocates nothing.
 func (c *Conn) WriteTo(p []byte, addr net.Addr) (int, error) {
-	return c.WriteToContext(context.Background(), p, addr)
-}
-
-// WriteToContext is WriteTo, canceled when ctx is done.
-func (c *Conn) WriteToContext(ctx context.Context, p []byte, addr net.Addr) (int, error) {
-	sa, err := appendSockaddr(nil, addr, c.family)
+	o := c.wops.get(callSendto)
+	o.p, o.flags = p, unix.MSG_NOSIGNAL
+	err := o.sa.setNetAddr(addr, c.family)
+	if err == nil {
+		err = c.write(o)
+	}
+	n := o.n
+	c.wops.put(o)
 	if err != nil {
 		return 0, c.opError("write", addr, err)
 	}
-	var n int
-	err = c.s.WriteFunc(ctx, "sendto", func(fd int) error {
-		var err error
-		n, err = sendto(fd, p, unix.MSG_NOSIGNAL, sa)
-		return err
-	})
-	if err != nil {
+	return n, nil
+}
+
+// WriteToContext is WriteTo, canceled when ctx is done before the
+// datagram is sent (a send waits only while the send buffer is full). The
+// context affects this call only.
+func (c *Conn) WriteToContext(ctx context.Context, p []byte, addr net.Addr) (int, error) {
+	o := c.wops.get(callSendto)
+	defer c.wops.put(o)
+	o.p, o.flags = p, unix.MSG_NOSIGNAL
+	if err := o.sa.setNetAddr(addr, c.family); err != nil {
 		return 0, c.opError("write", addr, err)
+	}
+	if err := c.writeContext(ctx, o); err != nil {
+		return 0, c.opError("write", addr, err)
+	}
+	return o.n, nil
+}
+
+// WriteToAddr is WriteTo for an Addr.
+func (c *Conn) WriteToAddr(p []byte, addr Addr) (int, error) {
+	o := c.wops.get(callSendto)
+	defer c.wops.put(o)
+	o.p, o.flags = p, unix.MSG_NOSIGNAL
+	if err := o.sa.setAddr(addr, c.family); err != nil {
+		return 0, c.opError("write", addr.NetAddr(), err)
+	}
+	if err := c.write(o); err != nil {
+		return 0, c.opError("write", addr.NetAddr(), err)
+	}
+	return o.n, nil
+}
+
+// WriteToAddrPort is WriteTo for an IP address and port, as
+// net.UDPConn's.
+func (c *Conn) WriteToAddrPort(p []byte, addr netip.AddrPort) (int, error) {
+	o := c.wops.get(callSendto)
+	o.p, o.flags = p, unix.MSG_NOSIGNAL
+	err := o.sa.setAddrPort(addr)
+	if err == nil {
+		err = c.write(o)
+	}
+	n := o.n
+	c.wops.put(o)
+	if err != nil {
+		return 0, c.opError("write", net.UDPAddrFromAddrPort(addr), err)
 	}
 	return n, nil
 }
 
 // Write sends p as one datagram to the address the Conn was dialed to.
 func (c *Conn) Write(p []byte) (int, error) {
-	var n int
-	err := c.s.WriteFunc(context.Background(), "sendto", func(fd int) error {
-		var err error
-		n, err = sendto(fd, p, unix.MSG_NOSIGNAL, nil)
-		return err
-	})
-	if err != nil {
+	o := c.wops.get(callSendto)
+	defer c.wops.put(o)
+	o.p, o.flags = p, unix.MSG_NOSIGNAL
+	if err := c.write(o); err != nil {
 		return 0, c.opError("write", c.raddr, err)
 	}
-	return n, nil
+	return o.n, nil
 }
 
 // WriteMsg sends p as one datagram, with the control messages in oob (such
@@ -283,32 +459,122 @@ func (c *Conn) Write(p []byte) (int, error) {
 // was dialed to when addr is nil. It returns the number of bytes of p and
 // of oob sent.
 func (c *Conn) WriteMsg(p, oob []byte, addr net.Addr) (n, oobn int, err error) {
-	var sa []byte
+	o := c.wops.get(callSendmsg)
+	defer c.wops.put(o)
+	o.p, o.oob, o.flags = p, oob, unix.MSG_NOSIGNAL
 	if addr != nil {
-		if sa, err = appendSockaddr(nil, addr, c.family); err != nil {
+		if err := o.sa.setNetAddr(addr, c.family); err != nil {
 			return 0, 0, c.opError("write", addr, err)
 		}
 	} else {
 		addr = c.raddr
 	}
-	err = c.s.WriteFunc(context.Background(), "sendmsg", func(fd int) error {
-		var err error
-		n, err = sendmsg(fd, p, oob, unix.MSG_NOSIGNAL, sa)
-		return err
-	})
-	if err != nil {
+	if err := c.write(o); err != nil {
 		return 0, 0, c.opError("write", addr, err)
 	}
-	return n, len(oob), nil
+	return o.n, len(oob), nil
+}
+
+// WriteToSegmented sends p to addr as datagrams of segment bytes each, the
+// last one possibly shorter, in one system call: the kernel splits p
+// (UDP generic segmentation offload, a UDP_SEGMENT control message), which
+// costs far less than a write per datagram. It returns the number of bytes
+// of p sent. The kernel takes at most 64 segments per call, and refuses
+// (EINVAL or EIO) destinations whose network layer cannot segment: use it
+// for IP addresses, and for host ids whose locators are IP ones.
+func (c *Conn) WriteToSegmented(p []byte, segment int, addr Addr) (int, error) {
+	if segment < 1 || segment > 0xffff {
+		return 0, c.opError("write", addr.NetAddr(), fmt.Errorf("segment size %d out of range", segment))
+	}
+	o := c.wops.get(callSendmsg)
+	defer c.wops.put(o)
+	o.p, o.flags = p, unix.MSG_NOSIGNAL
+	o.oob = setSegment(&o.cmsg, uint16(segment))
+	if err := o.sa.setAddr(addr, c.family); err != nil {
+		return 0, c.opError("write", addr.NetAddr(), err)
+	}
+	if err := c.write(o); err != nil {
+		return 0, c.opError("write", addr.NetAddr(), err)
+	}
+	return o.n, nil
+}
+
+// ReadBatch reads up to len(ms) datagrams with one recvmmsg(2), waiting
+// for the first one until the read deadline, and returns how many it read.
+// Each Message gets its datagram in Buffers, its control messages in OOB,
+// its source in Addr, and N, NN and Flags set. flags are those of
+// recvmmsg, such as unix.MSG_DONTWAIT. It allocates nothing.
+func (c *Conn) ReadBatch(ms []Message, flags int) (int, error) {
+	if len(ms) == 0 {
+		return 0, nil
+	}
+	o := c.rops.get(callRecvmmsg)
+	defer c.rops.put(o)
+	b := o.getBatch()
+	b.prepare(ms, false, nil)
+	o.flags = flags
+	var err error
+	if flags&unix.MSG_DONTWAIT != 0 {
+		err = c.now(o)
+	} else {
+		err = c.read(o)
+	}
+	if err != nil {
+		return 0, c.opError("read", c.raddr, err)
+	}
+	for i := 0; i < o.n; i++ {
+		h := &b.hdrs[i].Hdr
+		m := &ms[i]
+		m.N, m.NN, m.Flags = int(b.hdrs[i].Len), int(h.Controllen), int(h.Flags)
+		m.Addr, err = decodeAddr(b.names[i].b[:min(int(h.Namelen), sizeofSockaddrStorage)], c.family)
+		if err != nil {
+			return i, c.opError("read", c.raddr, err)
+		}
+	}
+	return o.n, nil
+}
+
+// WriteBatch sends the datagrams of ms with sendmmsg(2), as few calls as
+// it takes, and returns how many it sent, setting their N; it stops at the
+// first one that fails, returning its error. flags are those of sendmmsg.
+// It allocates nothing.
+func (c *Conn) WriteBatch(ms []Message, flags int) (int, error) {
+	o := c.wops.get(callSendmmsg)
+	defer c.wops.put(o)
+	b := o.getBatch()
+	sent := 0
+	for sent < len(ms) {
+		rest := ms[sent:]
+		err := b.prepare(rest, true, func(sa *sockaddr, a Addr) error { return sa.setAddr(a, c.family) })
+		if err != nil {
+			be := err.(*batchError)
+			return sent, c.opError("write", rest[be.index].Addr.NetAddr(), be.err)
+		}
+		o.flags = flags | unix.MSG_NOSIGNAL
+		if err := c.write(o); err != nil {
+			return sent, c.opError("write", rest[0].Addr.NetAddr(), err)
+		}
+		for i := 0; i < o.n; i++ {
+			rest[i].N = int(b.hdrs[i].Len)
+		}
+		sent += o.n
+	}
+	return sent, nil
 }
 
 // Close closes the socket. Blocked reads and writes return errors wrapping
 // net.ErrClosed.
 func (c *Conn) Close() error {
+	c.mu.Lock()
 	if !c.closed.CompareAndSwap(false, true) {
+		c.mu.Unlock()
 		return c.opError("close", nil, net.ErrClosed)
 	}
-	if err := c.s.Close(); err != nil {
+	for w := range c.waiters {
+		w.f.Close()
+	}
+	c.mu.Unlock()
+	if err := c.fd.Close(); err != nil {
 		return &net.OpError{Op: "close", Net: network, Source: c.laddr, Addr: c.raddr, Err: err}
 	}
 	return nil
@@ -323,29 +589,32 @@ func (c *Conn) RemoteAddr() net.Addr { return c.raddr }
 
 // SetDeadline sets the read and write deadlines, as net.Conn documents.
 func (c *Conn) SetDeadline(t time.Time) error {
-	return c.opError("set", nil, c.s.SetDeadline(t))
+	if err := c.SetReadDeadline(t); err != nil {
+		return err
+	}
+	return c.SetWriteDeadline(t)
 }
 
 // SetReadDeadline sets the deadline for reads, as net.Conn documents.
 func (c *Conn) SetReadDeadline(t time.Time) error {
-	return c.opError("set", nil, c.s.SetReadDeadline(t))
+	return c.setDeadline(t, false)
 }
 
 // SetWriteDeadline sets the deadline for writes, as net.Conn documents.
 func (c *Conn) SetWriteDeadline(t time.Time) error {
-	return c.opError("set", nil, c.s.SetWriteDeadline(t))
+	return c.setDeadline(t, true)
 }
 
 // SetReadBuffer sets the size of the socket's receive buffer (SO_RCVBUF).
 // The kernel doubles it and caps it at net.core.rmem_max.
 func (c *Conn) SetReadBuffer(bytes int) error {
-	return c.opError("set", nil, c.s.SetsockoptInt(unix.SOL_SOCKET, unix.SO_RCVBUF, bytes))
+	return c.opError("set", nil, c.fd.SetsockoptInt(unix.SOL_SOCKET, unix.SO_RCVBUF, bytes))
 }
 
 // SetWriteBuffer sets the size of the socket's send buffer (SO_SNDBUF).
 // The kernel doubles it and caps it at net.core.wmem_max.
 func (c *Conn) SetWriteBuffer(bytes int) error {
-	return c.opError("set", nil, c.s.SetsockoptInt(unix.SOL_SOCKET, unix.SO_SNDBUF, bytes))
+	return c.opError("set", nil, c.fd.SetsockoptInt(unix.SOL_SOCKET, unix.SO_SNDBUF, bytes))
 }
 
 // SetRecvHostID sets whether reads report the source of a datagram as a
@@ -358,13 +627,13 @@ func (c *Conn) SetRecvHostID(on bool) error {
 	if on {
 		v = 1
 	}
-	return c.opError("set", nil, c.s.SetsockoptInt(solMhost, optRecvHostID, v))
+	return c.opError("set", nil, c.fd.SetsockoptInt(uapi.SolMhost, uapi.RecvHostID, v))
 }
 
 // SyscallConn returns a raw network connection, for socket options and
 // system calls this package does not wrap.
 func (c *Conn) SyscallConn() (syscall.RawConn, error) {
-	rc, err := c.s.SyscallConn()
+	rc, err := c.fd.SyscallConn()
 	if err != nil {
 		return nil, c.opError("raw-conn", nil, err)
 	}

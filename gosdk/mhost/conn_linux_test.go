@@ -1,12 +1,19 @@
 package mhost
 
 import (
+	"bytes"
+	"cmp"
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"reflect"
+	"runtime"
+	"slices"
+	"syscall"
 	"testing"
 	"time"
 	"unsafe"
@@ -27,21 +34,13 @@ func udpConn(t *testing.T, raddr net.Addr) *Conn {
 	var (
 		c   *Conn
 		err error
+		cfg = &Config{Control: dualStack}
+		ctx = context.Background()
 	)
 	if raddr != nil {
-		c, err = dial(unix.AF_INET6, Family, raddr)
+		c, err = cfg.dial(ctx, unix.AF_INET6, Family, raddr)
 	} else {
-		c, err = open(unix.AF_INET6, Family)
-		if err == nil {
-			err = c.s.SetsockoptInt(unix.IPPROTO_IPV6, unix.IPV6_V6ONLY, 0)
-		}
-		if err == nil {
-			sa, _ := appendSockaddr(nil, &net.UDPAddr{IP: net.IPv6unspecified}, Family)
-			err = c.control("bind", func(fd int) error { return bind(fd, sa) })
-		}
-		if err == nil {
-			c.laddr, err = c.sockname("getsockname", getsockname)
-		}
+		c, err = cfg.listenAt(ctx, unix.AF_INET6, Family, mustEncode(t, &net.UDPAddr{IP: net.IPv6unspecified}), "[::]:0")
 	}
 	if err != nil {
 		if errors.Is(err, unix.EAFNOSUPPORT) || errors.Is(err, unix.EADDRNOTAVAIL) {
@@ -51,6 +50,32 @@ func udpConn(t *testing.T, raddr net.Addr) *Conn {
 	}
 	t.Cleanup(func() { c.Close() })
 	return c
+}
+
+// dualStack is a Config.Control that makes an AF_INET6 socket talk IPv4
+// too, as an AF_MHOST socket does.
+func dualStack(network, address string, rc syscall.RawConn) error {
+	var serr error
+	err := rc.Control(func(fd uintptr) { serr = unix.SetsockoptInt(int(fd), unix.IPPROTO_IPV6, unix.IPV6_V6ONLY, 0) })
+	return cmp.Or(err, serr)
+}
+
+// encode returns the socket address of addr, as writes send it.
+func encode(addr net.Addr, family uint16) ([]byte, error) {
+	var sa sockaddr
+	if err := sa.setNetAddr(addr, family); err != nil {
+		return nil, err
+	}
+	return bytes.Clone(sa.bytes()), nil
+}
+
+func mustEncode(t *testing.T, addr net.Addr) []byte {
+	t.Helper()
+	b, err := encode(addr, Family)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
 
 func port(c *Conn) int { return c.LocalAddr().(*net.UDPAddr).Port }
@@ -184,7 +209,7 @@ func TestConnReadMsg(t *testing.T) {
 	}
 
 	// Control messages come back in oob.
-	if err := server.s.SetsockoptInt(unix.IPPROTO_IPV6, unix.IPV6_RECVHOPLIMIT, 1); err != nil {
+	if err := server.fd.SetsockoptInt(unix.IPPROTO_IPV6, unix.IPV6_RECVHOPLIMIT, 1); err != nil {
 		t.Fatal(err)
 	}
 	write(t, client, "hops", dst)
@@ -201,7 +226,7 @@ func TestConnReadMsg(t *testing.T) {
 
 func TestConnWriteMsgControl(t *testing.T) {
 	server, client := udpConn(t, nil), udpConn(t, nil)
-	if err := server.s.SetsockoptInt(unix.IPPROTO_IPV6, unix.IPV6_RECVHOPLIMIT, 1); err != nil {
+	if err := server.fd.SetsockoptInt(unix.IPPROTO_IPV6, unix.IPV6_RECVHOPLIMIT, 1); err != nil {
 		t.Fatal(err)
 	}
 	oob := make([]byte, unix.CmsgSpace(4))
@@ -369,8 +394,8 @@ func TestConnErrors(t *testing.T) {
 	}
 
 	// A port in use.
-	sa, _ := appendSockaddr(nil, &net.UDPAddr{IP: net.IPv6unspecified, Port: port(c)}, Family)
-	if c2, err := listen(unix.AF_INET6, Family, sa); !errors.Is(err, unix.EADDRINUSE) {
+	sa := mustEncode(t, &net.UDPAddr{IP: net.IPv6unspecified, Port: port(c)})
+	if c2, err := (*Config)(nil).listenAt(context.Background(), unix.AF_INET6, Family, sa, ""); !errors.Is(err, unix.EADDRINUSE) {
 		if err == nil {
 			c2.Close()
 		}
@@ -382,7 +407,7 @@ func TestNotLoaded(t *testing.T) {
 	// Socket families the kernel does not know fail like AF_MHOST does
 	// without the module (4000 is past AF_MAX: nothing gets autoloaded).
 	const unknown = 4000
-	_, err := listenFamily(unknown, 7000)
+	_, err := (*Config)(nil).listenFamily(context.Background(), unknown, 7000)
 	if !errors.Is(err, ErrNotLoaded) || !errors.Is(err, unix.EAFNOSUPPORT) {
 		t.Fatalf("listen with no module: %v, want ErrNotLoaded and EAFNOSUPPORT", err)
 	}
@@ -393,7 +418,7 @@ func TestNotLoaded(t *testing.T) {
 	t.Log(err)
 
 	raddr := &net.UDPAddr{IP: net.IPv6loopback, Port: 7000}
-	_, err = dialFamily(unknown, raddr)
+	_, err = (*Config)(nil).dialFamily(context.Background(), unknown, raddr)
 	if !errors.Is(err, ErrNotLoaded) || !errors.Is(err, unix.EAFNOSUPPORT) {
 		t.Fatalf("dial with no module: %v, want ErrNotLoaded and EAFNOSUPPORT", err)
 	}
@@ -488,4 +513,436 @@ func TestConnConcurrent(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
+}
+
+// udpPeer returns a dual-stack net.UDPConn on loopback, the yardstick.
+func udpPeer(t *testing.T) *net.UDPConn {
+	t.Helper()
+	u, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv6unspecified})
+	if err != nil {
+		testenv.Skipf(t, "no dual-stack UDP socket: %v", err)
+	}
+	t.Cleanup(func() { u.Close() })
+	return u
+}
+
+// TestAllocs pins what the data path allocates, against net.UDPConn doing
+// the same over the same loopback: the net.PacketConn methods no more than
+// it, the netip, Addr and batch methods nothing.
+func TestAllocs(t *testing.T) {
+	server, client := udpConn(t, nil), udpConn(t, nil)
+	us, uc := udpPeer(t), udpPeer(t)
+	buf := make([]byte, 64)
+	const runs = 200
+	check := func(name string, got, limit float64) {
+		t.Helper()
+		t.Logf("%s: %.1f allocations per round trip", name, got)
+		if got > limit {
+			t.Errorf("%s: %.1f allocations per round trip, want at most %.1f", name, got, limit)
+		}
+	}
+	for _, ip := range []string{"127.0.0.1", "::1"} {
+		ap := netip.MustParseAddrPort(to(server, ip).String())
+		uap := netip.AddrPortFrom(ap.Addr(), us.LocalAddr().(*net.UDPAddr).AddrPort().Port())
+		udst := net.UDPAddrFromAddrPort(uap)
+		dst := net.UDPAddrFromAddrPort(ap)
+
+		udp := testing.AllocsPerRun(runs, func() {
+			if _, err := uc.WriteTo(buf, udst); err != nil {
+				t.Fatal(err)
+			}
+			if _, _, err := us.ReadFrom(buf); err != nil {
+				t.Fatal(err)
+			}
+		})
+		t.Logf("net.UDPConn WriteTo+ReadFrom over %s: %.1f allocations", ip, udp)
+		check("WriteTo+ReadFrom over "+ip, testing.AllocsPerRun(runs, func() {
+			if _, err := client.WriteTo(buf, dst); err != nil {
+				t.Fatal(err)
+			}
+			if _, _, err := server.ReadFrom(buf); err != nil {
+				t.Fatal(err)
+			}
+		}), min(udp, 2))
+		check("WriteToAddrPort+ReadFromAddrPort over "+ip, testing.AllocsPerRun(runs, func() {
+			if _, err := client.WriteToAddrPort(buf, ap); err != nil {
+				t.Fatal(err)
+			}
+			if _, _, err := server.ReadFromAddrPort(buf); err != nil {
+				t.Fatal(err)
+			}
+		}), 0)
+		a := AddrFromAddrPort(ap)
+		check("WriteToAddr+ReadFromAddr over "+ip, testing.AllocsPerRun(runs, func() {
+			if _, err := client.WriteToAddr(buf, a); err != nil {
+				t.Fatal(err)
+			}
+			if _, _, err := server.ReadFromAddr(buf); err != nil {
+				t.Fatal(err)
+			}
+		}), 0)
+		ctx, cancel := context.WithCancel(context.Background())
+		check("WriteToContext+ReadFromContext (never waiting) over "+ip, testing.AllocsPerRun(runs, func() {
+			if _, err := client.WriteToContext(ctx, buf, dst); err != nil {
+				t.Fatal(err)
+			}
+			if _, _, err := server.ReadFromContext(ctx, buf); err != nil {
+				t.Fatal(err)
+			}
+		}), min(udp, 2))
+		cancel()
+
+		out := make([]Message, 8)
+		in := make([]Message, 8)
+		for i := range out {
+			out[i] = Message{Buffers: [][]byte{buf}, Addr: a}
+			in[i] = Message{Buffers: [][]byte{make([]byte, 64)}}
+		}
+		check("WriteBatch+ReadBatch of 8 over "+ip, testing.AllocsPerRun(runs, func() {
+			if n, err := client.WriteBatch(out, 0); err != nil || n != len(out) {
+				t.Fatal(n, err)
+			}
+			for got := 0; got < len(out); {
+				n, err := server.ReadBatch(in[got:], 0)
+				if err != nil {
+					t.Fatal(err)
+				}
+				got += n
+			}
+		}), 0)
+	}
+
+	// A zone names the scope by a cached interface index: no netlink
+	// dump per datagram.
+	lo, _ := loopback(t)
+	zoned := netip.AddrPortFrom(netip.MustParseAddr("::1").WithZone(lo), uint16(port(server)))
+	check("WriteToAddrPort with a zone", testing.AllocsPerRun(runs, func() {
+		if _, err := client.WriteToAddrPort(buf, zoned); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := server.ReadFromAddrPort(buf); err != nil {
+			t.Fatal(err)
+		}
+	}), 0)
+}
+
+// readAsync starts ReadFromContext in a goroutine.
+func readAsync(c *Conn, ctx context.Context) <-chan error {
+	errc := make(chan error, 1)
+	go func() {
+		_, _, err := c.ReadFromContext(ctx, make([]byte, 16))
+		errc <- err
+	}()
+	return errc
+}
+
+func waitErr(t *testing.T, what string, errc <-chan error) error {
+	t.Helper()
+	select {
+	case err := <-errc:
+		return err
+	case <-time.After(5 * time.Second):
+		t.Fatalf("%s still blocked after 5s", what)
+		return nil
+	}
+}
+
+func stillBlocked(t *testing.T, what string, errc <-chan error) {
+	t.Helper()
+	select {
+	case err := <-errc:
+		t.Fatalf("%s returned %v, want it still waiting", what, err)
+	case <-time.After(100 * time.Millisecond):
+	}
+}
+
+// A canceled context ends its own call only: another goroutine's read
+// waiting on the same Conn goes on waiting, and gets the next datagram.
+func TestContextIsolation(t *testing.T) {
+	c := udpConn(t, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	withCtx := readAsync(c, ctx)
+	plain := readAsync(c, context.Background())
+	time.Sleep(50 * time.Millisecond) // let both wait
+	cancel()
+	if err := waitErr(t, "the canceled read", withCtx); !errors.Is(err, context.Canceled) {
+		t.Fatalf("canceled ReadFromContext: %v, want context.Canceled", err)
+	}
+	stillBlocked(t, "the plain read", plain)
+	write(t, c, "after", to(c, "::1"))
+	if err := waitErr(t, "the plain read", plain); err != nil {
+		t.Fatalf("plain ReadFrom after another call's cancelation: %v", err)
+	}
+
+	// A context deadline is the call's alone too.
+	ctx, cancel = context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	withCtx = readAsync(c, ctx)
+	plain = readAsync(c, context.Background())
+	if err := waitErr(t, "the read with a deadline", withCtx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("ReadFromContext past its context's deadline: %v", err)
+	}
+	stillBlocked(t, "the plain read", plain)
+	c.Close()
+	if err := waitErr(t, "the plain read", plain); !errors.Is(err, net.ErrClosed) {
+		t.Fatalf("plain read after Close: %v", err)
+	}
+}
+
+// A context neither erases nor outlives the read deadline the program set.
+func TestContextKeepsDeadline(t *testing.T) {
+	c := udpConn(t, nil)
+	const d = 300 * time.Millisecond
+	start := time.Now()
+	c.SetReadDeadline(start.Add(d))
+
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(30*time.Millisecond, cancel)
+	if _, _, err := c.ReadFromContext(ctx, make([]byte, 1)); !errors.Is(err, context.Canceled) {
+		t.Fatalf("canceled ReadFromContext: %v", err)
+	}
+	_, _, err := c.ReadFrom(make([]byte, 1))
+	if !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("ReadFrom after a canceled context: %v, want the deadline set before", err)
+	}
+	if el := time.Since(start); el < d-10*time.Millisecond {
+		t.Fatalf("the %v deadline fired after %v: the context moved it", d, el)
+	}
+
+	// The Conn's deadline bounds calls with a context, whichever is
+	// earlier: here the Conn's.
+	c.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+	ctx, cancel = context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	_, _, err = c.ReadFromContext(ctx, make([]byte, 1))
+	if !errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("ReadFromContext past the Conn's deadline: %v, want os.ErrDeadlineExceeded", err)
+	}
+
+	// A deadline set while a call with a context waits reaches it.
+	c.SetReadDeadline(time.Time{})
+	errc := readAsync(c, ctx)
+	stillBlocked(t, "the read with a context", errc)
+	c.SetReadDeadline(time.Now())
+	if err := waitErr(t, "the read with a context", errc); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("ReadFromContext after SetReadDeadline(now): %v", err)
+	}
+
+	// And Close ends it.
+	c.SetReadDeadline(time.Time{})
+	errc = readAsync(c, ctx)
+	stillBlocked(t, "the read with a context", errc)
+	c.Close()
+	if err := waitErr(t, "the read with a context", errc); !errors.Is(err, net.ErrClosed) {
+		t.Fatalf("ReadFromContext after Close: %v", err)
+	}
+	if _, _, err := c.ReadFromContext(ctx, make([]byte, 1)); !errors.Is(err, net.ErrClosed) {
+		t.Fatalf("ReadFromContext on a closed Conn: %v", err)
+	}
+}
+
+func TestBatch(t *testing.T) {
+	server, client := udpConn(t, nil), udpConn(t, nil)
+	dsts := []Addr{
+		AddrFromAddrPort(netip.MustParseAddrPort(to(server, "127.0.0.1").String())),
+		AddrFromAddrPort(netip.MustParseAddrPort(to(server, "::1").String())),
+	}
+	out := make([]Message, 5)
+	for i := range out {
+		// Two buffers make one datagram.
+		out[i] = Message{Buffers: [][]byte{[]byte("msg"), {byte('0' + i)}}, Addr: dsts[i%2]}
+	}
+	if n, err := client.WriteBatch(out, 0); err != nil || n != len(out) {
+		t.Fatalf("WriteBatch = %d, %v", n, err)
+	}
+	for i, m := range out {
+		if m.N != 4 {
+			t.Errorf("message %d: N = %d, want 4", i, m.N)
+		}
+	}
+
+	in := make([]Message, 8)
+	for i := range in {
+		in[i].Buffers = [][]byte{make([]byte, 2), make([]byte, 8)}
+	}
+	server.SetReadDeadline(time.Now().Add(5 * time.Second))
+	got := 0
+	for got < len(out) {
+		n, err := server.ReadBatch(in[got:], 0)
+		if err != nil {
+			t.Fatalf("ReadBatch: %v", err)
+		}
+		got += n
+	}
+	cport := uint16(port(client))
+	for i, m := range in[:got] {
+		msg := string(m.Buffers[0]) + string(m.Buffers[1][:m.N-2])
+		want := dsts[i%2].AddrPort().Addr()
+		// Over a dual-stack UDP socket, IPv4 sources are IPv4-mapped.
+		from := netip.AddrPortFrom(m.Addr.AddrPort().Addr().Unmap(), m.Addr.Port())
+		if msg != "msg"+string(rune('0'+i)) || from != netip.AddrPortFrom(want, cport) || m.Flags != 0 {
+			t.Errorf("message %d: %q from %v, flags %#x; want %q from %v", i, msg, m.Addr, m.Flags, "msg"+string(rune('0'+i)), netip.AddrPortFrom(want, cport))
+		}
+	}
+
+	// Nothing queued: MSG_DONTWAIT does not wait.
+	if _, err := server.ReadBatch(in, unix.MSG_DONTWAIT); !errors.Is(err, unix.EAGAIN) {
+		t.Errorf("ReadBatch(MSG_DONTWAIT) on an empty queue: %v, want EAGAIN", err)
+	}
+	checkOpError(t, func() error { _, err := server.ReadBatch(in, unix.MSG_DONTWAIT); return err }(), "read", "recvmmsg")
+	if n, err := server.ReadBatch(nil, 0); n != 0 || err != nil {
+		t.Errorf("ReadBatch(nil) = %d, %v", n, err)
+	}
+
+	// A message that cannot be sent stops the batch there.
+	bad := []Message{
+		{Buffers: [][]byte{[]byte("ok")}, Addr: dsts[0]},
+		{Buffers: [][]byte{[]byte("port 0")}, Addr: AddrFromAddrPort(netip.MustParseAddrPort("[::1]:0"))},
+		{Buffers: [][]byte{[]byte("not sent")}, Addr: dsts[0]},
+	}
+	n, err := client.WriteBatch(bad, 0)
+	if n != 1 || !errors.Is(err, unix.EINVAL) {
+		t.Errorf("WriteBatch with a bad second message = %d, %v; want 1 and EINVAL", n, err)
+	}
+	checkOpError(t, err, "write", "sendmmsg")
+	n, err = client.WriteBatch([]Message{{Buffers: [][]byte{{1}}, Addr: AddrFromRaw(1, make([]byte, 200))}}, 0)
+	var ae *net.AddrError
+	if n != 0 || !errors.As(err, &ae) {
+		t.Errorf("WriteBatch to an address too long = %d, %v; want an AddrError", n, err)
+	}
+	if msg, _ := read(t, server); msg != "ok" {
+		t.Errorf("read %q, want the first message of the failed batch", msg)
+	}
+}
+
+func TestWriteToSegmented(t *testing.T) {
+	server, client := udpConn(t, nil), udpConn(t, nil)
+	p := []byte("aaaabbbbccccdd")
+	for _, ip := range []string{"127.0.0.1", "::1"} {
+		dst := AddrFromAddrPort(netip.MustParseAddrPort(to(server, ip).String()))
+		n, err := client.WriteToSegmented(p, 4, dst)
+		if errors.Is(err, unix.EIO) || errors.Is(err, unix.ENOPROTOOPT) {
+			testenv.Skipf(t, "no UDP segmentation offload here: %v", err)
+		}
+		if err != nil || n != len(p) {
+			t.Fatalf("WriteToSegmented to %s = %d, %v", ip, n, err)
+		}
+		for _, want := range []string{"aaaa", "bbbb", "cccc", "dd"} {
+			if msg, _ := read(t, server); msg != want {
+				t.Errorf("over %s: read %q, want %q", ip, msg, want)
+			}
+		}
+	}
+	for _, seg := range []int{0, -1, 0x10000} {
+		if _, err := client.WriteToSegmented(p, seg, AddrFromHostID(1, 1)); err == nil {
+			t.Errorf("WriteToSegmented with segment %d: no error", seg)
+		}
+	}
+}
+
+func TestConfig(t *testing.T) {
+	ctx := context.Background()
+	sa := mustEncode(t, &net.UDPAddr{IP: net.IPv6loopback})
+
+	// Control runs before bind, with the address; its error fails the call.
+	var got []string
+	boom := errors.New("boom")
+	cfg := &Config{Control: func(network, address string, rc syscall.RawConn) error {
+		got = append(got, network+" "+address)
+		// Not bound yet.
+		var n int
+		var serr error
+		rc.Control(func(fd uintptr) { n, serr = getsockname(int(fd), make([]byte, 128)) })
+		if serr != nil || n == 0 {
+			return fmt.Errorf("getsockname: %d, %v", n, serr)
+		}
+		return boom
+	}}
+	if _, err := cfg.listenAt(ctx, unix.AF_INET6, Family, sa, "*:0"); !errors.Is(err, boom) {
+		t.Errorf("listen with a failing Control: %v, want its error", err)
+	}
+	if _, err := cfg.dial(ctx, unix.AF_INET6, Family, &net.UDPAddr{IP: net.IPv6loopback, Port: 9}); !errors.Is(err, boom) {
+		t.Errorf("dial with a failing Control: %v, want its error", err)
+	}
+	if want := []string{"mhost *:0", "mhost [::1]:9"}; !slices.Equal(got, want) {
+		t.Errorf("Control got %q, want %q", got, want)
+	}
+
+	// ReusePort lets two sockets bind one port.
+	cfg = &Config{ReusePort: true}
+	a, err := cfg.listenAt(ctx, unix.AF_INET6, Family, sa, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	sa2 := mustEncode(t, &net.UDPAddr{IP: net.IPv6loopback, Port: port(a)})
+	b, err := cfg.listenAt(ctx, unix.AF_INET6, Family, sa2, "")
+	if err != nil {
+		t.Fatalf("second socket on port %d with ReusePort: %v", port(a), err)
+	}
+	b.Close()
+	if c, err := (*Config)(nil).listenAt(ctx, unix.AF_INET6, Family, sa2, ""); !errors.Is(err, unix.EADDRINUSE) {
+		if err == nil {
+			c.Close()
+		}
+		t.Errorf("socket without ReusePort on the port: %v, want EADDRINUSE", err)
+	}
+
+	// A canceled context opens nothing.
+	canceled, cancel := context.WithCancel(ctx)
+	cancel()
+	if _, err := cfg.listenAt(canceled, unix.AF_INET6, Family, sa, ""); !errors.Is(err, context.Canceled) {
+		t.Errorf("listen with a canceled context: %v", err)
+	}
+}
+
+// TestConfigNetNS opens a socket in a new network namespace, whose
+// loopback is down: sending to 127.0.0.1 from there fails.
+func TestConfigNetNS(t *testing.T) {
+	ns := newNetNS(t)
+	c, err := (&Config{NetNS: ns}).listenAt(context.Background(), unix.AF_INET6, Family,
+		mustEncode(t, &net.UDPAddr{IP: net.IPv6unspecified}), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_, err = c.WriteToAddrPort([]byte("x"), netip.MustParseAddrPort("[::1]:9"))
+	if !errors.Is(err, unix.ENETUNREACH) && !errors.Is(err, unix.EADDRNOTAVAIL) {
+		t.Errorf("sending from a fresh namespace: %v, want ENETUNREACH or EADDRNOTAVAIL (loopback down)", err)
+	}
+	// The namespace of the calling thread is untouched.
+	here := udpConn(t, nil)
+	write(t, here, "here", to(here, "::1"))
+	if msg, _ := read(t, here); msg != "here" {
+		t.Errorf("read %q", msg)
+	}
+}
+
+// newNetNS returns a file descriptor of a new network namespace.
+func newNetNS(t *testing.T) int {
+	t.Helper()
+	type res struct {
+		fd  int
+		err error
+	}
+	ch := make(chan res)
+	go func() {
+		// The thread enters the namespace and dies with the goroutine.
+		runtime.LockOSThread()
+		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
+			ch <- res{-1, err}
+			return
+		}
+		fd, err := unix.Open("/proc/thread-self/ns/net", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		ch <- res{fd, err}
+	}()
+	r := <-ch
+	if errors.Is(r.err, unix.EPERM) {
+		testenv.Skipf(t, "cannot create a network namespace: %v", r.err)
+	}
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	t.Cleanup(func() { unix.Close(r.fd) })
+	return r.fd
 }

@@ -4,26 +4,28 @@ import (
 	"os"
 	"strconv"
 	"strings"
+
+	"github.com/mnet/mnet/gosdk/internal/uapi"
 )
 
-// Constants mirrored from the UAPI header kmod/include/uapi/linux/mhost.h.
-// uapi_test.go checks them against it.
+// Constants of the UAPI header kmod/include/uapi/linux/mhost.h, which
+// package internal/uapi mirrors and checks.
 const (
 	// Family is the default socket address family number of AF_MHOST.
 	// The module parameter "family" can move it; FamilyInUse reports the
 	// number the loaded module registered.
-	Family = 27
+	Family = uapi.AFMhost
 
 	// EtherType is the Ethernet type of frames carrying the datagrams of
 	// plugged-in (non-IP) network layers.
-	EtherType = 0x8888
+	EtherType = uapi.EthPMhost
 
 	// MaxPayload is the largest payload of one datagram, whatever network
 	// layer carries it. Larger writes fail with EMSGSIZE.
-	MaxPayload = 65507
+	MaxPayload = uapi.MaxPayload
 
 	// SizeofSockaddrMhost is the size of struct sockaddr_mhost.
-	SizeofSockaddrMhost = 16
+	SizeofSockaddrMhost = uapi.SizeofSockaddrMhost
 )
 
 // Address families of the example network-layer protocols of the mhost
@@ -31,35 +33,11 @@ const (
 // Ethernet segment by interface and MAC address, with no IP; EthAddr is
 // the address of such a peer.
 const (
-	FamilyTestProto  = 1 // AF_TESTPROTO
-	FamilyOtherProto = 3 // AF_OTHERPROTO
+	FamilyTestProto  = uapi.AFTestProto  // AF_TESTPROTO
+	FamilyOtherProto = uapi.AFOtherProto // AF_OTHERPROTO
 
 	// SizeofSockaddrMhostEth is the size of struct sockaddr_mhost_eth.
-	SizeofSockaddrMhostEth = 16
-)
-
-// Socket options of level SOL_MHOST.
-const (
-	solMhost      = 299
-	optRecvHostID = 1 // MHOST_RECVHOSTID, int
-	optReusePort  = 2 // MHOST_REUSEPORT, int
-)
-
-// Layout of struct sockaddr_mhost, checked against the header too.
-const (
-	smhFamilyOff = 0 // __kernel_sa_family_t smh_family, host byte order
-	smhPortOff   = 2 // __be16 smh_port
-	smhHIDOff    = 4 // __u32 smh_hid, host byte order
-	smhZeroOff   = 8 // __u8 smh_zero[8], all zero
-)
-
-// Layout of struct sockaddr_mhost_eth, checked against the header too.
-const (
-	smeFamilyOff  = 0  // __kernel_sa_family_t sme_family, host byte order
-	smePortOff    = 2  // __be16 sme_port
-	smeIfindexOff = 4  // __u32 sme_ifindex, host byte order
-	smeAddrOff    = 8  // __u8 sme_addr[6], the MAC address
-	smeZeroOff    = 14 // __u8 sme_zero[2], all zero
+	SizeofSockaddrMhostEth = uapi.SizeofSockaddrMhostEth
 )
 
 // familyParam is where the loaded module exposes its "family" parameter.

@@ -5,28 +5,31 @@ import (
 	"fmt"
 	"math"
 	"net/netip"
+	"time"
 
 	"github.com/mdlayher/genetlink"
 	"github.com/mdlayher/netlink"
+
+	"github.com/mnet/mnet/gosdk/internal/uapi"
 )
 
 // Wire format, as the kernel module must read and write it:
 //
 //   - Integers are in host byte order (NLA_U16, NLA_U32, NLA_U64),
-//     ports included: LocAttrPort and SockAttrPort are plain u16 in host
+//     ports included: uapi.LocAPort and uapi.SockAPort are plain u16 in host
 //     order, not network order. Only the kernel's struct sockaddr_mhost
 //     carries the port in network order.
 //   - u64 counters may be preceded by a Pad attribute of their nest, as
 //     nla_put_u64_64bit writes them; decoders skip it.
-//   - Every nest (AttrHostLocators, each AttrLocator in it, AttrProto,
-//     AttrSock, AttrStats) is sent with NLA_F_NESTED set, as the kernel's
+//   - Every nest (uapi.AHostLocators, each uapi.ALocator in it, uapi.AProto,
+//     uapi.ASock, uapi.AStats) is sent with NLA_F_NESTED set, as the kernel's
 //     strict validation demands.
-//   - A CmdHostNew request is AttrHostID, AttrHostFlags (HostFlag*: what
+//   - A uapi.CmdHostNew request is uapi.AHostID, uapi.AHostFlags (HostFlag*: what
 //     to do when the host exists or not; nlmsg_flags carry none of
-//     NLM_F_CREATE/EXCL/REPLACE/APPEND), then AttrHostLocators, a nest
-//     holding one AttrLocator nest per locator, in order. Requests never
-//     carry the read-only counters. Replies and events carry AttrHostID
-//     and AttrHostLocators (HOST_DEL events only the id).
+//     NLM_F_CREATE/EXCL/REPLACE/APPEND), then uapi.AHostLocators, a nest
+//     holding one uapi.ALocator nest per locator, in order. Requests never
+//     carry the read-only counters. Replies and events carry uapi.AHostID
+//     and uapi.AHostLocators (HOST_DEL events only the id).
 //   - Replies may carry attributes this package does not know: they are
 //     skipped, so the kernel can add some. Known attributes of the wrong
 //     length, and IP addresses of the wrong length for their family, are
@@ -37,7 +40,7 @@ func (l *Locator) check() error {
 	if l.Addr.IsValid() && len(l.Raw) > 0 {
 		return errors.New("both Addr and Raw are set")
 	}
-	if l.Ifindex < 0 || l.Ifindex > math.MaxUint32 {
+	if l.Ifindex < 0 || uint64(l.Ifindex) > math.MaxUint32 {
 		return fmt.Errorf("ifindex %d out of range", l.Ifindex)
 	}
 	return nil
@@ -52,21 +55,21 @@ func checkHost(h *Host) error {
 	return nil
 }
 
-// encodeLocators adds an AttrHostLocators nest holding locs to ae.
+// encodeLocators adds an uapi.AHostLocators nest holding locs to ae.
 func encodeLocators(ae *netlink.AttributeEncoder, locs []Locator) {
-	ae.Nested(AttrHostLocators, func(nae *netlink.AttributeEncoder) error {
+	ae.Nested(uapi.AHostLocators, func(nae *netlink.AttributeEncoder) error {
 		for i := range locs {
 			l := &locs[i]
-			nae.Nested(AttrLocator, func(lae *netlink.AttributeEncoder) error {
-				lae.Uint16(LocAttrFamily, uint16(l.family()))
+			nae.Nested(uapi.ALocator, func(lae *netlink.AttributeEncoder) error {
+				lae.Uint16(uapi.LocAFamily, uint16(l.family()))
 				if b := l.addrBytes(); len(b) > 0 {
-					lae.Bytes(LocAttrAddr, b)
+					lae.Bytes(uapi.LocAAddr, b)
 				}
 				if l.Port != 0 {
-					lae.Uint16(LocAttrPort, l.Port)
+					lae.Uint16(uapi.LocAPort, l.Port)
 				}
 				if l.Ifindex != 0 {
-					lae.Uint32(LocAttrIfindex, uint32(l.Ifindex))
+					lae.Uint32(uapi.LocAIfindex, uint32(l.Ifindex))
 				}
 				return nil
 			})
@@ -75,7 +78,7 @@ func encodeLocators(ae *netlink.AttributeEncoder, locs []Locator) {
 	})
 }
 
-// encodeHost returns the attributes of a CmdHostNew request for h with
+// encodeHost returns the attributes of a uapi.CmdHostNew request for h with
 // the HostFlag* flags. A host without locators is sent with an empty
 // locator list, for the kernel to judge.
 func encodeHost(h *Host, flags uint32) ([]byte, error) {
@@ -83,15 +86,25 @@ func encodeHost(h *Host, flags uint32) ([]byte, error) {
 		return nil, err
 	}
 	ae := netlink.NewAttributeEncoder()
-	ae.Uint32(AttrHostID, h.ID)
-	ae.Uint32(AttrHostFlags, flags)
+	ae.Uint32(uapi.AHostID, h.ID)
+	ae.Uint32(uapi.AHostFlags, flags)
 	encodeLocators(ae, h.Locators)
+	if h.Live != nil {
+		var err error
+		ae.Nested(uapi.AHostLive, func(nae *netlink.AttributeEncoder) error {
+			err = h.Live.encode(nae)
+			return err
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
 	return ae.Encode()
 }
 
 func encodeID(id uint32) ([]byte, error) {
 	ae := netlink.NewAttributeEncoder()
-	ae.Uint32(AttrHostID, id)
+	ae.Uint32(uapi.AHostID, id)
 	return ae.Encode()
 }
 
@@ -103,8 +116,8 @@ func malformed(err error) error {
 	return fmt.Errorf("%w: %v", ErrMalformed, err)
 }
 
-// decodeHost decodes the attributes of a host message (CmdHostGet replies
-// and CmdHostNew/CmdHostDel events). needLocators says whether the
+// decodeHost decodes the attributes of a host message (uapi.CmdHostGet replies
+// and uapi.CmdHostNew/uapi.CmdHostDel events). needLocators says whether the
 // message must carry the locator list.
 func decodeHost(b []byte, needLocators bool) (Host, error) {
 	var (
@@ -117,14 +130,14 @@ func decodeHost(b []byte, needLocators bool) (Host, error) {
 	}
 	for ad.Next() {
 		switch ad.Type() {
-		case AttrHostID:
+		case uapi.AHostID:
 			h.ID = ad.Uint32()
 			haveID = true
-		case AttrHostLocators:
+		case uapi.AHostLocators:
 			haveLoc = true
 			ad.Nested(func(nad *netlink.AttributeDecoder) error {
 				for nad.Next() {
-					if nad.Type() != AttrLocator {
+					if nad.Type() != uapi.ALocator {
 						continue
 					}
 					nad.Nested(func(lad *netlink.AttributeDecoder) error {
@@ -136,6 +149,12 @@ func decodeHost(b []byte, needLocators bool) (Host, error) {
 						return nil
 					})
 				}
+				return nil
+			})
+		case uapi.AHostLive:
+			ad.Nested(func(nad *netlink.AttributeDecoder) error {
+				k := decodeLive(nad).LiveKnobs
+				h.Live = &k
 				return nil
 			})
 		}
@@ -160,19 +179,35 @@ func decodeLocator(ad *netlink.AttributeDecoder) (Locator, error) {
 	)
 	for ad.Next() {
 		switch ad.Type() {
-		case LocAttrFamily:
+		case uapi.LocAFamily:
 			l.Family = Family(ad.Uint16())
 			haveFamily = true
-		case LocAttrAddr:
+		case uapi.LocAAddr:
 			addr = ad.Bytes()
-		case LocAttrPort:
+		case uapi.LocAPort:
 			l.Port = ad.Uint16()
-		case LocAttrIfindex:
+		case uapi.LocAIfindex:
 			l.Ifindex = int(ad.Uint32())
-		case LocAttrTxPackets:
+		case uapi.LocATxPackets:
 			l.TxPackets = ad.Uint64()
-		case LocAttrTxErrors:
+		case uapi.LocATxErrors:
 			l.TxErrors = ad.Uint64()
+		case uapi.LocAState:
+			l.State = LocatorState(ad.Uint8())
+		case uapi.LocACause:
+			l.Cause = LocatorCause(ad.Uint8())
+		case uapi.LocALastHeardMs:
+			l.LastHeard = msAgo(ad.Uint32())
+		case uapi.LocAChangedMs:
+			l.Changed = msAgo(ad.Uint32())
+		case uapi.LocARttUs:
+			l.RTT = time.Duration(ad.Uint32()) * time.Microsecond
+		case uapi.LocARttvarUs:
+			l.RTTVar = time.Duration(ad.Uint32()) * time.Microsecond
+		case uapi.LocAFlaps:
+			l.Flaps = ad.Uint32()
+		case uapi.LocAHoldMs:
+			l.HoldDown = time.Duration(ad.Uint32()) * time.Millisecond
 		}
 	}
 	if err := ad.Err(); err != nil {
@@ -212,25 +247,25 @@ func decodeNests(b []byte, typ uint16, fn func(ad *netlink.AttributeDecoder) err
 func decodeProtocols(msgs []genetlink.Message) ([]Protocol, error) {
 	var ps []Protocol
 	for _, m := range msgs {
-		err := decodeNests(m.Data, AttrProto, func(ad *netlink.AttributeDecoder) error {
+		err := decodeNests(m.Data, uapi.AProto, func(ad *netlink.AttributeDecoder) error {
 			var (
 				p          Protocol
 				haveFamily bool
 			)
 			for ad.Next() {
 				switch ad.Type() {
-				case ProtoAttrFamily:
+				case uapi.ProtoAFamily:
 					p.Family = Family(ad.Uint16())
 					haveFamily = true
-				case ProtoAttrName:
+				case uapi.ProtoAName:
 					p.Name = ad.String()
-				case ProtoAttrModule:
+				case uapi.ProtoAModule:
 					p.Module = ad.String()
-				case ProtoAttrAddrLen:
+				case uapi.ProtoAAddrLen:
 					p.AddrLen = int(ad.Uint32())
-				case ProtoAttrTxPackets:
+				case uapi.ProtoATxPackets:
 					p.TxPackets = ad.Uint64()
-				case ProtoAttrRxPackets:
+				case uapi.ProtoARxPackets:
 					p.RxPackets = ad.Uint64()
 				}
 			}
@@ -250,23 +285,23 @@ func decodeProtocols(msgs []genetlink.Message) ([]Protocol, error) {
 func decodeSockets(msgs []genetlink.Message) ([]Socket, error) {
 	var ss []Socket
 	for _, m := range msgs {
-		err := decodeNests(m.Data, AttrSock, func(ad *netlink.AttributeDecoder) error {
+		err := decodeNests(m.Data, uapi.ASock, func(ad *netlink.AttributeDecoder) error {
 			var s Socket
 			for ad.Next() {
 				switch ad.Type() {
-				case SockAttrPort:
+				case uapi.SockAPort:
 					s.Port = ad.Uint16()
-				case SockAttrUID:
+				case uapi.SockAUID:
 					s.UID = ad.Uint32()
-				case SockAttrInode:
+				case uapi.SockAInode:
 					s.Inode = ad.Uint64()
-				case SockAttrRmem:
+				case uapi.SockARmem:
 					s.RxQueue = ad.Uint32()
-				case SockAttrWmem:
+				case uapi.SockAWmem:
 					s.TxQueue = ad.Uint32()
-				case SockAttrDrops:
+				case uapi.SockADrops:
 					s.Drops = ad.Uint32()
-				case SockAttrPeerHostID:
+				case uapi.SockAPeerHostID:
 					s.PeerHostID = ad.Uint32()
 				}
 			}
@@ -286,42 +321,62 @@ func decodeStats(msgs []genetlink.Message) (*Stats, error) {
 		found bool
 	)
 	for _, m := range msgs {
-		err := decodeNests(m.Data, AttrStats, func(ad *netlink.AttributeDecoder) error {
+		err := decodeNests(m.Data, uapi.AStats, func(ad *netlink.AttributeDecoder) error {
 			found = true
 			for ad.Next() {
 				switch ad.Type() {
-				case StatsAttrHosts:
+				case uapi.StatsAHosts:
 					s.Hosts = ad.Uint32()
-				case StatsAttrSockets:
+				case uapi.StatsASockets:
 					s.Sockets = ad.Uint32()
-				case StatsAttrTxHostID:
+				case uapi.StatsATxHostID:
 					s.TxHostID = ad.Uint64()
-				case StatsAttrTxFailover:
+				case uapi.StatsATxFailover:
 					s.TxFailover = ad.Uint64()
-				case StatsAttrTxUnreach:
+				case uapi.StatsATxUnreach:
 					s.TxUnreach = ad.Uint64()
-				case StatsAttrRxL3Unknown:
+				case uapi.StatsARxL3Unknown:
 					s.RxL3Unknown = ad.Uint64()
-				case StatsAttrHostsAllocated:
+				case uapi.StatsAHostsAllocated:
 					s.HostsAllocated = ad.Uint64()
-				case StatsAttrTxL3:
+				case uapi.StatsATxL3:
 					s.TxL3 = ad.Uint64()
-				case StatsAttrRxL3:
+				case uapi.StatsARxL3:
 					s.RxL3 = ad.Uint64()
-				case StatsAttrRxL3Short:
+				case uapi.StatsARxL3Short:
 					s.RxL3Short = ad.Uint64()
-				case StatsAttrRxL3BadHeader:
+				case uapi.StatsARxL3BadHeader:
 					s.RxL3BadHeader = ad.Uint64()
-				case StatsAttrRxL3BadLen:
+				case uapi.StatsARxL3BadLen:
 					s.RxL3BadLen = ad.Uint64()
-				case StatsAttrRxL3Truncated:
+				case uapi.StatsARxL3Truncated:
 					s.RxL3Truncated = ad.Uint64()
-				case StatsAttrRxL3NoSocket:
+				case uapi.StatsARxL3NoSocket:
 					s.RxL3NoSocket = ad.Uint64()
-				case StatsAttrRxL3BadCsum:
+				case uapi.StatsARxL3BadCsum:
 					s.RxL3BadCsum = ad.Uint64()
-				case StatsAttrRxL3DevDisabled:
+				case uapi.StatsARxL3DevDisabled:
 					s.RxL3DevDisabled = ad.Uint64()
+				case uapi.StatsALiveHosts:
+					s.LiveHosts = ad.Uint32()
+				case uapi.StatsAProbesSent:
+					s.ProbesSent = ad.Uint64()
+				case uapi.StatsAProbesAnswered:
+					s.ProbesAnswered = ad.Uint64()
+				case uapi.StatsAProbesMissed:
+					s.ProbesMissed = ad.Uint64()
+				case uapi.StatsALocChanges:
+					s.LocatorChanges = ad.Uint64()
+				case uapi.StatsALocSignals:
+					s.LocatorSignals = ad.Uint64()
+				case uapi.StatsALocSignalsIgnored:
+					s.LocatorSignalsIgnored = ad.Uint64()
+				case uapi.StatsAProbeReplies:
+					s.ProbeReplies = ad.Uint64()
+				case uapi.StatsAProbeRepliesLimited:
+					s.ProbeRepliesLimited = ad.Uint64()
+				case uapi.StatsAProbesBad:
+					s.ProbesBad = ad.Uint64()
 				}
 			}
 			return nil
@@ -340,15 +395,24 @@ func decodeStats(msgs []genetlink.Message) (*Stats, error) {
 // commands this package does not know, which a newer kernel may send.
 func decodeEvent(m genetlink.Message) (ev Event, ok bool, err error) {
 	switch m.Header.Command {
-	case CmdHostNew:
+	case uapi.CmdHostNew:
 		ev.Type = EventHostNew
 		ev.Host, err = decodeHost(m.Data, true)
-	case CmdHostDel:
+	case uapi.CmdHostDel:
 		ev.Type = EventHostDel
 		ev.Host, err = decodeHost(m.Data, false)
 		ev.Host.Locators = nil
-	case CmdHostFlush:
+	case uapi.CmdHostFlush:
 		ev.Type = EventHostFlush
+	case uapi.CmdLocState:
+		ev.Type = EventLocatorState
+		ev.Host, err = decodeHost(m.Data, true)
+		if err == nil && len(ev.Host.Locators) != 1 {
+			err = malformed(fmt.Errorf("state change of host %d with %d locators", ev.Host.ID, len(ev.Host.Locators)))
+		}
+		if err == nil {
+			ev.PrevState, err = decodePrevState(m.Data)
+		}
 	default:
 		return Event{}, false, nil
 	}
@@ -356,4 +420,37 @@ func decodeEvent(m genetlink.Message) (ev Event, ok bool, err error) {
 		return Event{}, false, err
 	}
 	return ev, true, nil
+}
+
+// decodePrevState finds the state a locator left in a CmdLocState event.
+func decodePrevState(b []byte) (LocatorState, error) {
+	var (
+		prev  LocatorState
+		found bool
+	)
+	err := decodeNests(b, uapi.AHostLocators, func(ad *netlink.AttributeDecoder) error {
+		for ad.Next() {
+			if ad.Type() != uapi.ALocator {
+				continue
+			}
+			ad.Nested(func(lad *netlink.AttributeDecoder) error {
+				for lad.Next() {
+					if lad.Type() == uapi.LocAPrevState {
+						prev, found = LocatorState(lad.Uint8()), true
+					}
+				}
+				return nil
+			})
+		}
+		return nil
+	})
+	if err == nil && !found {
+		err = malformed(errors.New("state change without the state before"))
+	}
+	return prev, err
+}
+
+// msAgo returns the moment ms milliseconds ago.
+func msAgo(ms uint32) time.Time {
+	return time.Now().Add(-time.Duration(ms) * time.Millisecond)
 }

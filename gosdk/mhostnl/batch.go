@@ -5,7 +5,10 @@ import (
 	"fmt"
 	"strconv"
 
+	"github.com/mdlayher/genetlink"
 	"github.com/mdlayher/netlink"
+
+	"github.com/mnet/mnet/gosdk/internal/uapi"
 )
 
 // batchSize is how many requests AddHosts and SetHosts put in one
@@ -68,13 +71,13 @@ func (e *BatchError) Unwrap() []error {
 // stops after the chunk in which that happened and returns a
 // *BatchError; the other hosts of that chunk are added all the same.
 func (c *Client) AddHosts(hosts []Host) error {
-	return c.batch("add", hosts, HostFlagCreate)
+	return c.batch("add", hosts, uapi.HostFCreate)
 }
 
 // SetHosts adds or replaces hosts as SetHost would, sending many of them
 // per system call, with the failure semantics of AddHosts.
 func (c *Client) SetHosts(hosts []Host) error {
-	return c.batch("set", hosts, HostFlagCreate|HostFlagReplace)
+	return c.batch("set", hosts, uapi.HostFCreate|uapi.HostFReplace)
 }
 
 func (c *Client) batch(verb string, hosts []Host, flags uint32) error {
@@ -92,7 +95,7 @@ func (c *Client) batch(verb string, hosts []Host, flags uint32) error {
 		c.c.SetReadBuffer(batchReadBuffer) // best effort; the default works too
 	}
 
-	reqs := make([]netlink.Message, 0, batchSize)
+	reqs := make([]genetlink.Message, 0, batchSize)
 	for start := 0; start < len(hosts); start += batchSize {
 		chunk := hosts[start:min(start+batchSize, len(hosts))]
 		reqs = reqs[:0]
@@ -101,17 +104,9 @@ func (c *Client) batch(verb string, hosts []Host, flags uint32) error {
 			if err != nil {
 				return opError(op, err)
 			}
-			f := netlink.Request
-			if i == len(chunk)-1 {
-				f |= netlink.Acknowledge // the end of the chunk's replies
-			}
-			m, err := c.message(CmdHostNew, f, attrs)
-			if err != nil {
-				return opError(op, err)
-			}
-			reqs = append(reqs, m)
+			reqs = append(reqs, request(uapi.CmdHostNew, attrs))
 		}
-		sent, err := c.c.SendMessages(reqs)
+		sent, err := c.sendChunk(reqs)
 		if err != nil {
 			return opError(op, fmt.Errorf("after %d of %d hosts: %w", start, len(hosts), err))
 		}
@@ -132,6 +127,37 @@ func (c *Client) batch(verb string, hosts []Host, flags uint32) error {
 	return nil
 }
 
+// sendChunk sends the requests of a chunk, asking for the acknowledgement
+// of the last one only: in one sendmsg over a connection the Client
+// opened, one by one over another.
+func (c *Client) sendChunk(reqs []genetlink.Message) ([]netlink.Message, error) {
+	flags := func(i int) netlink.HeaderFlags {
+		if i == len(reqs)-1 {
+			return netlink.Request | netlink.Acknowledge // the end of the chunk's replies
+		}
+		return netlink.Request
+	}
+	if c.nc == nil {
+		sent := make([]netlink.Message, len(reqs))
+		for i, r := range reqs {
+			var err error
+			if sent[i], err = c.c.Send(r, c.family.ID, flags(i)); err != nil {
+				return nil, err
+			}
+		}
+		return sent, nil
+	}
+	msgs := make([]netlink.Message, len(reqs))
+	for i, r := range reqs {
+		b, err := r.MarshalBinary()
+		if err != nil {
+			return nil, err
+		}
+		msgs[i] = netlink.Message{Header: netlink.Header{Type: netlink.HeaderType(c.family.ID), Flags: flags(i)}, Data: b}
+	}
+	return c.nc.SendMessages(msgs)
+}
+
 type chunkFailure struct {
 	index int
 	err   error
@@ -147,7 +173,7 @@ func (c *Client) chunkReplies(sent []netlink.Message, op func(i int) string) ([]
 	last := sent[len(sent)-1].Header.Sequence
 	var failed []chunkFailure
 	for {
-		replies, err := c.c.Receive()
+		_, replies, err := c.c.Receive()
 		if err != nil {
 			var oe *netlink.OpError
 			if !errors.As(err, &oe) || oe.Sequence == 0 {

@@ -6,10 +6,12 @@ import (
 	"os"
 	"strconv"
 	"sync"
+	"syscall"
 
 	"github.com/mdlayher/genetlink"
 	"github.com/mdlayher/netlink"
-	"golang.org/x/sys/unix"
+
+	"github.com/mnet/mnet/gosdk/internal/uapi"
 )
 
 // A Config configures a Client. The zero value, or nil, is the default.
@@ -27,8 +29,10 @@ type Config struct {
 //
 // A Client is safe for concurrent use; its requests are serialized.
 type Client struct {
-	mu        sync.Mutex // serializes requests on c
-	c         *netlink.Conn
+	mu        sync.Mutex // serializes requests
+	c         *genetlink.Conn
+	nc        *netlink.Conn // under c, when the Client opened it: batches go in one sendmsg
+	done      *doneSocket   // under nc, when the Client opened it: sees every NLMSG_DONE
 	family    genetlink.Family
 	bigBuffer bool // the receive buffer was raised for batches
 
@@ -43,51 +47,46 @@ type Client struct {
 
 // Dial opens a Client in the namespace cfg names (nil: the calling
 // thread's). It fails with an error wrapping ErrNotLoaded when the kernel
-// has no mhost family.
+// has no mhost family, and with one wrapping errors.ErrUnsupported on
+// systems other than Linux.
 func Dial(cfg *Config) (*Client, error) {
-	c, err := dialConn(cfg)
+	nc, done, err := dialConn(cfg)
 	if err != nil {
 		return nil, opError("dial", err)
 	}
-	cl, err := newClient(c, cfg, dialConn)
+	cl, err := newClient(genetlink.NewConn(nc), nc, done, cfg, dialWatch)
 	if err != nil {
-		c.Close()
+		nc.Close()
 		return nil, err
 	}
 	return cl, nil
 }
 
-// New returns a Client that uses c, a generic netlink connection
-// (protocol NETLINK_GENERIC, such as one from netlink.Dial or, in tests,
-// nltest.Dial), and resolves the mhost family through it. Dial sets up the
-// connection as it should be (netlink.Config{Strict: true}, which turns on
-// the kernel's extended acknowledgements); New is for callers that need to
-// prepare it themselves. The Client owns c once New succeeds: Close closes
-// it.
+// New returns a Client that uses c, a generic netlink connection such as
+// one from genetlink.Dial or, in tests, genltest.Dial, and resolves the
+// mhost family through it. The Client owns c once New succeeds: Close
+// closes it.
 //
-// A Client made by New opens the connections of its Watchers with
-// netlink.Dial in the calling thread's network namespace.
-func New(c *netlink.Conn) (*Client, error) {
-	return newClient(c, nil, dialConn)
+// Dial is the way for programs: it sets the connection up as it should be
+// (netlink.Config{Strict: true}, which turns on the kernel's extended
+// acknowledgements), and its Client sees a dump the kernel flags as
+// interrupted on its final NLMSG_DONE alone, which netlink.Conn drops; a
+// Client from New sees only the flags of the dump's other messages, and
+// sends the requests of AddHosts and SetHosts one per system call. Its
+// Watchers connect with netlink.Dial in the calling thread's namespace.
+func New(c *genetlink.Conn) (*Client, error) {
+	return newClient(c, nil, nil, nil, dialWatch)
 }
 
-func dialConn(cfg *Config) (*netlink.Conn, error) {
-	nc := &netlink.Config{Strict: true}
-	if cfg != nil {
-		nc.NetNS = cfg.NetNS
-	}
-	return netlink.Dial(unix.NETLINK_GENERIC, nc)
-}
-
-func newClient(c *netlink.Conn, cfg *Config, dial func(*Config) (*netlink.Conn, error)) (*Client, error) {
-	f, err := genetlink.NewConn(c).GetFamily(GenlName)
+func newClient(c *genetlink.Conn, nc *netlink.Conn, done *doneSocket, cfg *Config, dial func(*Config) (*netlink.Conn, error)) (*Client, error) {
+	f, err := c.GetFamily(uapi.GenlName)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
 			return nil, ErrNotLoaded
 		}
-		return nil, opError("resolve family "+GenlName, err)
+		return nil, opError("resolve family "+uapi.GenlName, err)
 	}
-	cl := &Client{c: c, family: f, dial: dial, watchers: map[*Watcher]struct{}{}}
+	cl := &Client{c: c, nc: nc, done: done, family: f, dial: dial, watchers: map[*Watcher]struct{}{}}
 	if cfg != nil {
 		cl.cfg = *cfg
 	}
@@ -110,20 +109,22 @@ func (c *Client) Close() error {
 // Protocols returns the network layers mhost can send over: IPv4 and IPv6,
 // then those plugged in by other modules.
 func (c *Client) Protocols() ([]Protocol, error) {
-	msgs, err := c.execute("get protocols", CmdProtoGet, netlink.Dump, nil)
+	const op = "get protocols"
+	msgs, err := c.execute(op, uapi.CmdProtoGet, netlink.Dump, nil)
 	if err != nil {
 		return nil, err
 	}
 	ps, err := decodeProtocols(msgs)
-	return ps, opError("get protocols", err)
+	return ps, opError(op, err)
 }
 
 // Hosts returns every host of the namespace's table, in no particular
 // order. The kernel sends them over as many messages as it needs; Hosts
-// returns them all.
+// returns them all, and reads them again when the table changed while
+// they were read, so that they are the table at one moment.
 func (c *Client) Hosts() ([]Host, error) {
 	const op = "get hosts"
-	msgs, err := c.execute(op, CmdHostGet, netlink.Dump, nil)
+	msgs, err := c.execute(op, uapi.CmdHostGet, netlink.Dump, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -146,7 +147,7 @@ func (c *Client) Host(id uint32) (*Host, error) {
 	if err != nil {
 		return nil, opError(op, err)
 	}
-	msgs, err := c.execute(op, CmdHostGet, 0, attrs)
+	msgs, err := c.execute(op, uapi.CmdHostGet, 0, attrs)
 	if err != nil {
 		return nil, err
 	}
@@ -160,47 +161,54 @@ func (c *Client) Host(id uint32) (*Host, error) {
 	return &h, nil
 }
 
+// What CmdHostNew does with the host it names: its MHOST_A_HOST_FLAGS.
+const (
+	addFlags     = uapi.HostFCreate                     // create; fail if it exists
+	setFlags     = uapi.HostFCreate | uapi.HostFReplace // create or replace
+	replaceFlags = uapi.HostFReplace                    // replace; fail if it does not exist
+	appendFlags  = uapi.HostFAppend                     // append; fail if it does not exist
+)
+
 // AddHost adds h to the table. It fails with an error for which
 // errors.Is(err, os.ErrExist) holds when the table has a host h.ID
-// already (HostFlagCreate).
+// already.
 func (c *Client) AddHost(h Host) error {
-	return c.newHost("add host", &h, HostFlagCreate)
+	return c.newHost("add host", &h, addFlags)
 }
 
 // SetHost adds h to the table, or replaces the locators of the host h.ID
-// when there is one (HostFlagCreate|HostFlagReplace).
+// when there is one.
 func (c *Client) SetHost(h Host) error {
-	return c.newHost("set host", &h, HostFlagCreate|HostFlagReplace)
+	return c.newHost("set host", &h, setFlags)
 }
 
 // ReplaceHost replaces the locators of the host h.ID. It fails with an
 // error for which errors.Is(err, os.ErrNotExist) holds when there is no
-// such host (HostFlagReplace).
+// such host.
 func (c *Client) ReplaceHost(h Host) error {
-	return c.newHost("replace host", &h, HostFlagReplace)
+	return c.newHost("replace host", &h, replaceFlags)
 }
 
-// AppendLocators adds locs to the end of the locators of the host id
-// (HostFlagAppend). When there is no such host, it creates one if create
-// is true (HostFlagAppend|HostFlagCreate) and fails with an error for
-// which errors.Is(err, os.ErrNotExist) holds otherwise. A host may have at
-// most MaxLocators locators.
+// AppendLocators adds locs to the end of the locators of the host id.
+// When there is no such host, it creates one if create is true, and fails
+// with an error for which errors.Is(err, os.ErrNotExist) holds otherwise.
+// A host may have at most MaxLocators locators.
 func (c *Client) AppendLocators(id uint32, locs []Locator, create bool) error {
-	var flags uint32 = HostFlagAppend
+	var flags uint32 = appendFlags
 	if create {
-		flags |= HostFlagCreate
+		flags |= uapi.HostFCreate
 	}
 	return c.newHost("append to host", &Host{ID: id, Locators: locs}, flags)
 }
 
-// newHost sends a CmdHostNew request with the HostFlag* flags.
+// newHost sends a CmdHostNew request with the host flags.
 func (c *Client) newHost(verb string, h *Host, flags uint32) error {
 	op := verb + " " + strconv.FormatUint(uint64(h.ID), 10)
 	attrs, err := encodeHost(h, flags)
 	if err != nil {
 		return opError(op, err)
 	}
-	_, err = c.execute(op, CmdHostNew, netlink.Acknowledge, attrs)
+	_, err = c.execute(op, uapi.CmdHostNew, netlink.Acknowledge, attrs)
 	return err
 }
 
@@ -212,44 +220,48 @@ func (c *Client) DeleteHost(id uint32) error {
 	if err != nil {
 		return opError(op, err)
 	}
-	_, err = c.execute(op, CmdHostDel, netlink.Acknowledge, attrs)
+	_, err = c.execute(op, uapi.CmdHostDel, netlink.Acknowledge, attrs)
 	return err
 }
 
 // FlushHosts deletes every host of the namespace's table.
 func (c *Client) FlushHosts() error {
-	_, err := c.execute("flush hosts", CmdHostFlush, netlink.Acknowledge, nil)
+	_, err := c.execute("flush hosts", uapi.CmdHostFlush, netlink.Acknowledge, nil)
 	return err
 }
 
 // Sockets returns the open AF_MHOST sockets of the namespace.
 func (c *Client) Sockets() ([]Socket, error) {
-	msgs, err := c.execute("get sockets", CmdSockGet, netlink.Dump, nil)
+	const op = "get sockets"
+	msgs, err := c.execute(op, uapi.CmdSockGet, netlink.Dump, nil)
 	if err != nil {
 		return nil, err
 	}
 	ss, err := decodeSockets(msgs)
-	return ss, opError("get sockets", err)
+	return ss, opError(op, err)
 }
 
 // Stats returns the counters of the namespace.
 func (c *Client) Stats() (*Stats, error) {
-	msgs, err := c.execute("get stats", CmdStatsGet, 0, nil)
+	const op = "get stats"
+	msgs, err := c.execute(op, uapi.CmdStatsGet, 0, nil)
 	if err != nil {
 		return nil, err
 	}
 	s, err := decodeStats(msgs)
-	return s, opError("get stats", err)
+	return s, opError(op, err)
 }
 
 // maxDumpRetries bounds how often a dump the kernel marks as interrupted
 // (NLM_F_DUMP_INTR: the table changed while it was read) is started over.
-const maxDumpRetries = 5
+const maxDumpRetries = 10
 
 // execute sends one request, a command with attributes, and returns the
 // generic netlink messages of the reply: none for an acknowledged change,
-// one for a plain get, all of them for a dump. flags adds to
-// NLM_F_REQUEST.
+// one for a plain get, all of them for a dump, read again while the kernel
+// flags it interrupted. flags adds to NLM_F_REQUEST. Every command goes
+// through it; a new one is a method that encodes its attributes, calls
+// execute and decodes the reply.
 func (c *Client) execute(op string, cmd uint8, flags netlink.HeaderFlags, attrs []byte) ([]genetlink.Message, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -263,27 +275,28 @@ func (c *Client) execute(op string, cmd uint8, flags netlink.HeaderFlags, attrs 
 			return msgs, nil
 		}
 		if try == maxDumpRetries {
-			return nil, opError(op, fmt.Errorf("dump interrupted by concurrent changes %d times: %w", try+1, unix.EINTR))
+			return nil, opError(op, fmt.Errorf("dump interrupted by concurrent changes %d times: %w", try+1, syscall.EINTR))
 		}
 	}
+}
+
+// request builds the generic netlink message of a command.
+func request(cmd uint8, attrs []byte) genetlink.Message {
+	return genetlink.Message{Header: genetlink.Header{Command: cmd, Version: uapi.GenlVersion}, Data: attrs}
 }
 
 // roundTrip does the work of execute, reporting whether a dump was
 // interrupted. It skips replies to earlier requests that a failed call
 // left unread.
 func (c *Client) roundTrip(cmd uint8, flags netlink.HeaderFlags, attrs []byte) (msgs []genetlink.Message, intr bool, err error) {
-	req, err := c.message(cmd, netlink.Request|flags, attrs)
-	if err != nil {
-		return nil, false, err
-	}
-	sent, err := c.c.Send(req)
+	sent, err := c.c.Send(request(cmd, attrs), c.family.ID, netlink.Request|flags)
 	if err != nil {
 		return nil, false, err
 	}
 	seq := sent.Header.Sequence
 	dump := flags&netlink.Dump == netlink.Dump
 	for {
-		replies, err := c.c.Receive()
+		_, replies, err := c.c.Receive()
 		if err != nil {
 			var oe *netlink.OpError
 			if errors.As(err, &oe) && oe.Sequence != 0 && oe.Sequence != seq {
@@ -293,7 +306,8 @@ func (c *Client) roundTrip(cmd uint8, flags netlink.HeaderFlags, attrs []byte) (
 		}
 		if len(replies) == 0 {
 			if dump {
-				return msgs, intr, nil // an empty dump: only NLMSG_DONE
+				// An empty dump: only NLMSG_DONE.
+				return msgs, c.done != nil && c.done.interrupted(seq), nil
 			}
 			return nil, false, errors.New("netlink: empty reply")
 		}
@@ -316,22 +330,10 @@ func (c *Client) roundTrip(cmd uint8, flags netlink.HeaderFlags, attrs []byte) (
 			msgs = append(msgs, gm)
 		}
 		if done {
+			if dump && c.done != nil && c.done.interrupted(seq) {
+				intr = true
+			}
 			return msgs, intr, nil
 		}
 	}
-}
-
-// message builds a request of the mhost family.
-func (c *Client) message(cmd uint8, flags netlink.HeaderFlags, attrs []byte) (netlink.Message, error) {
-	b, err := genetlink.Message{
-		Header: genetlink.Header{Command: cmd, Version: GenlVersion},
-		Data:   attrs,
-	}.MarshalBinary()
-	if err != nil {
-		return netlink.Message{}, err
-	}
-	return netlink.Message{
-		Header: netlink.Header{Type: netlink.HeaderType(c.family.ID), Flags: flags},
-		Data:   b,
-	}, nil
 }

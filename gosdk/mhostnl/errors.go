@@ -5,7 +5,6 @@ import (
 	"os"
 
 	"github.com/mdlayher/netlink"
-	"golang.org/x/sys/unix"
 )
 
 // ErrNotLoaded reports that the kernel has no "mhost" generic netlink
@@ -34,17 +33,18 @@ var ErrEventsLost = errors.New("events lost: receive buffer overrun")
 // An Error reports a failed operation: a request the kernel refused, a
 // reply that could not be decoded, or a failure of the netlink socket.
 //
-// errors.Is(err, os.ErrPermission) reports the lack of CAP_NET_ADMIN,
-// errors.Is(err, os.ErrNotExist) a host that does not exist, and
-// errors.Is(err, os.ErrExist) a host that already does.
+// Err is the kernel's errno for a refusal, so errors.Is(err,
+// os.ErrPermission) reports the lack of CAP_NET_ADMIN, errors.Is(err,
+// os.ErrNotExist) a host that does not exist, and errors.Is(err,
+// os.ErrExist) a host that already does.
 type Error struct {
 	// Op is the operation that failed, such as "add host 7".
 	Op string
 	// Message is the kernel's explanation (the netlink extended
 	// acknowledgement), such as "host already exists"; it may be empty.
 	Message string
-	// Err is the cause: the errno the kernel returned (a unix.Errno), an
-	// error wrapping ErrMalformed, or a system call error.
+	// Err is the cause: the errno the kernel returned (a syscall.Errno),
+	// an error wrapping ErrMalformed, or a system call error.
 	Err error
 }
 
@@ -60,32 +60,6 @@ func (e *Error) Error() string {
 
 // Unwrap returns Err.
 func (e *Error) Unwrap() error { return e.Err }
-
-// Is maps the errno in Err to the os package's errors: EPERM and EACCES
-// to os.ErrPermission, ENOENT to os.ErrNotExist, EEXIST to os.ErrExist.
-func (e *Error) Is(target error) bool {
-	var errno unix.Errno
-	if !errors.As(e.Err, &errno) {
-		return false
-	}
-	switch target {
-	case os.ErrPermission:
-		return errno == unix.EPERM || errno == unix.EACCES
-	case os.ErrNotExist:
-		return errno == unix.ENOENT
-	case os.ErrExist:
-		return errno == unix.EEXIST
-	}
-	return false
-}
-
-// Errno returns the errno the kernel answered with, or 0 when the error
-// is of another kind.
-func (e *Error) Errno() unix.Errno {
-	var errno unix.Errno
-	errors.As(e.Err, &errno)
-	return errno
-}
 
 // opError wraps err, a failure of op, in an *Error, lifting the kernel's
 // extended acknowledgement message out of a *netlink.OpError.

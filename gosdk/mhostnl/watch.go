@@ -2,7 +2,6 @@ package mhostnl
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"sync"
@@ -10,12 +9,17 @@ import (
 
 	"github.com/mdlayher/genetlink"
 	"github.com/mdlayher/netlink"
-	"golang.org/x/sys/unix"
+
+	"github.com/mnet/mnet/gosdk/internal/uapi"
 )
 
 // A Watcher receives the changes of a host table from the "events"
 // multicast group of the mhost family.
+//
+// A Watcher is safe for concurrent use: goroutines calling Next at once
+// each get different events, in turn.
 type Watcher struct {
+	mu     sync.Mutex // serializes Next
 	c      *netlink.Conn
 	family uint16
 	ctx    context.Context
@@ -35,12 +39,12 @@ func (c *Client) Watch(ctx context.Context) (*Watcher, error) {
 	const op = "watch"
 	var group *genetlink.MulticastGroup
 	for i := range c.family.Groups {
-		if c.family.Groups[i].Name == GroupEvents {
+		if c.family.Groups[i].Name == uapi.McgrpEvents {
 			group = &c.family.Groups[i]
 		}
 	}
 	if group == nil {
-		return nil, opError(op, fmt.Errorf("family %s has no multicast group %q", GenlName, GroupEvents))
+		return nil, opError(op, fmt.Errorf("family %s has no multicast group %q", uapi.GenlName, uapi.McgrpEvents))
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -76,6 +80,8 @@ func (c *Client) Watch(ctx context.Context) (*Watcher, error) {
 // an error wrapping ErrMalformed, which reports an event that could not be
 // decoded.
 func (w *Watcher) Next() (Event, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
 	for len(w.pending) == 0 {
 		if err := w.err(); err != nil {
 			return Event{}, err
@@ -85,7 +91,7 @@ func (w *Watcher) Next() (Event, error) {
 			if err := w.err(); err != nil {
 				return Event{}, err
 			}
-			if errors.Is(err, unix.ENOBUFS) {
+			if eventsLost(err) {
 				err = fmt.Errorf("%w: %w", ErrEventsLost, err)
 			}
 			return Event{}, opError("watch", err)

@@ -2,7 +2,9 @@
 
 // Package bench measures the mhost kernel module against the kernel's
 // own datagram paths: AF_MHOST against plain UDP on loopback (throughput
-// and round-trip latency), host-id resolution as the host table grows,
+// and round-trip latency), the Go SDK against net.UDPConn (throughput and
+// allocations, one datagram per call and batched), host-id resolution as
+// the host table grows,
 // kernel memory per host entry, the control plane's install and dump
 // rates, the non-IP path over veth against AF_PACKET, and how fast path
 // liveness fails over and back.
@@ -66,7 +68,7 @@ type Config struct {
 	Profile     bool          `json:"profile"`
 	ProfileTime time.Duration `json:"profile_time_ns"`
 	// Run selects benchmark groups by regular expression (empty: all):
-	// throughput, latency, nonip, hid, control, failover.
+	// throughput, latency, gosdk, nonip, hid, control, failover.
 	Run string `json:"run,omitempty"`
 	// Accel is what the harness says the VM runs on: kvm or tcg.
 	Accel string `json:"accel,omitempty"`
@@ -192,7 +194,7 @@ func (c *Config) Validate() error {
 }
 
 // Groups are the benchmark groups, in the order they run.
-var Groups = []string{"throughput", "latency", "nonip", "hid", "control", "failover"}
+var Groups = []string{"throughput", "latency", "gosdk", "nonip", "hid", "control", "failover"}
 
 // Watchdog is how long a group may run before its goroutines are dumped
 // to the log (it goes on running): a hang shows where it is.
@@ -242,6 +244,7 @@ func Run(cfg Config, log io.Writer) (*Report, error) {
 	groups := map[string]func() error{
 		"throughput": r.ipThroughput,
 		"latency":    r.ipLatency,
+		"gosdk":      r.goSDK,
 		"nonip":      r.nonIP,
 		"hid":        r.hidScaling,
 		"control":    r.controlPlane,

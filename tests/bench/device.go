@@ -8,14 +8,14 @@ import (
 
 	"github.com/mdlayher/genetlink"
 	"github.com/mdlayher/netlink"
-
-	"github.com/mnet/mnet/gosdk/mhostnl"
 )
 
 // Device opt-in of kmod/include/uapi/linux/mhost.h, which mhostnl does
-// not mirror yet: MHOST_CMD_DEV_SET, MHOST_A_DEV, MHOST_DEV_A_IFINDEX and
-// MHOST_DEV_A_L3.
+// not offer yet: MHOST_GENL_NAME, MHOST_GENL_VERSION, MHOST_CMD_DEV_SET,
+// MHOST_A_DEV, MHOST_DEV_A_IFINDEX and MHOST_DEV_A_L3.
 const (
+	genlName       = "mhost"
+	genlVersion    = 1
 	cmdDevSet      = 9
 	attrDev        = 8
 	devAttrIfindex = 2
@@ -30,7 +30,7 @@ func enableL3(ns, ifindex int) error {
 		return err
 	}
 	defer c.Close()
-	f, err := c.GetFamily(mhostnl.GenlName)
+	f, err := c.GetFamily(genlName)
 	if err != nil {
 		return err
 	}
@@ -46,7 +46,7 @@ func enableL3(ns, ifindex int) error {
 		return err
 	}
 	_, err = c.Execute(genetlink.Message{
-		Header: genetlink.Header{Command: cmdDevSet, Version: mhostnl.GenlVersion},
+		Header: genetlink.Header{Command: cmdDevSet, Version: genlVersion},
 		Data:   attrs,
 	}, f.ID, netlink.Request|netlink.Acknowledge)
 	if err != nil {

@@ -11,7 +11,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/mdlayher/genetlink"
 	"github.com/mdlayher/netlink"
 	"golang.org/x/sys/unix"
 
@@ -35,17 +34,10 @@ import (
 // of the outages measured.
 const foGap = 2 * time.Millisecond
 
-// Liveness constants of kmod/include/uapi/linux/mhost.h that mhostnl
-// does not mirror yet.
+// The default knobs (MHOST_LIVE_HOLD_DOWN_MS, MHOST_LIVE_INTERVAL_MS).
 const (
-	foStatsProbesSent   = 19 // MHOST_STATS_A_PROBES_SENT
-	foStatsProbeReplies = 25 // MHOST_STATS_A_PROBE_REPLIES
-	foLocState          = 8  // MHOST_LOC_A_STATE
-	foLocRTT            = 12 // MHOST_LOC_A_RTT_US
-	foLocHold           = 15 // MHOST_LOC_A_HOLD_MS
-	foStateUp           = 1  // MHOST_LOC_STATE_UP
-	foDefaultHoldDown   = 1000 * time.Millisecond
-	foDefaultInterval   = 250 * time.Millisecond
+	foDefaultHoldDown = 1000 * time.Millisecond
+	foDefaultInterval = 250 * time.Millisecond
 )
 
 type foLab struct {
@@ -54,8 +46,6 @@ type foLab struct {
 	v6A, v6B   int // link indexes
 	v4A        int
 	nlA, nlB   *mhostnl.Client
-	raw        [2]*genetlink.Conn // a, b
-	mhostFam   genetlink.Family
 	srv, cli   int
 	srvPort    int
 	cliPort    int
@@ -75,11 +65,6 @@ func (l *foLab) close() {
 	for _, fd := range []int{l.srv, l.cli, l.nsA, l.nsB} {
 		if fd > 0 {
 			unix.Close(fd)
-		}
-	}
-	for _, c := range l.raw {
-		if c != nil {
-			c.Close()
 		}
 	}
 	if l.nlA != nil {
@@ -230,14 +215,6 @@ func (r *runner) setupFailover() (l *foLab, err error) {
 	if l.nlB, err = mhostnl.Dial(&mhostnl.Config{NetNS: l.nsB}); err != nil {
 		return l, err
 	}
-	for i, ns := range []int{l.nsA, l.nsB} {
-		if l.raw[i], err = genetlink.Dial(&netlink.Config{NetNS: ns, Strict: true}); err != nil {
-			return l, err
-		}
-	}
-	if l.mhostFam, err = l.raw[0].GetFamily(mhostnl.GenlName); err != nil {
-		return l, err
-	}
 	loc := func(a string) mhostnl.Locator { return mhostnl.Locator{Addr: netip.MustParseAddr(a)} }
 	if err = l.nlB.AddHost(mhostnl.Host{ID: 7, Locators: []mhostnl.Locator{loc("fd00::1"), loc("10.0.0.1")}}); err != nil {
 		return l, err
@@ -381,117 +358,35 @@ func (l *foLab) firstOver(path string, from time.Time, timeout time.Duration) (t
 	}
 }
 
-// hostLoc returns state, smoothed round trip and hold-down of locator i
-// of host hid in a.
-func (l *foLab) hostLoc(hid uint32, i int) (state uint8, rtt, hold time.Duration, err error) {
-	attrs, _ := netlink.MarshalAttributes([]netlink.Attribute{{Type: mhostnl.AttrHostID, Data: binary.NativeEndian.AppendUint32(nil, hid)}})
-	msgs, err := l.raw[0].Execute(genetlink.Message{
-		Header: genetlink.Header{Command: mhostnl.CmdHostGet, Version: mhostnl.GenlVersion}, Data: attrs,
-	}, l.mhostFam.ID, netlink.Request)
-	if err != nil || len(msgs) != 1 {
-		return 0, 0, 0, fmt.Errorf("HOST_GET %d: %d answers, %v", hid, len(msgs), err)
-	}
-	ad, err := netlink.NewAttributeDecoder(msgs[0].Data)
+// hostLoc returns locator i of host hid in a.
+func (l *foLab) hostLoc(hid uint32, i int) (mhostnl.Locator, error) {
+	h, err := l.nlA.Host(hid)
 	if err != nil {
-		return 0, 0, 0, err
+		return mhostnl.Locator{}, err
 	}
-	n := 0
-	for ad.Next() {
-		if ad.Type() != mhostnl.AttrHostLocators {
-			continue
-		}
-		ad.Nested(func(nad *netlink.AttributeDecoder) error {
-			for nad.Next() {
-				if n++; n-1 != i {
-					continue
-				}
-				nad.Nested(func(lad *netlink.AttributeDecoder) error {
-					for lad.Next() {
-						switch lad.Type() {
-						case foLocState:
-							state = lad.Uint8()
-						case foLocRTT:
-							rtt = time.Duration(lad.Uint32()) * time.Microsecond
-						case foLocHold:
-							hold = time.Duration(lad.Uint32()) * time.Millisecond
-						}
-					}
-					return nil
-				})
-			}
-			return nil
-		})
+	if i >= len(h.Locators) {
+		return mhostnl.Locator{}, fmt.Errorf("host %d has %d locators", hid, len(h.Locators))
 	}
-	return state, rtt, hold, ad.Err()
+	return h.Locators[i], nil
 }
 
-// liveOff turns path liveness off in the namespace ns (MHOST_CMD_LIVE_SET
-// with MHOST_LIVE_A_INTERVAL_MS 0).
+// liveOff turns path liveness off in the namespace ns.
 func liveOff(ns int) error {
-	const (
-		cmdLiveSet       = 12 // MHOST_CMD_LIVE_SET
-		attrLive         = 10 // MHOST_A_LIVE
-		liveAttrInterval = 2  // MHOST_LIVE_A_INTERVAL_MS
-	)
-	c, err := genetlink.Dial(&netlink.Config{NetNS: ns, Strict: true})
+	c, err := mhostnl.Dial(&mhostnl.Config{NetNS: ns})
 	if err != nil {
 		return err
 	}
 	defer c.Close()
-	f, err := c.GetFamily(mhostnl.GenlName)
-	if err != nil {
-		return err
-	}
-	live, err := netlink.MarshalAttributes([]netlink.Attribute{
-		{Type: liveAttrInterval, Data: binary.NativeEndian.AppendUint32(nil, 0)},
-	})
-	if err != nil {
-		return err
-	}
-	attrs, err := netlink.MarshalAttributes([]netlink.Attribute{{Type: attrLive | netlink.Nested, Data: live}})
-	if err != nil {
-		return err
-	}
-	_, err = c.Execute(genetlink.Message{
-		Header: genetlink.Header{Command: cmdLiveSet, Version: mhostnl.GenlVersion},
-		Data:   attrs,
-	}, f.ID, netlink.Request|netlink.Acknowledge)
-	if err != nil {
+	off := time.Duration(0)
+	if err := c.SetLiveness(mhostnl.LiveSettings{LiveKnobs: mhostnl.LiveKnobs{Interval: &off}}); err != nil {
 		return fmt.Errorf("turning path liveness off: %w", err)
 	}
 	return nil
 }
 
-// stat returns a counter of the namespace a (0) or b (1).
-func (l *foLab) stat(ns int, typ uint16) (uint64, error) {
-	msgs, err := l.raw[ns].Execute(genetlink.Message{
-		Header: genetlink.Header{Command: mhostnl.CmdStatsGet, Version: mhostnl.GenlVersion},
-	}, l.mhostFam.ID, netlink.Request)
-	if err != nil || len(msgs) != 1 {
-		return 0, fmt.Errorf("STATS_GET: %d answers, %v", len(msgs), err)
-	}
-	ad, err := netlink.NewAttributeDecoder(msgs[0].Data)
-	if err != nil {
-		return 0, err
-	}
-	var v uint64
-	found := false
-	for ad.Next() {
-		if ad.Type() == mhostnl.AttrStats {
-			ad.Nested(func(nad *netlink.AttributeDecoder) error {
-				for nad.Next() {
-					if nad.Type() == typ {
-						v, found = nad.Uint64(), true
-					}
-				}
-				return nil
-			})
-		}
-	}
-	if !found {
-		return 0, fmt.Errorf("no counter %d", typ)
-	}
-	return v, ad.Err()
+// stats returns the counters of the namespace a (0) or b (1).
+func (l *foLab) stats(ns int) (*mhostnl.Stats, error) {
+	return [2]*mhostnl.Client{l.nlA, l.nlB}[ns].Stats()
 }
 
 // waitUp waits until locator 0 of host hid is up and carries the flow.
@@ -500,15 +395,15 @@ func (l *foLab) waitUp(hid uint32) (time.Duration, error) {
 		return 0, err
 	}
 	for end := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-		state, rtt, hold, err := l.hostLoc(hid, 0)
+		loc, err := l.hostLoc(hid, 0)
 		if err != nil {
 			return 0, err
 		}
-		if state == foStateUp && hold == 0 && rtt > 0 {
-			return rtt, nil
+		if loc.State == mhostnl.LocatorUp && loc.HoldDown == 0 && loc.RTT > 0 {
+			return loc.RTT, nil
 		}
 		if time.Now().After(end) {
-			return 0, fmt.Errorf("host %d: locator 0 in state %d, hold %v after 5s", hid, state, hold)
+			return 0, fmt.Errorf("host %d: locator 0 %s, hold-down %v after 5s", hid, loc.State, loc.HoldDown)
 		}
 	}
 }
@@ -553,22 +448,27 @@ func (l *foLab) failoverRound(hid uint32, fail, repair func() error) (outage, ba
 // probeRate returns the probe requests a sent and replies b sent a
 // second, over d.
 func (l *foLab) probeRate(d time.Duration) (float64, error) {
-	var before, after [2]uint64
-	var err error
-	if before[0], err = l.stat(0, foStatsProbesSent); err != nil {
-		return 0, err
+	count := func() (uint64, error) {
+		a, err := l.stats(0)
+		if err != nil {
+			return 0, err
+		}
+		b, err := l.stats(1)
+		if err != nil {
+			return 0, err
+		}
+		return a.ProbesSent + b.ProbeReplies, nil
 	}
-	if before[1], err = l.stat(1, foStatsProbeReplies); err != nil {
+	before, err := count()
+	if err != nil {
 		return 0, err
 	}
 	time.Sleep(d)
-	if after[0], err = l.stat(0, foStatsProbesSent); err != nil {
+	after, err := count()
+	if err != nil {
 		return 0, err
 	}
-	if after[1], err = l.stat(1, foStatsProbeReplies); err != nil {
-		return 0, err
-	}
-	return float64(after[0]-before[0]+after[1]-before[1]) / d.Seconds(), nil
+	return float64(after-before) / d.Seconds(), nil
 }
 
 func (r *runner) failover() error {

@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"os"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -169,10 +170,15 @@ var idleFuncs = map[string]bool{
 	"do_idle": true, "cpuidle_idle_call": true, "mwait_idle": true, "acpi_safe_halt": true,
 }
 
-// symbolize names an address: a kernel function, "[user]", "[idle]" or
-// "[unknown]".
+// symbolize names an address: a kernel function, "[idle]", "[unknown]",
+// or for user space "[user]" followed by the function of this program
+// there is at that address, if any (the samples of the Go benchmarks are
+// mostly this program's).
 func symbolize(syms []ksym, ip uint64) string {
 	if ip < 1<<63 {
+		if f := runtime.FuncForPC(uintptr(ip)); f != nil {
+			return "[user] " + f.Name()
+		}
 		return "[user]"
 	}
 	i := sort.Search(len(syms), func(i int) bool { return syms[i].addr > ip }) - 1

@@ -249,7 +249,7 @@ func (r *Report) Check() []string {
 				bad = append(bad, fmt.Sprintf("%s: %s has %d values, want %d", row.ID, s.Label, len(s.Values), n))
 			}
 			for _, v := range s.Values {
-				if math.IsNaN(v) || math.IsInf(v, 0) || v < 0 || (v == 0 && !row.Count) {
+				if math.IsNaN(v) || math.IsInf(v, 0) || v < 0 || (v == 0 && !row.Count && row.Unit != unitAllocs) {
 					bad = append(bad, fmt.Sprintf("%s: %s value %v is not a positive finite number", row.ID, s.Label, v))
 					break
 				}
@@ -261,7 +261,7 @@ func (r *Report) Check() []string {
 		if row.Candidate == nil {
 			bad = append(bad, row.ID+": no candidate")
 		}
-		if row.Baseline != nil && (row.Ratio == nil || math.IsNaN(*row.Ratio) || math.IsInf(*row.Ratio, 0) || *row.Ratio <= 0) {
+		if row.Baseline != nil && row.Unit != unitAllocs && (row.Ratio == nil || math.IsNaN(*row.Ratio) || math.IsInf(*row.Ratio, 0) || *row.Ratio <= 0) {
 			bad = append(bad, row.ID+": ratio is not a positive finite number")
 		}
 		if p50, ok := strings.CutSuffix(row.ID, "/p99"); ok {
@@ -401,7 +401,8 @@ func (p *Profile) write(w io.Writer, n int) {
 	}{
 		{"all", func(s string) bool { return true }},
 		{"busy (all but idle)", func(s string) bool { return s != "[idle]" }},
-		{"kernel (all but idle and user)", func(s string) bool { return s != "[idle]" && s != "[user]" }},
+		{"kernel (all but idle and user)", func(s string) bool { return s != "[idle]" && !strings.HasPrefix(s, "[user]") }},
+		{"user space", func(s string) bool { return strings.HasPrefix(s, "[user]") }},
 		{"mhost.ko functions", func(s string) bool { return strings.HasSuffix(s, "[mhost]") }},
 	} {
 		b, c := p.Baseline.nsPerDgram(l.match), p.Candidate.nsPerDgram(l.match)

@@ -82,9 +82,9 @@ func TestDevCommands(t *testing.T) {
 	// Asked for with NLM_F_ECHO, the change comes back to the asker.
 	echo := nlRawConn(t, ns.fd)
 	echo.c.SetReadDeadline(deadline())
-	msgs, err := echo.get(nlCmdDevSet, netlink.Echo, nlDevReq(d0, nlL3(true)))
+	msgs, err := echo.get(cmdDevSet, netlink.Echo, nlDevReq(d0, nlL3(true)))
 	nlCheck(t, "DEV_SET with NLM_F_ECHO", err)
-	if len(msgs) != 1 || msgs[0].Header.Command != nlCmdDevSet {
+	if len(msgs) != 1 || msgs[0].Header.Command != cmdDevSet {
 		t.Errorf("DEV_SET with NLM_F_ECHO answered %+v, want one DEV_SET", msgs)
 	} else if d, err := nlDecodeDev(msgs[0].Data); err != nil || d != (nlDev{d0, "d0", true}) {
 		t.Errorf("echo: %v, %v", d, err)
@@ -99,26 +99,26 @@ func TestDevCommands(t *testing.T) {
 		msg    string
 		errnos []unix.Errno
 	}{
-		{"set without a device", nlCmdDevSet, nil, nlMsg.MissingDev, []unix.Errno{unix.EINVAL}},
-		{"get without a device", nlCmdDevGet, nil, nlMsg.MissingDev, []unix.Errno{unix.EINVAL}},
-		{"set without ifindex", nlCmdDevSet, nlAttrs(nlNest(nlAttrDev, nlL3(true))), nlMsg.MissingIfindex, []unix.Errno{unix.EINVAL}},
-		{"set of a missing device", nlCmdDevSet, nlDevReq(999999, nlL3(true)), nlMsg.NoDevice, []unix.Errno{unix.ENODEV}},
-		{"get of a missing device", nlCmdDevGet, nlDevReq(999999), nlMsg.NoDevice, []unix.Errno{unix.ENODEV}},
-		{"set of nothing", nlCmdDevSet, nlDevReq(1), nlMsg.NothingToSet, []unix.Errno{unix.EINVAL}},
-		{"l3 of 2", nlCmdDevSet, nlDevReq(1, nlU8(nlDevAttrL3, 2)), nlMsg.OutOfRange, []unix.Errno{unix.EINVAL, unix.ERANGE}},
-		{"l3 as u32", nlCmdDevSet, nlDevReq(1, nlU32(nlDevAttrL3, 1)), nlMsg.AttrLen, []unix.Errno{unix.EINVAL, unix.ERANGE}},
-		{"ifindex as u16", nlCmdDevSet, nlAttrs(nlNest(nlAttrDev, nlU16(nlDevAttrIfindex, 1), nlL3(true))), nlMsg.AttrLen, []unix.Errno{unix.EINVAL, unix.ERANGE}},
-		{"a name, which is read only", nlCmdDevSet, nlDevReq(1, nlL3(true), netlink.Attribute{Type: nlDevAttrName, Data: []byte("lo\x00")}),
+		{"set without a device", cmdDevSet, nil, nlMsg.MissingDev, []unix.Errno{unix.EINVAL}},
+		{"get without a device", cmdDevGet, nil, nlMsg.MissingDev, []unix.Errno{unix.EINVAL}},
+		{"set without ifindex", cmdDevSet, nlAttrs(nlNest(aDev, nlL3(true))), nlMsg.MissingIfindex, []unix.Errno{unix.EINVAL}},
+		{"set of a missing device", cmdDevSet, nlDevReq(999999, nlL3(true)), nlMsg.NoDevice, []unix.Errno{unix.ENODEV}},
+		{"get of a missing device", cmdDevGet, nlDevReq(999999), nlMsg.NoDevice, []unix.Errno{unix.ENODEV}},
+		{"set of nothing", cmdDevSet, nlDevReq(1), nlMsg.NothingToSet, []unix.Errno{unix.EINVAL}},
+		{"l3 of 2", cmdDevSet, nlDevReq(1, nlU8(devAL3, 2)), nlMsg.OutOfRange, []unix.Errno{unix.EINVAL, unix.ERANGE}},
+		{"l3 as u32", cmdDevSet, nlDevReq(1, nlU32(devAL3, 1)), nlMsg.AttrLen, []unix.Errno{unix.EINVAL, unix.ERANGE}},
+		{"ifindex as u16", cmdDevSet, nlAttrs(nlNest(aDev, nlU16(devAIfindex, 1), nlL3(true))), nlMsg.AttrLen, []unix.Errno{unix.EINVAL, unix.ERANGE}},
+		{"a name, which is read only", cmdDevSet, nlDevReq(1, nlL3(true), netlink.Attribute{Type: devAName, Data: []byte("lo\x00")}),
 			nlMsg.Rejected, []unix.Errno{unix.EINVAL}},
-		{"device without NLA_F_NESTED", nlCmdDevSet, nlAttrs(nlBytes(nlAttrDev, nlAttrs(nlU32(nlDevAttrIfindex, 1), nlL3(true)))),
+		{"device without NLA_F_NESTED", cmdDevSet, nlAttrs(nlBytes(aDev, nlAttrs(nlU32(devAIfindex, 1), nlL3(true)))),
 			nlMsg.NestedMissing, []unix.Errno{unix.EINVAL}},
-		{"a host id", nlCmdDevSet, nlAttrs(nlU32(mhostnl.AttrHostID, 7), nlNest(nlAttrDev, nlU32(nlDevAttrIfindex, 1), nlL3(true))),
+		{"a host id", cmdDevSet, nlAttrs(nlU32(aHostID, 7), nlNest(aDev, nlU32(devAIfindex, 1), nlL3(true))),
 			nlMsg.Unsupported, []unix.Errno{unix.EINVAL}},
 	} {
 		nlWantErr(t, tt.name, r.request(tt.cmd, 0, tt.attrs), tt.msg, tt.errnos...)
 	}
 	// DEV_DEL only ever comes as an event.
-	if err := r.request(nlCmdDevDel, 0, nlDevReq(1)); !errors.Is(err, unix.EOPNOTSUPP) {
+	if err := r.request(cmdDevDel, 0, nlDevReq(1)); !errors.Is(err, unix.EOPNOTSUPP) {
 		t.Errorf("DEV_DEL as a request: %v, want EOPNOTSUPP", err)
 	}
 	// None of it changed anything.
@@ -271,7 +271,7 @@ func TestL3DevOptIn(t *testing.T) {
 	toB := ethAddr(mhost.FamilyTestProto, pb, v.A.Index, v.B.MAC)
 
 	disabledB := func() uint64 {
-		n, err := rb.stat(nlStatsAttrRxL3DevDisabled)
+		n, err := rb.stat(statsARxL3DevDisabled)
 		nlCheck(t, "b's counter of frames on devices not enabled", err)
 		return n
 	}

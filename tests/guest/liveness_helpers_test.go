@@ -8,13 +8,13 @@ package guest_test
 // events read with raw netlink, nftables rules, and forged ICMPv6.
 
 import (
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"net"
 	"net/netip"
 	"slices"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -26,54 +26,8 @@ import (
 	"github.com/mnet/mnet/gosdk/mhostnl"
 )
 
-// Path liveness in kmod/include/uapi/linux/mhost.h, which the tests read
-// and write with raw requests; the C name of each is its line comment.
+// The reply rate limit per source, as the UAPI header documents it.
 const (
-	cmdLiveGet  = 11 // MHOST_CMD_LIVE_GET
-	cmdLiveSet  = 12 // MHOST_CMD_LIVE_SET
-	cmdLocState = 13 // MHOST_CMD_LOC_STATE
-
-	aHostLive = 9  // MHOST_A_HOST_LIVE
-	aLive     = 10 // MHOST_A_LIVE
-
-	locAState      = 8  // MHOST_LOC_A_STATE
-	locACause      = 9  // MHOST_LOC_A_CAUSE
-	locALastHeard  = 10 // MHOST_LOC_A_LAST_HEARD_MS
-	locAChanged    = 11 // MHOST_LOC_A_CHANGED_MS
-	locARTT        = 12 // MHOST_LOC_A_RTT_US
-	locARTTVar     = 13 // MHOST_LOC_A_RTTVAR_US
-	locAFlaps      = 14 // MHOST_LOC_A_FLAPS
-	locAHold       = 15 // MHOST_LOC_A_HOLD_MS
-	locAPrevState  = 16 // MHOST_LOC_A_PREV_STATE
-	liveAInterval  = 2  // MHOST_LIVE_A_INTERVAL_MS
-	liveAMult      = 3  // MHOST_LIVE_A_MULTIPLIER
-	liveAHoldDown  = 4  // MHOST_LIVE_A_HOLD_DOWN_MS
-	liveARevertive = 5  // MHOST_LIVE_A_REVERTIVE
-	liveAPort      = 6  // MHOST_LIVE_A_PORT
-	liveAAnswer    = 7  // MHOST_LIVE_A_ANSWER
-	liveAPortError = 8  // MHOST_LIVE_A_PORT_ERROR
-
-	statsALiveHosts      = 18 // MHOST_STATS_A_LIVE_HOSTS
-	statsAProbesSent     = 19 // MHOST_STATS_A_PROBES_SENT
-	statsAProbesAnswered = 20 // MHOST_STATS_A_PROBES_ANSWERED
-	statsAProbesMissed   = 21 // MHOST_STATS_A_PROBES_MISSED
-	statsALocChanges     = 22 // MHOST_STATS_A_LOC_CHANGES
-	statsALocSignals     = 23 // MHOST_STATS_A_LOC_SIGNALS
-	statsASignalsIgnored = 24 // MHOST_STATS_A_LOC_SIGNALS_IGNORED
-	statsAProbeReplies   = 25 // MHOST_STATS_A_PROBE_REPLIES
-	statsARepliesLimited = 26 // MHOST_STATS_A_PROBE_REPLIES_LIMITED
-	statsAProbesBad      = 27 // MHOST_STATS_A_PROBES_BAD
-
-	mhostRecvHostID = 1 // MHOST_RECVHOSTID
-
-	probePort     = 7867 // MHOST_PROBE_PORT
-	probeVersion  = 1    // MHOST_PROBE_VERSION
-	probeRequest  = 1    // MHOST_PROBE_REQUEST
-	probeReply    = 2    // MHOST_PROBE_REPLY
-	liveInterval  = 250  // MHOST_LIVE_INTERVAL_MS
-	liveHoldDown  = 1000 // MHOST_LIVE_HOLD_DOWN_MS
-	liveMultipler = 3    // MHOST_LIVE_MULTIPLIER
-	// The reply rate limit per source, as the UAPI header documents it.
 	liveRLRate  = 200 // a second
 	liveRLBurst = 50
 )
@@ -139,11 +93,11 @@ func liveDecodeLoc(b []byte) liveLoc {
 	us := func() time.Duration { return time.Duration(ad.Uint32()) * time.Microsecond }
 	for ad.Next() {
 		switch ad.Type() {
-		case mhostnl.LocAttrFamily:
+		case locAFamily:
 			family = ad.Uint16()
-		case mhostnl.LocAttrAddr:
+		case locAAddr:
 			addr = ad.Bytes()
-		case mhostnl.LocAttrTxPackets:
+		case locATxPackets:
 			l.Tx = ad.Uint64()
 		case locAState:
 			l.State = liveName(liveStates, ad.Uint8())
@@ -183,9 +137,9 @@ func liveHostLocs(b []byte) (uint32, []liveLoc, error) {
 	}
 	for ad.Next() {
 		switch ad.Type() {
-		case mhostnl.AttrHostID:
+		case aHostID:
 			hid = ad.Uint32()
-		case mhostnl.AttrHostLocators:
+		case aHostLocators:
 			ad.Nested(func(nad *netlink.AttributeDecoder) error {
 				for nad.Next() {
 					locs = append(locs, liveDecodeLoc(nad.Bytes()))
@@ -199,7 +153,7 @@ func liveHostLocs(b []byte) (uint32, []liveLoc, error) {
 
 // locs returns the locators of host hid, with their liveness.
 func (r *nlRaw) locs(hid uint32) ([]liveLoc, error) {
-	msgs, err := r.get(mhostnl.CmdHostGet, 0, nlAttrs(nlU32(mhostnl.AttrHostID, hid)))
+	msgs, err := r.get(cmdHostGet, 0, nlAttrs(nlU32(aHostID, hid)))
 	if err != nil {
 		return nil, err
 	}
@@ -268,7 +222,8 @@ type liveLab struct {
 	a, b         *netNS
 	v6, v4       *vethPair
 	ra, rb       *nlRaw
-	srv, cli     int // b's and a's AF_MHOST sockets
+	ca           *mhostnl.Client // a's, through which the tests read what mhost reports
+	srv, cli     int             // b's and a's AF_MHOST sockets
 	srvPort      int
 	cliPort      int
 	bridge       int // b's bridge on the IPv6 path, if asked for
@@ -319,10 +274,11 @@ func newLiveLab(t *testing.T, cfg liveLabConfig) *liveLab {
 		L3:     true, Pair: 1,
 	})
 	lab.ra, lab.rb = nlRawConn(t, a.fd), nlRawConn(t, b.fd)
-	lab.events = listenLive(t, a)
+	ca, cb := a.control(t), b.control(t)
+	lab.ca = ca
+	lab.events = listenLive(t, ca)
 
 	tp := mhostnl.Family(mhost.FamilyTestProto)
-	ca, cb := a.control(t), b.control(t)
 	nlCheck(t, "host 7 in a", ca.AddHost(mhostnl.Host{ID: liveHID, Locators: []mhostnl.Locator{
 		nlLoc("fd00::2"), nlLoc("10.0.0.2"), {Family: tp, Raw: lab.v4.B.MAC, Ifindex: lab.v4.A.Index},
 	}}))
@@ -343,15 +299,34 @@ func newLiveLab(t *testing.T, cfg liveLabConfig) *liveLab {
 	return lab
 }
 
-// locs returns host 7's locators in a.
+// locs returns host 7's locators in a, as mhostnl reports them.
 func (lab *liveLab) locs(t *testing.T) []liveLoc {
 	t.Helper()
-	locs, err := lab.ra.locs(liveHID)
+	h, err := lab.ca.Host(liveHID)
 	nlCheck(t, "host 7 in a", err)
-	if len(locs) != 3 {
-		t.Fatalf("host 7 in a has %d locators: %v", len(locs), locs)
+	if len(h.Locators) != 3 {
+		t.Fatalf("host 7 in a has %d locators: %v", len(h.Locators), h.Locators)
+	}
+	locs := make([]liveLoc, 0, len(h.Locators))
+	for _, l := range h.Locators {
+		locs = append(locs, liveLocOf(l))
 	}
 	return locs
+}
+
+// liveLocOf is what mhostnl reports of a locator, as the tests read it.
+func liveLocOf(l mhostnl.Locator) liveLoc {
+	since := func(t time.Time) time.Duration {
+		if t.IsZero() {
+			return -1
+		}
+		return time.Since(t)
+	}
+	return liveLoc{
+		Addr: l.AddrString(), State: l.State.String(), Cause: l.Cause.String(),
+		Heard: since(l.LastHeard), Changed: since(l.Changed), RTT: l.RTT, RTTVar: l.RTTVar,
+		Flaps: l.Flaps, Hold: l.HoldDown, Tx: l.TxPackets,
+	}
 }
 
 // waitState waits until locator i of host 7 in a is in state want,
@@ -662,41 +637,42 @@ type liveEvents struct {
 	err error
 }
 
-func listenLive(t *testing.T, ns *netNS) *liveEvents {
+func listenLive(t *testing.T, c *mhostnl.Client) *liveEvents {
 	t.Helper()
-	l := nlListen(t, ns.fd)
+	ctx, cancel := context.WithCancel(context.Background())
+	w, err := c.Watch(ctx)
+	if err != nil {
+		cancel()
+		t.Fatalf("watching the events: %v", err)
+	}
 	e := &liveEvents{}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
 		for {
-			msgs, _, err := l.c.Receive()
+			ev, err := w.Next()
 			if err != nil {
-				if !errors.Is(err, net.ErrClosed) && !strings.Contains(err.Error(), "closed") {
+				if ctx.Err() == nil && !errors.Is(err, net.ErrClosed) {
 					e.mu.Lock()
 					e.err = err
 					e.mu.Unlock()
 				}
 				return
 			}
-			for _, m := range msgs {
-				if m.Header.Command != cmdLocState {
-					continue
-				}
-				hid, locs, err := liveHostLocs(m.Data)
-				e.mu.Lock()
-				if err != nil || len(locs) != 1 {
-					e.err = fmt.Errorf("LOC_STATE %x: %d locators, %v", m.Data, len(locs), err)
-				} else {
-					e.evs = append(e.evs, liveEvent{at: time.Now(), hid: hid, loc: locs[0]})
-				}
-				e.mu.Unlock()
+			if ev.Type != mhostnl.EventLocatorState {
+				continue
 			}
+			l := liveLocOf(ev.Host.Locators[0])
+			l.Prev = ev.PrevState.String()
+			e.mu.Lock()
+			e.evs = append(e.evs, liveEvent{at: time.Now(), hid: ev.Host.ID, loc: l})
+			e.mu.Unlock()
 		}
 	}()
 	t.Cleanup(func() {
-		l.c.Close()
+		cancel()
 		<-done
+		w.Close()
 	})
 	return e
 }

@@ -32,9 +32,6 @@ import (
 	"github.com/mnet/mnet/gosdk/mhostnl"
 )
 
-// mhostStatsTxUnreach is MHOST_STATS_A_TX_UNREACH.
-const mhostStatsTxUnreach = mhostnl.StatsAttrTxUnreach
-
 // Goals, at the default knobs.
 const (
 	liveSilentGoal  = time.Second
@@ -398,7 +395,7 @@ func TestLiveFlapping(t *testing.T) {
 func TestLiveAllDown(t *testing.T) {
 	lab := newLiveLab(t, liveLabConfig{})
 	f := liveStart(t, lab)
-	unreach0 := lab.stat(t, mhostStatsTxUnreach)
+	unreach0 := lab.stat(t, statsATxUnreach)
 	lab.a.netem(t, lab.v6.A.Index, netemOptions{loss: 1})
 	lab.a.netem(t, lab.v4.A.Index, netemOptions{loss: 1})
 	for i := range 3 {
@@ -410,7 +407,7 @@ func TestLiveAllDown(t *testing.T) {
 	if tx := lab.locs(t)[0].Tx; tx <= tx0 {
 		t.Errorf("locator 0 carried nothing (%d then %d) with all down: want the host's order", tx0, tx)
 	}
-	if n := lab.stat(t, mhostStatsTxUnreach); n != unreach0 {
+	if n := lab.stat(t, statsATxUnreach); n != unreach0 {
 		t.Errorf("%d sends found no path: every send must succeed", n-unreach0)
 	}
 
@@ -681,29 +678,29 @@ func TestLiveKnobs(t *testing.T) {
 
 	// A host's own knobs: HOST_NEW sets them, HOST_GET shows them, a
 	// replace without them keeps them.
-	loc := nlAttrs(nlNest(mhostnl.AttrHostLocators, nlRawLoc(unix.AF_INET, []byte{127, 0, 0, 1})))
+	loc := nlAttrs(nlNest(aHostLocators, nlRawLoc(unix.AF_INET, []byte{127, 0, 0, 1})))
 	hostNew := func(flags uint32, live ...netlink.Attribute) error {
-		attrs := append(nlAttrs(nlU32(mhostnl.AttrHostID, 9), nlU32(mhostnl.AttrHostFlags, flags)), loc...)
+		attrs := append(nlAttrs(nlU32(aHostID, 9), nlU32(aHostFlags, flags)), loc...)
 		if live != nil {
 			attrs = append(attrs, nlAttrs(nlNest(aHostLive, live...))...)
 		}
-		return r.request(mhostnl.CmdHostNew, 0, attrs)
+		return r.request(cmdHostNew, 0, attrs)
 	}
 	hostKnobs := func() map[uint16]uint32 {
-		msgs, err := r.get(mhostnl.CmdHostGet, 0, nlAttrs(nlU32(mhostnl.AttrHostID, 9)))
+		msgs, err := r.get(cmdHostGet, 0, nlAttrs(nlU32(aHostID, 9)))
 		nlCheck(t, "HOST_GET 9", err)
 		k, err := liveKnobs(msgs[0].Data, aHostLive)
 		nlCheck(t, "MHOST_A_HOST_LIVE", err)
 		return k
 	}
-	nlWantErr(t, "HOST_NEW with a probe port", hostNew(mhostnl.HostFlagCreate, nlU16(liveAPort, 1)), "the probe port is the namespace's", unix.EINVAL)
-	nlWantErr(t, "HOST_NEW answering", hostNew(mhostnl.HostFlagCreate, nlU8(liveAAnswer, 1)), "answering probes is the namespace's choice", unix.EINVAL)
-	nlWantErr(t, "HOST_NEW with interval 1", hostNew(mhostnl.HostFlagCreate, nlU32(liveAInterval, 1)), "probe interval below 10 ms", unix.EINVAL)
-	nlCheck(t, "HOST_NEW 9 with knobs", hostNew(mhostnl.HostFlagCreate, nlU32(liveAInterval, 0), nlU8(liveARevertive, 1)))
+	nlWantErr(t, "HOST_NEW with a probe port", hostNew(hostFCreate, nlU16(liveAPort, 1)), "the probe port is the namespace's", unix.EINVAL)
+	nlWantErr(t, "HOST_NEW answering", hostNew(hostFCreate, nlU8(liveAAnswer, 1)), "answering probes is the namespace's choice", unix.EINVAL)
+	nlWantErr(t, "HOST_NEW with interval 1", hostNew(hostFCreate, nlU32(liveAInterval, 1)), "probe interval below 10 ms", unix.EINVAL)
+	nlCheck(t, "HOST_NEW 9 with knobs", hostNew(hostFCreate, nlU32(liveAInterval, 0), nlU8(liveARevertive, 1)))
 	if k := hostKnobs(); fmt.Sprint(k) != fmt.Sprint(map[uint16]uint32{liveAInterval: 0, liveARevertive: 1}) {
 		t.Errorf("host 9's knobs %v, want interval 0 and revertive 1", k)
 	}
-	nlCheck(t, "HOST_NEW 9 replaced", hostNew(mhostnl.HostFlagReplace))
+	nlCheck(t, "HOST_NEW 9 replaced", hostNew(hostFReplace))
 	if k := hostKnobs(); fmt.Sprint(k) != fmt.Sprint(map[uint16]uint32{liveAInterval: 0, liveARevertive: 1}) {
 		t.Errorf("host 9's knobs after a replace %v, want them kept", k)
 	}
@@ -721,7 +718,7 @@ func TestLiveKnobs(t *testing.T) {
 	if n, err := r.stat(statsAProbesSent); err != nil || n != sent0 {
 		t.Errorf("%d probes sent to a host with liveness off (%v)", n-sent0, err)
 	}
-	nlCheck(t, "HOST_NEW 9 with other knobs", hostNew(mhostnl.HostFlagReplace, nlU8(liveAMult, 2)))
+	nlCheck(t, "HOST_NEW 9 with other knobs", hostNew(hostFReplace, nlU8(liveAMult, 2)))
 	if k := hostKnobs(); fmt.Sprint(k) != fmt.Sprint(map[uint16]uint32{liveAMult: 2}) {
 		t.Errorf("host 9's knobs %v, want just multiplier 2", k)
 	}
@@ -775,13 +772,13 @@ func TestLiveCap(t *testing.T) {
 // liveHosts returns MHOST_STATS_A_LIVE_HOSTS, a u32.
 func liveHosts(t *testing.T, r *nlRaw) uint32 {
 	t.Helper()
-	msgs, err := r.get(mhostnl.CmdStatsGet, 0, nil)
+	msgs, err := r.get(cmdStatsGet, 0, nil)
 	nlCheck(t, "STATS_GET", err)
 	var n uint32
 	ad, err := netlink.NewAttributeDecoder(msgs[0].Data)
 	nlCheck(t, "STATS_GET", err)
 	for ad.Next() {
-		if ad.Type() == mhostnl.AttrStats {
+		if ad.Type() == aStats {
 			ad.Nested(func(nad *netlink.AttributeDecoder) error {
 				for nad.Next() {
 					if nad.Type() == statsALiveHosts {

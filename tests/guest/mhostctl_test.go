@@ -88,7 +88,8 @@ func nlCtlOK(t *testing.T, args string) nlCtlResult {
 	return r
 }
 
-// nlCtlFails runs mhostctl and checks its exit status and that its
+// nlCtlFails runs mhostctl and checks its exit status (1 for a wrong
+// command line, 2 for an error the kernel reported) and that its
 // standard error says want.
 func nlCtlFails(t *testing.T, attr *syscall.SysProcAttr, args string, code int, want string) {
 	t.Helper()
@@ -175,7 +176,7 @@ func TestMhostctlHosts(t *testing.T) {
 		t.Errorf("host show --json = %+v", hosts)
 	}
 
-	nlCtlFails(t, nil, "host add 7 inet 10.0.0.3", 1, "host already exists")
+	nlCtlFails(t, nil, "host add 7 inet 10.0.0.3", 2, "host already exists")
 	nlCtlOK(t, "host set 7 inet 10.0.0.3 port 7000")
 	nlWantHost(t, c, mhostnl.Host{ID: 7, Locators: []mhostnl.Locator{{Addr: netip.MustParseAddr("10.0.0.3"), Port: 7000}}})
 	nlCtlOK(t, "host append 7 inet6 fe80::7 dev lo")
@@ -187,16 +188,16 @@ func TestMhostctlHosts(t *testing.T) {
 	if len(hosts) != 1 || len(hosts[0].Locators) != 2 || hosts[0].Locators[1].Dev != "lo" || hosts[0].Locators[1].Ifindex != 1 {
 		t.Errorf("-j host show 7 = %+v, want the second locator on dev lo", hosts)
 	}
-	nlCtlFails(t, nil, "host replace 8 inet 10.0.0.8", 1, "no such host")
-	nlCtlFails(t, nil, "host append 8 inet 10.0.0.8", 1, "no such host")
+	nlCtlFails(t, nil, "host replace 8 inet 10.0.0.8", 2, "no such host")
+	nlCtlFails(t, nil, "host append 8 inet 10.0.0.8", 2, "no such host")
 	nlCtlOK(t, "host append --create 8 inet 10.0.0.8")
-	nlCtlFails(t, nil, "host add 9 inet6 fe80::9 dev lo inet6 fe80::9%lo", 1, "duplicate locator")
+	nlCtlFails(t, nil, "host add 9 inet6 fe80::9 dev lo inet6 fe80::9%lo", 2, "duplicate locator")
 	nlCtlOK(t, "host add 9 inet 10.0.0.1 inet 10.0.0.2 inet 10.0.0.3 inet 10.0.0.4 inet 10.0.0.5")
-	nlCtlFails(t, nil, "host append 9 inet 10.0.1.1 inet 10.0.1.2 inet 10.0.1.3 inet 10.0.1.4", 1, "too many locators")
+	nlCtlFails(t, nil, "host append 9 inet 10.0.1.1 inet 10.0.1.2 inet 10.0.1.3 inet 10.0.1.4", 2, "too many locators")
 
 	nlCtlOK(t, "host del 7")
-	nlCtlFails(t, nil, "host show 7", 1, "no such host")
-	nlCtlFails(t, nil, "host del 7", 1, "no such host")
+	nlCtlFails(t, nil, "host show 7", 2, "no such host")
+	nlCtlFails(t, nil, "host del 7", 2, "no such host")
 
 	nlCtlOK(t, "host flush")
 	if hosts, err := c.Hosts(); err != nil || len(hosts) != 0 {
@@ -213,8 +214,8 @@ func TestMhostctlUsage(t *testing.T) {
 		"host add 7 inet fd00::1", "host add 7 inet6 fd00::1 dev nosuchdev", "host del", "monitor --count x",
 	} {
 		r := nlCtl(t, nil, args)
-		if r.code != 2 || !strings.HasPrefix(r.stderr, "mhostctl: ") || r.stdout != "" {
-			t.Errorf("want exit 2 and a message on stderr; got %s", r)
+		if r.code != 1 || !strings.HasPrefix(r.stderr, "mhostctl: ") || r.stdout != "" {
+			t.Errorf("want exit 1 and a message on stderr; got %s", r)
 		}
 	}
 	for _, args := range []string{"--help", "host -h", "host add --help", "help"} {
@@ -226,8 +227,8 @@ func TestMhostctlUsage(t *testing.T) {
 
 func TestMhostctlUnprivileged(t *testing.T) {
 	c := nlInitialTable(t)
-	nlCtlFails(t, nobody, "host add 7 inet 10.0.0.2", 1, "mhostctl: host add: permission denied: needs CAP_NET_ADMIN")
-	nlCtlFails(t, nobody, "host flush", 1, "needs CAP_NET_ADMIN")
+	nlCtlFails(t, nobody, "host add 7 inet 10.0.0.2", 2, "mhostctl: host add: permission denied: needs CAP_NET_ADMIN")
+	nlCtlFails(t, nobody, "host flush", 2, "needs CAP_NET_ADMIN")
 	if hosts, err := c.Hosts(); err != nil || len(hosts) != 0 {
 		t.Errorf("nobody changed the table: %d hosts, %v", len(hosts), err)
 	}
@@ -535,7 +536,7 @@ func TestMhostctlResolve(t *testing.T) {
 		t.Errorf("the DNS server was asked %q, want AAAA and A for peer.mhost.test", q)
 	}
 
-	nlCtlFails(t, nil, "host resolve PEER.mhost.test.", 1, "use --replace")
+	nlCtlFails(t, nil, "host resolve PEER.mhost.test.", 2, "use --replace")
 	r = nlCtlOK(t, "host resolve peer.mhost.test --replace --id 77 --port 7000")
 	if strings.TrimSpace(r.stdout) != "77" {
 		t.Errorf("host resolve --id 77 printed %q", r.stdout)
@@ -554,7 +555,7 @@ func TestMhostctlResolve(t *testing.T) {
 		t.Errorf("-j host resolve v4only.mhost.test = %+v", res)
 	}
 	nlWantHost(t, c, mhostnl.Host{ID: 78, Locators: []mhostnl.Locator{nlLoc("10.0.0.4")}})
-	nlCtlFails(t, nil, "host resolve nx.mhost.test", 1, "no such host")
+	nlCtlFails(t, nil, "host resolve nx.mhost.test", 2, "no such host")
 	if _, err := c.Host(nlFNV("nx.mhost.test")); err == nil {
 		t.Error("a name that does not resolve made a host")
 	}

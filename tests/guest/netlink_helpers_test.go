@@ -182,7 +182,7 @@ func nlRawConn(t *testing.T, nsfd int) *nlRaw {
 	c, err := genetlink.Dial(&netlink.Config{Strict: true, NetNS: nsfd})
 	nlCheck(t, "genetlink.Dial", err)
 	t.Cleanup(func() { c.Close() })
-	f, err := c.GetFamily(mhostnl.GenlName)
+	f, err := c.GetFamily(genlName)
 	nlCheck(t, "GetFamily(mhost)", err)
 	return &nlRaw{c: c, family: f}
 }
@@ -191,7 +191,7 @@ func nlRawConn(t *testing.T, nsfd int) *nlRaw {
 // NLM_F_REQUEST|NLM_F_ACK, and returns the kernel's answer.
 func (r *nlRaw) request(cmd uint8, flags netlink.HeaderFlags, attrs []byte) error {
 	_, err := r.c.Execute(genetlink.Message{
-		Header: genetlink.Header{Command: cmd, Version: mhostnl.GenlVersion},
+		Header: genetlink.Header{Command: cmd, Version: genlVersion},
 		Data:   attrs,
 	}, r.family.ID, netlink.Request|netlink.Acknowledge|flags)
 	return err
@@ -227,28 +227,9 @@ func nlNest(typ uint16, attrs ...netlink.Attribute) netlink.Attribute {
 
 // nlRawLoc is a locator nest of the given family and address bytes.
 func nlRawLoc(family uint16, addr []byte, extra ...netlink.Attribute) netlink.Attribute {
-	return nlNest(mhostnl.AttrLocator,
-		append([]netlink.Attribute{nlU16(mhostnl.LocAttrFamily, family), nlBytes(mhostnl.LocAttrAddr, addr)}, extra...)...)
+	return nlNest(aLocator,
+		append([]netlink.Attribute{nlU16(locAFamily, family), nlBytes(locAAddr, addr)}, extra...)...)
 }
-
-// ---- what mhostnl does not mirror yet ----
-
-// The device commands and attributes of kmod/include/uapi/linux/mhost.h,
-// and the counter of frames on devices not enabled, which the tests reach
-// with raw requests. A wrong number here fails the tests that use it.
-const (
-	nlCmdDevGet = 8  // MHOST_CMD_DEV_GET
-	nlCmdDevSet = 9  // MHOST_CMD_DEV_SET
-	nlCmdDevDel = 10 // MHOST_CMD_DEV_DEL, an event
-
-	nlAttrDev = 8 // MHOST_A_DEV
-
-	nlDevAttrIfindex = 2 // MHOST_DEV_A_IFINDEX
-	nlDevAttrName    = 3 // MHOST_DEV_A_NAME
-	nlDevAttrL3      = 4 // MHOST_DEV_A_L3
-
-	nlStatsAttrRxL3DevDisabled = 17 // MHOST_STATS_A_RX_L3_DEV_DISABLED
-)
 
 // nlDev is what MHOST_A_DEV says of a device.
 type nlDev struct {
@@ -261,7 +242,7 @@ func (d nlDev) String() string { return fmt.Sprintf("%s(%d) l3=%v", d.Name, d.In
 
 // nlDevReq is a request's MHOST_A_DEV for the device index.
 func nlDevReq(index int, extra ...netlink.Attribute) []byte {
-	return nlAttrs(nlNest(nlAttrDev, append([]netlink.Attribute{nlU32(nlDevAttrIfindex, uint32(index))}, extra...)...))
+	return nlAttrs(nlNest(aDev, append([]netlink.Attribute{nlU32(devAIfindex, uint32(index))}, extra...)...))
 }
 
 func nlU8(typ uint16, v uint8) netlink.Attribute {
@@ -271,28 +252,28 @@ func nlU8(typ uint16, v uint8) netlink.Attribute {
 // nlL3 is MHOST_DEV_A_L3.
 func nlL3(on bool) netlink.Attribute {
 	if on {
-		return nlU8(nlDevAttrL3, 1)
+		return nlU8(devAL3, 1)
 	}
-	return nlU8(nlDevAttrL3, 0)
+	return nlU8(devAL3, 0)
 }
 
 // setL3 enables or disables plugged-L3 traffic on a device.
 func (r *nlRaw) setL3(index int, on bool) error {
-	return r.request(nlCmdDevSet, 0, nlDevReq(index, nlL3(on)))
+	return r.request(cmdDevSet, 0, nlDevReq(index, nlL3(on)))
 }
 
 // get sends a request that is answered, a dump or not, and returns the
 // answers.
 func (r *nlRaw) get(cmd uint8, flags netlink.HeaderFlags, attrs []byte) ([]genetlink.Message, error) {
 	return r.c.Execute(genetlink.Message{
-		Header: genetlink.Header{Command: cmd, Version: mhostnl.GenlVersion},
+		Header: genetlink.Header{Command: cmd, Version: genlVersion},
 		Data:   attrs,
 	}, r.family.ID, netlink.Request|flags)
 }
 
 // dev returns the state of the device index.
 func (r *nlRaw) dev(index int) (nlDev, error) {
-	msgs, err := r.get(nlCmdDevGet, 0, nlDevReq(index))
+	msgs, err := r.get(cmdDevGet, 0, nlDevReq(index))
 	if err != nil {
 		return nlDev{}, err
 	}
@@ -304,7 +285,7 @@ func (r *nlRaw) dev(index int) (nlDev, error) {
 
 // devs dumps the devices enabled in the namespace.
 func (r *nlRaw) devs() ([]nlDev, error) {
-	msgs, err := r.get(nlCmdDevGet, netlink.Dump, nil)
+	msgs, err := r.get(cmdDevGet, netlink.Dump, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -328,18 +309,18 @@ func nlDecodeDev(b []byte) (nlDev, error) {
 		return d, err
 	}
 	for ad.Next() {
-		if ad.Type() != nlAttrDev {
+		if ad.Type() != aDev {
 			continue
 		}
 		found = true
 		ad.Nested(func(nad *netlink.AttributeDecoder) error {
 			for nad.Next() {
 				switch nad.Type() {
-				case nlDevAttrIfindex:
+				case devAIfindex:
 					d.Index = int(nad.Uint32())
-				case nlDevAttrName:
+				case devAName:
 					d.Name = nad.String()
-				case nlDevAttrL3:
+				case devAL3:
 					d.L3 = nad.Uint8() != 0
 				}
 			}
@@ -357,7 +338,7 @@ func nlDecodeDev(b []byte) (nlDev, error) {
 
 // stat returns one counter of the namespace's MHOST_A_STATS.
 func (r *nlRaw) stat(typ uint16) (uint64, error) {
-	msgs, err := r.get(mhostnl.CmdStatsGet, 0, nil)
+	msgs, err := r.get(cmdStatsGet, 0, nil)
 	if err != nil {
 		return 0, err
 	}
@@ -371,7 +352,7 @@ func (r *nlRaw) stat(typ uint16) (uint64, error) {
 		return 0, err
 	}
 	for ad.Next() {
-		if ad.Type() == mhostnl.AttrStats {
+		if ad.Type() == aStats {
 			ad.Nested(func(nad *netlink.AttributeDecoder) error {
 				for nad.Next() {
 					if nad.Type() == typ {
@@ -420,7 +401,7 @@ func nlRawConnNoCleanup(nsfd int, f func(r *nlRaw) error) error {
 		return err
 	}
 	defer c.Close()
-	fam, err := c.GetFamily(mhostnl.GenlName)
+	fam, err := c.GetFamily(genlName)
 	if err != nil {
 		return err
 	}
@@ -446,15 +427,15 @@ func nlListen(t *testing.T, nsfd int) *nlEvents {
 	c, err := genetlink.Dial(&netlink.Config{NetNS: nsfd})
 	nlCheck(t, "genetlink.Dial", err)
 	t.Cleanup(func() { c.Close() })
-	f, err := c.GetFamily(mhostnl.GenlName)
+	f, err := c.GetFamily(genlName)
 	nlCheck(t, "GetFamily(mhost)", err)
 	for _, g := range f.Groups {
-		if g.Name == mhostnl.GroupEvents {
+		if g.Name == mcgrpEvents {
 			nlCheck(t, "JoinGroup", c.JoinGroup(g.ID))
 			return &nlEvents{c: c}
 		}
 	}
-	t.Fatalf("no group %q in %+v", mhostnl.GroupEvents, f.Groups)
+	t.Fatalf("no group %q in %+v", mcgrpEvents, f.Groups)
 	return nil
 }
 
@@ -478,15 +459,15 @@ func (e *nlEvents) next() ([]nlEvent, error) {
 // [inet 10.0.0.1]", "host_del 7 []" or "host_flush 0 []".
 func nlEventString(ev nlEvent) string {
 	switch ev.Cmd {
-	case nlCmdDevSet, nlCmdDevDel:
-		name := map[uint8]string{nlCmdDevSet: "dev_set", nlCmdDevDel: "dev_del"}[ev.Cmd]
+	case cmdDevSet, cmdDevDel:
+		name := map[uint8]string{cmdDevSet: "dev_set", cmdDevDel: "dev_del"}[ev.Cmd]
 		d, err := nlDecodeDev(ev.Data)
 		if err != nil {
 			return fmt.Sprintf("%s: %v", name, err)
 		}
 		return name + " " + d.String()
-	case mhostnl.CmdHostNew, mhostnl.CmdHostDel, mhostnl.CmdHostFlush:
-		name := map[uint8]string{mhostnl.CmdHostNew: "host_new", mhostnl.CmdHostDel: "host_del", mhostnl.CmdHostFlush: "host_flush"}[ev.Cmd]
+	case cmdHostNew, cmdHostDel, cmdHostFlush:
+		name := map[uint8]string{cmdHostNew: "host_new", cmdHostDel: "host_del", cmdHostFlush: "host_flush"}[ev.Cmd]
 		var h mhostnl.Host
 		ad, err := netlink.NewAttributeDecoder(ev.Data)
 		if err != nil {
@@ -494,9 +475,9 @@ func nlEventString(ev nlEvent) string {
 		}
 		for ad.Next() {
 			switch ad.Type() {
-			case mhostnl.AttrHostID:
+			case aHostID:
 				h.ID = ad.Uint32()
-			case mhostnl.AttrHostLocators:
+			case aHostLocators:
 				ad.Nested(func(nad *netlink.AttributeDecoder) error {
 					for nad.Next() {
 						h.Locators = append(h.Locators, nlDecodeLoc(nad.Bytes()))
@@ -520,13 +501,13 @@ func nlDecodeLoc(b []byte) mhostnl.Locator {
 	var addr []byte
 	for ad.Next() {
 		switch ad.Type() {
-		case mhostnl.LocAttrFamily:
+		case locAFamily:
 			l.Family = mhostnl.Family(ad.Uint16())
-		case mhostnl.LocAttrAddr:
+		case locAAddr:
 			addr = ad.Bytes()
-		case mhostnl.LocAttrPort:
+		case locAPort:
 			l.Port = ad.Uint16()
-		case mhostnl.LocAttrIfindex:
+		case locAIfindex:
 			l.Ifindex = int(ad.Uint32())
 		}
 	}

@@ -205,9 +205,9 @@ func TestNLRejections(t *testing.T) {
 
 	// Raw messages.
 	r := nlRawConn(t, ns.fd)
-	id := func(v uint32) netlink.Attribute { return nlU32(mhostnl.AttrHostID, v) }
-	create := nlU32(mhostnl.AttrHostFlags, mhostnl.HostFlagCreate)
-	locs := nlNest(mhostnl.AttrHostLocators, nlRawLoc(2, []byte{10, 0, 0, 1}))
+	id := func(v uint32) netlink.Attribute { return nlU32(aHostID, v) }
+	create := nlU32(aHostFlags, hostFCreate)
+	locs := nlNest(aHostLocators, nlRawLoc(2, []byte{10, 0, 0, 1}))
 	raw := []struct {
 		name   string
 		cmd    uint8
@@ -216,43 +216,43 @@ func TestNLRejections(t *testing.T) {
 		msg    string
 		errnos []unix.Errno
 	}{
-		{"new without host id", mhostnl.CmdHostNew, 0, nlAttrs(create, locs), nlMsg.MissingID, []unix.Errno{unix.EINVAL}},
-		{"del without host id", mhostnl.CmdHostDel, 0, nil, nlMsg.MissingID, []unix.Errno{unix.EINVAL}},
-		{"get without host id", mhostnl.CmdHostGet, 0, nil, nlMsg.MissingID, []unix.Errno{unix.EINVAL}},
-		{"host id as u16", mhostnl.CmdHostNew, 0, nlAttrs(nlU16(mhostnl.AttrHostID, 21), create, locs), nlMsg.AttrLen, []unix.Errno{unix.EINVAL, unix.ERANGE}},
-		{"host id as u64", mhostnl.CmdHostDel, 0, nlAttrs(nlU64(mhostnl.AttrHostID, 7)), nlMsg.AttrLen, []unix.Errno{unix.EINVAL, unix.ERANGE}},
-		{"flags as u16", mhostnl.CmdHostNew, 0, nlAttrs(id(21), nlU16(mhostnl.AttrHostFlags, 1), locs), nlMsg.AttrLen, []unix.Errno{unix.EINVAL, unix.ERANGE}},
-		{"unknown flag", mhostnl.CmdHostNew, 0, nlAttrs(id(21), nlU32(mhostnl.AttrHostFlags, 0x100|mhostnl.HostFlagCreate), locs), nlMsg.ReservedBit, []unix.Errno{unix.EINVAL, unix.ERANGE}},
-		{"replace and append", mhostnl.CmdHostNew, 0, nlAttrs(id(7), nlU32(mhostnl.AttrHostFlags, mhostnl.HostFlagReplace|mhostnl.HostFlagAppend), locs), nlMsg.ReplaceAppend, []unix.Errno{unix.EINVAL}},
-		{"NLM_F_CREATE in nlmsg_flags", mhostnl.CmdHostNew, netlink.Create, nlAttrs(id(21), locs), nlMsg.NlmsgFlags, []unix.Errno{unix.EINVAL}},
-		{"locators without NLA_F_NESTED", mhostnl.CmdHostNew, 0,
-			nlAttrs(id(21), create, nlBytes(mhostnl.AttrHostLocators, nlAttrs(nlRawLoc(2, []byte{10, 0, 0, 1})))), nlMsg.NestedMissing, []unix.Errno{unix.EINVAL}},
-		{"locators as u32", mhostnl.CmdHostNew, 0, nlAttrs(id(21), create, nlU32(mhostnl.AttrHostLocators, 1)), nlMsg.NestedMissing, []unix.Errno{unix.EINVAL}},
-		{"unknown attribute", mhostnl.CmdHostNew, 0, nlAttrs(id(21), create, locs, nlU32(100, 1)), nlMsg.UnknownAttr, []unix.Errno{unix.EINVAL}},
-		{"read-only attribute", mhostnl.CmdHostNew, 0, nlAttrs(id(21), create, nlNest(mhostnl.AttrHostLocators,
-			nlRawLoc(2, []byte{10, 0, 0, 1}, nlU64(mhostnl.LocAttrTxPackets, 1)))), nlMsg.Rejected, []unix.Errno{unix.EINVAL}},
+		{"new without host id", cmdHostNew, 0, nlAttrs(create, locs), nlMsg.MissingID, []unix.Errno{unix.EINVAL}},
+		{"del without host id", cmdHostDel, 0, nil, nlMsg.MissingID, []unix.Errno{unix.EINVAL}},
+		{"get without host id", cmdHostGet, 0, nil, nlMsg.MissingID, []unix.Errno{unix.EINVAL}},
+		{"host id as u16", cmdHostNew, 0, nlAttrs(nlU16(aHostID, 21), create, locs), nlMsg.AttrLen, []unix.Errno{unix.EINVAL, unix.ERANGE}},
+		{"host id as u64", cmdHostDel, 0, nlAttrs(nlU64(aHostID, 7)), nlMsg.AttrLen, []unix.Errno{unix.EINVAL, unix.ERANGE}},
+		{"flags as u16", cmdHostNew, 0, nlAttrs(id(21), nlU16(aHostFlags, 1), locs), nlMsg.AttrLen, []unix.Errno{unix.EINVAL, unix.ERANGE}},
+		{"unknown flag", cmdHostNew, 0, nlAttrs(id(21), nlU32(aHostFlags, 0x100|hostFCreate), locs), nlMsg.ReservedBit, []unix.Errno{unix.EINVAL, unix.ERANGE}},
+		{"replace and append", cmdHostNew, 0, nlAttrs(id(7), nlU32(aHostFlags, hostFReplace|hostFAppend), locs), nlMsg.ReplaceAppend, []unix.Errno{unix.EINVAL}},
+		{"NLM_F_CREATE in nlmsg_flags", cmdHostNew, netlink.Create, nlAttrs(id(21), locs), nlMsg.NlmsgFlags, []unix.Errno{unix.EINVAL}},
+		{"locators without NLA_F_NESTED", cmdHostNew, 0,
+			nlAttrs(id(21), create, nlBytes(aHostLocators, nlAttrs(nlRawLoc(2, []byte{10, 0, 0, 1})))), nlMsg.NestedMissing, []unix.Errno{unix.EINVAL}},
+		{"locators as u32", cmdHostNew, 0, nlAttrs(id(21), create, nlU32(aHostLocators, 1)), nlMsg.NestedMissing, []unix.Errno{unix.EINVAL}},
+		{"unknown attribute", cmdHostNew, 0, nlAttrs(id(21), create, locs, nlU32(100, 1)), nlMsg.UnknownAttr, []unix.Errno{unix.EINVAL}},
+		{"read-only attribute", cmdHostNew, 0, nlAttrs(id(21), create, nlNest(aHostLocators,
+			nlRawLoc(2, []byte{10, 0, 0, 1}, nlU64(locATxPackets, 1)))), nlMsg.Rejected, []unix.Errno{unix.EINVAL}},
 		// Without NLA_F_NESTED, which the core would complain about first.
-		{"stats in a request", mhostnl.CmdHostNew, 0, nlAttrs(id(21), create, locs, nlBytes(mhostnl.AttrStats, nil)), nlMsg.Unsupported, []unix.Errno{unix.EINVAL}},
+		{"stats in a request", cmdHostNew, 0, nlAttrs(id(21), create, locs, nlBytes(aStats, nil)), nlMsg.Unsupported, []unix.Errno{unix.EINVAL}},
 		// Each command takes its own attributes and no others.
-		{"flags in a delete", mhostnl.CmdHostDel, 0, nlAttrs(id(21), create), nlMsg.Unsupported, []unix.Errno{unix.EINVAL}},
-		{"locators in a get", mhostnl.CmdHostGet, 0, nlAttrs(id(7), locs), nlMsg.Unsupported, []unix.Errno{unix.EINVAL}},
-		{"a device in a new host", mhostnl.CmdHostNew, 0, nlAttrs(id(21), create, locs, nlNest(nlAttrDev, nlU32(nlDevAttrIfindex, 1))), nlMsg.Unsupported, []unix.Errno{unix.EINVAL}},
-		{"host id in a flush", mhostnl.CmdHostFlush, 0, nlAttrs(id(7)), nlMsg.UnknownAttr, []unix.Errno{unix.EINVAL}},
-		{"host id in a stats request", mhostnl.CmdStatsGet, 0, nlAttrs(id(7)), nlMsg.UnknownAttr, []unix.Errno{unix.EINVAL}},
-		{"locator list entry of another type", mhostnl.CmdHostNew, 0, nlAttrs(id(21), create, nlNest(mhostnl.AttrHostLocators,
-			nlRawLoc(2, []byte{10, 0, 0, 1}), nlNest(mhostnl.AttrLocator+1, nlU16(mhostnl.LocAttrFamily, 2), nlBytes(mhostnl.LocAttrAddr, []byte{10, 0, 0, 2})))),
+		{"flags in a delete", cmdHostDel, 0, nlAttrs(id(21), create), nlMsg.Unsupported, []unix.Errno{unix.EINVAL}},
+		{"locators in a get", cmdHostGet, 0, nlAttrs(id(7), locs), nlMsg.Unsupported, []unix.Errno{unix.EINVAL}},
+		{"a device in a new host", cmdHostNew, 0, nlAttrs(id(21), create, locs, nlNest(aDev, nlU32(devAIfindex, 1))), nlMsg.Unsupported, []unix.Errno{unix.EINVAL}},
+		{"host id in a flush", cmdHostFlush, 0, nlAttrs(id(7)), nlMsg.UnknownAttr, []unix.Errno{unix.EINVAL}},
+		{"host id in a stats request", cmdStatsGet, 0, nlAttrs(id(7)), nlMsg.UnknownAttr, []unix.Errno{unix.EINVAL}},
+		{"locator list entry of another type", cmdHostNew, 0, nlAttrs(id(21), create, nlNest(aHostLocators,
+			nlRawLoc(2, []byte{10, 0, 0, 1}), nlNest(aLocator+1, nlU16(locAFamily, 2), nlBytes(locAAddr, []byte{10, 0, 0, 2})))),
 			nlMsg.NotLocator, []unix.Errno{unix.EINVAL}},
-		{"family as u32", mhostnl.CmdHostNew, 0, nlAttrs(id(21), create, nlNest(mhostnl.AttrHostLocators,
-			nlNest(mhostnl.AttrLocator, nlU32(mhostnl.LocAttrFamily, 2), nlBytes(mhostnl.LocAttrAddr, []byte{10, 0, 0, 1})))), nlMsg.AttrLen, []unix.Errno{unix.EINVAL, unix.ERANGE}},
-		{"port as u32", mhostnl.CmdHostNew, 0, nlAttrs(id(21), create, nlNest(mhostnl.AttrHostLocators,
-			nlRawLoc(2, []byte{10, 0, 0, 1}, nlU32(mhostnl.LocAttrPort, 7000)))), nlMsg.AttrLen, []unix.Errno{unix.EINVAL, unix.ERANGE}},
-		{"missing locators", mhostnl.CmdHostNew, 0, nlAttrs(id(21), create), nlMsg.MissingLocators, []unix.Errno{unix.EINVAL}},
-		{"locator without family", mhostnl.CmdHostNew, 0, nlAttrs(id(21), create, nlNest(mhostnl.AttrHostLocators,
-			nlNest(mhostnl.AttrLocator, nlBytes(mhostnl.LocAttrAddr, []byte{10, 0, 0, 1})))), nlMsg.MissingFamily, []unix.Errno{unix.EINVAL}},
-		{"locator without address", mhostnl.CmdHostNew, 0, nlAttrs(id(21), create, nlNest(mhostnl.AttrHostLocators,
-			nlNest(mhostnl.AttrLocator, nlU16(mhostnl.LocAttrFamily, 2)))), nlMsg.MissingAddr, []unix.Errno{unix.EINVAL}},
-		{"no flags for a missing host", mhostnl.CmdHostNew, 0, nlAttrs(id(21), locs), nlMsg.NoHost, []unix.Errno{unix.ENOENT}},
-		{"no flags for an existing host", mhostnl.CmdHostNew, 0, nlAttrs(id(7), locs), nlMsg.Exists, []unix.Errno{unix.EEXIST}},
+		{"family as u32", cmdHostNew, 0, nlAttrs(id(21), create, nlNest(aHostLocators,
+			nlNest(aLocator, nlU32(locAFamily, 2), nlBytes(locAAddr, []byte{10, 0, 0, 1})))), nlMsg.AttrLen, []unix.Errno{unix.EINVAL, unix.ERANGE}},
+		{"port as u32", cmdHostNew, 0, nlAttrs(id(21), create, nlNest(aHostLocators,
+			nlRawLoc(2, []byte{10, 0, 0, 1}, nlU32(locAPort, 7000)))), nlMsg.AttrLen, []unix.Errno{unix.EINVAL, unix.ERANGE}},
+		{"missing locators", cmdHostNew, 0, nlAttrs(id(21), create), nlMsg.MissingLocators, []unix.Errno{unix.EINVAL}},
+		{"locator without family", cmdHostNew, 0, nlAttrs(id(21), create, nlNest(aHostLocators,
+			nlNest(aLocator, nlBytes(locAAddr, []byte{10, 0, 0, 1})))), nlMsg.MissingFamily, []unix.Errno{unix.EINVAL}},
+		{"locator without address", cmdHostNew, 0, nlAttrs(id(21), create, nlNest(aHostLocators,
+			nlNest(aLocator, nlU16(locAFamily, 2)))), nlMsg.MissingAddr, []unix.Errno{unix.EINVAL}},
+		{"no flags for a missing host", cmdHostNew, 0, nlAttrs(id(21), locs), nlMsg.NoHost, []unix.Errno{unix.ENOENT}},
+		{"no flags for an existing host", cmdHostNew, 0, nlAttrs(id(7), locs), nlMsg.Exists, []unix.Errno{unix.EEXIST}},
 	}
 	for _, tt := range raw {
 		nlWantErr(t, "raw: "+tt.name, r.request(tt.cmd, tt.flags, tt.attrs), tt.msg, tt.errnos...)
@@ -828,7 +828,7 @@ func (d *nlDump) heldBackRead(c *mhostnl.Client, fd int, family uint16, hosts []
 	if err := c.AddHosts(hosts); err != nil {
 		return err
 	}
-	req, err := (genetlink.Message{Header: genetlink.Header{Command: mhostnl.CmdHostGet, Version: mhostnl.GenlVersion}}).MarshalBinary()
+	req, err := (genetlink.Message{Header: genetlink.Header{Command: cmdHostGet, Version: genlVersion}}).MarshalBinary()
 	if err != nil {
 		return err
 	}
@@ -895,7 +895,7 @@ func (d *nlDump) parse(b []byte, family uint16) (bool, error) {
 			return false, err
 		}
 		for _, a := range attrs {
-			if a.Type == mhostnl.AttrHostID {
+			if a.Type == aHostID {
 				d.ids = append(d.ids, binary.NativeEndian.Uint32(a.Data))
 			}
 		}

@@ -1,255 +1,222 @@
-// Package uapi reads the constants and struct layouts of a C UAPI header,
-// so that tests can check that Go code mirroring the header agrees with it.
+// Package uapi mirrors the user API of the mhost kernel module, the C
+// header kmod/include/uapi/linux/mhost.h: socket address layouts, socket
+// options and the generic netlink family's commands and attributes. It is
+// the one place Go code takes them from; mirror_test.go checks every value
+// against the header, and fails for a control-plane constant of the header
+// that has no counterpart here.
 //
-// It understands what UAPI headers hold: object-like #defines of integer
-// expressions or string literals, enumerators (implicitly numbered or
-// not), and structs of fixed-size kernel types. Function-like macros and
-// empty #defines such as include guards are ignored.
+// To follow a change of the header, add the constant here and its line to
+// the table of mirror_test.go.
 package uapi
 
-import (
-	"fmt"
-	"go/ast"
-	"go/parser"
-	"go/token"
-	"os"
-	"regexp"
-	"strconv"
-	"strings"
+// Sockets.
+const (
+	AFMhost      = 27     // AF_MHOST, the default; the module parameter "family" moves it
+	EthPMhost    = 0x8888 // ETH_P_MHOST
+	MaxPayload   = 65507  // MHOST_MAX_PAYLOAD
+	SolMhost     = 299    // SOL_MHOST
+	RecvHostID   = 1      // MHOST_RECVHOSTID, an int
+	ReusePort    = 2      // MHOST_REUSEPORT, an int: SO_REUSEPORT on every kernel
+	AFTestProto  = 1      // AF_TESTPROTO
+	AFOtherProto = 3      // AF_OTHERPROTO
 )
 
-// A Header holds the constants and structs of a header.
-type Header struct {
-	exprs   map[string]string // constant name → C expression
-	names   []string          // constant names in header order
-	structs map[string]string // struct name → body between its braces
-}
-
-// A Field is a field of a C struct.
-type Field struct {
-	Name   string
-	Offset int // in bytes
-	Size   int // in bytes, of the whole array for an array
-}
-
-func (f Field) String() string { return fmt.Sprintf("%s@%d+%d", f.Name, f.Offset, f.Size) }
-
-var (
-	commentRE = regexp.MustCompile(`(?s)/\*.*?\*/|//[^\n]*`)
-	defineRE  = regexp.MustCompile(`(?m)^[ \t]*#[ \t]*define[ \t]+([A-Za-z_]\w*)([^\n]*)$`)
-	enumRE    = regexp.MustCompile(`(?s)\benum\b[^{;]*\{(.*?)\}`)
-	structRE  = regexp.MustCompile(`(?s)\bstruct[ \t\n]+(\w+)[ \t\n]*\{(.*?)\}[ \t\n]*;`)
-	fieldRE   = regexp.MustCompile(`^([\w ]+?) (\w+)(?: ?\[ ?(\w+) ?\])?$`)
-	suffixRE  = regexp.MustCompile(`\b(0[xX][0-9a-fA-F]+|[0-9]+)[uUlL]+\b`)
+// struct sockaddr_mhost: family and hid in host byte order, port in
+// network byte order, smh_zero all zero.
+const (
+	SizeofSockaddrMhost = 16
+	SmhFamily           = 0
+	SmhPort             = 2
+	SmhHID              = 4
+	SmhZero             = 8
 )
 
-// ParseFile reads the header at path.
-func ParseFile(path string) (*Header, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	return Parse(b), nil
-}
+// struct sockaddr_mhost_eth: family and ifindex in host byte order, port
+// in network byte order, sme_zero all zero.
+const (
+	SizeofSockaddrMhostEth = 16
+	SmeFamily              = 0
+	SmePort                = 2
+	SmeIfindex             = 4
+	SmeAddr                = 8
+	SmeZero                = 14
+)
 
-// Parse reads a header's source. Nothing is evaluated until asked for.
-func Parse(src []byte) *Header {
-	s := strings.ReplaceAll(string(src), "\\\n", " ")
-	s = commentRE.ReplaceAllString(s, " ")
+// The generic netlink family.
+const (
+	GenlName    = "mhost"  // MHOST_GENL_NAME
+	GenlVersion = 1        // MHOST_GENL_VERSION
+	McgrpEvents = "events" // MHOST_GENL_MCGRP_EVENTS
+	MaxLocators = 8        // MHOST_MAX_LOCATORS
+)
 
-	h := &Header{exprs: make(map[string]string), structs: make(map[string]string)}
-	add := func(name, expr string) {
-		if _, dup := h.exprs[name]; !dup {
-			h.names = append(h.names, name)
-		}
-		h.exprs[name] = expr
-	}
-	for _, m := range defineRE.FindAllStringSubmatch(s, -1) {
-		// A function-like macro has its "(" right after the name.
-		if expr := strings.TrimSpace(m[2]); expr != "" && !strings.HasPrefix(m[2], "(") {
-			add(m[1], expr)
-		}
-	}
-	for _, m := range enumRE.FindAllStringSubmatch(s, -1) {
-		next := "0"
-		for _, e := range strings.Split(m[1], ",") {
-			name, expr, explicit := strings.Cut(strings.TrimSpace(e), "=")
-			name = strings.TrimSpace(name)
-			if name == "" {
-				continue
-			}
-			if explicit {
-				next = "(" + strings.TrimSpace(expr) + ")"
-			}
-			add(name, next)
-			next = "(" + name + ") + 1"
-		}
-	}
-	for _, m := range structRE.FindAllStringSubmatch(s, -1) {
-		h.structs[m[1]] = m[2]
-	}
-	return h
-}
+// Commands (enum mhost_cmd).
+const (
+	CmdProtoGet  = 1
+	CmdHostNew   = 2
+	CmdHostDel   = 3
+	CmdHostGet   = 4
+	CmdHostFlush = 5
+	CmdSockGet   = 6
+	CmdStatsGet  = 7
+	CmdDevGet    = 8  // one device, or a dump of the enabled ones
+	CmdDevSet    = 9  // enable or disable plugged-L3 traffic on a device
+	CmdDevDel    = 10 // event only: a device with state went away
+	CmdLiveGet   = 11 // the namespace's path liveness settings
+	CmdLiveSet   = 12
+	CmdLocState  = 13 // event only: a locator changed state
+)
 
-// Names returns the names of the header's constants: its #defines, then
-// its enumerators, each in the order the header gives them.
-func (h *Header) Names() []string { return h.names }
+// Top-level attributes (enum mhost_attr) and the flags of AHostFlags.
+const (
+	APad          = 1
+	AHostID       = 2
+	AHostLocators = 3
+	AProto        = 4
+	ASock         = 5
+	AStats        = 6
+	AHostFlags    = 7
+	ADev          = 8
+	AHostLive     = 9  // nest of LiveA*: a host's own liveness knobs
+	ALive         = 10 // nest of LiveA*: the namespace's liveness settings
 
-// Int evaluates the integer constant name.
-func (h *Header) Int(name string) (int64, error) {
-	return h.eval(name, make(map[string]bool))
-}
+	HostFCreate  = 0x1
+	HostFReplace = 0x2
+	HostFAppend  = 0x4
 
-// Text returns the value of the string constant name.
-func (h *Header) Text(name string) (string, error) {
-	expr, ok := h.exprs[name]
-	if !ok {
-		return "", fmt.Errorf("%s: not defined", name)
-	}
-	if s, err := strconv.Unquote(expr); err == nil && strings.HasPrefix(expr, `"`) {
-		return s, nil
-	}
-	if _, ok := h.exprs[expr]; ok {
-		return h.Text(expr)
-	}
-	return "", fmt.Errorf("%s: not a string literal: %s", name, expr)
-}
+	ALocator = 1 // the entries of AHostLocators
+)
 
-func (h *Header) eval(name string, seen map[string]bool) (int64, error) {
-	expr, ok := h.exprs[name]
-	if !ok {
-		return 0, fmt.Errorf("%s: not defined", name)
-	}
-	if seen[name] {
-		return 0, fmt.Errorf("%s: defined in terms of itself", name)
-	}
-	seen[name] = true
-	defer delete(seen, name)
+// Locator attributes (enum mhost_loc_attr).
+const (
+	LocAPad       = 1
+	LocAFamily    = 2
+	LocAAddr      = 3
+	LocAPort      = 4
+	LocAIfindex   = 5
+	LocATxPackets = 6
+	LocATxErrors  = 7
+	// Path liveness, read only:
+	LocAState       = 8  // u8: LocState*
+	LocACause       = 9  // u8: LocCause*, of the last change
+	LocALastHeardMs = 10 // u32, absent if never heard from
+	LocAChangedMs   = 11 // u32, absent if never changed
+	LocARttUs       = 12 // u32, absent before the first answered probe
+	LocARttvarUs    = 13 // u32, likewise
+	LocAFlaps       = 14 // u32
+	LocAHoldMs      = 15 // u32: hold-down left, absent if none
+	LocAPrevState   = 16 // u8: the state before, CmdLocState only
+)
 
-	x, err := parser.ParseExpr(suffixRE.ReplaceAllString(expr, "$1"))
-	if err != nil {
-		return 0, fmt.Errorf("%s: cannot parse %q", name, expr)
-	}
-	v, err := h.evalExpr(x, seen)
-	if err != nil {
-		return 0, fmt.Errorf("%s: %v", name, err)
-	}
-	return v, nil
-}
+// Protocol attributes (enum mhost_proto_attr).
+const (
+	ProtoAPad       = 1
+	ProtoAFamily    = 2
+	ProtoAName      = 3
+	ProtoAModule    = 4
+	ProtoAAddrLen   = 5
+	ProtoATxPackets = 6
+	ProtoARxPackets = 7
+)
 
-// evalExpr evaluates the integer C expressions UAPI headers use, all of
-// which parse as Go expressions: literals, other constants, parentheses,
-// unary and binary arithmetic.
-func (h *Header) evalExpr(x ast.Expr, seen map[string]bool) (int64, error) {
-	switch x := x.(type) {
-	case *ast.BasicLit:
-		if x.Kind != token.INT {
-			return 0, fmt.Errorf("not an integer: %s", x.Value)
-		}
-		lit := x.Value
-		if len(lit) > 1 && lit[0] == '0' && lit[1] >= '0' && lit[1] <= '7' {
-			lit = "0o" + lit[1:] // C octal
-		}
-		return strconv.ParseInt(lit, 0, 64)
-	case *ast.Ident:
-		return h.eval(x.Name, seen)
-	case *ast.ParenExpr:
-		return h.evalExpr(x.X, seen)
-	case *ast.UnaryExpr:
-		v, err := h.evalExpr(x.X, seen)
-		if err != nil {
-			return 0, err
-		}
-		switch x.Op {
-		case token.SUB:
-			return -v, nil
-		case token.ADD:
-			return v, nil
-		case token.TILDE, token.XOR:
-			return ^v, nil
-		}
-		return 0, fmt.Errorf("unsupported operator %s", x.Op)
-	case *ast.BinaryExpr:
-		a, err := h.evalExpr(x.X, seen)
-		if err != nil {
-			return 0, err
-		}
-		b, err := h.evalExpr(x.Y, seen)
-		if err != nil {
-			return 0, err
-		}
-		switch x.Op {
-		case token.ADD:
-			return a + b, nil
-		case token.SUB:
-			return a - b, nil
-		case token.MUL:
-			return a * b, nil
-		case token.QUO:
-			if b == 0 {
-				return 0, fmt.Errorf("division by zero")
-			}
-			return a / b, nil
-		case token.SHL:
-			return a << b, nil
-		case token.SHR:
-			return a >> b, nil
-		case token.OR:
-			return a | b, nil
-		case token.AND:
-			return a & b, nil
-		}
-		return 0, fmt.Errorf("unsupported operator %s", x.Op)
-	}
-	return 0, fmt.Errorf("cannot evaluate %T", x)
-}
+// Socket attributes (enum mhost_sock_attr).
+const (
+	SockAPad        = 1
+	SockAPort       = 2
+	SockAUID        = 3
+	SockAInode      = 4
+	SockARmem       = 5
+	SockAWmem       = 6
+	SockADrops      = 7
+	SockAPeerHostID = 8
+)
 
-// cTypes gives the size, which is also the alignment, of the fixed-size
-// types UAPI structs are made of.
-var cTypes = map[string]int{
-	"__kernel_sa_family_t": 2,
-	"__u8":                 1, "__s8": 1,
-	"__u16": 2, "__s16": 2, "__be16": 2, "__le16": 2,
-	"__u32": 4, "__s32": 4, "__be32": 4, "__le32": 4,
-	"__u64": 8, "__s64": 8, "__be64": 8, "__le64": 8,
-}
+// Statistics attributes (enum mhost_stats_attr).
+const (
+	StatsAPad             = 1
+	StatsAHosts           = 2
+	StatsASockets         = 3
+	StatsATxHostID        = 4
+	StatsATxFailover      = 5
+	StatsATxUnreach       = 6
+	StatsARxL3Unknown     = 7
+	StatsAHostsAllocated  = 8
+	StatsATxL3            = 9
+	StatsARxL3            = 10
+	StatsARxL3Short       = 11
+	StatsARxL3BadHeader   = 12
+	StatsARxL3BadLen      = 13
+	StatsARxL3Truncated   = 14
+	StatsARxL3NoSocket    = 15
+	StatsARxL3BadCsum     = 16
+	StatsARxL3DevDisabled = 17
+	// Path liveness:
+	StatsALiveHosts           = 18 // u32
+	StatsAProbesSent          = 19
+	StatsAProbesAnswered      = 20
+	StatsAProbesMissed        = 21
+	StatsALocChanges          = 22
+	StatsALocSignals          = 23
+	StatsALocSignalsIgnored   = 24
+	StatsAProbeReplies        = 25
+	StatsAProbeRepliesLimited = 26
+	StatsAProbesBad           = 27
+)
 
-// Struct lays out the struct name with the C rules and returns its fields
-// and its size.
-func (h *Header) Struct(name string) (fields []Field, size int, err error) {
-	body, ok := h.structs[name]
-	if !ok {
-		return nil, 0, fmt.Errorf("struct %s: not defined", name)
-	}
-	var off, align int
-	for _, decl := range strings.Split(body, ";") {
-		decl = strings.Join(strings.Fields(decl), " ")
-		if decl == "" {
-			continue
-		}
-		m := fieldRE.FindStringSubmatch(decl)
-		if m == nil {
-			return nil, 0, fmt.Errorf("struct %s: cannot parse field %q", name, decl)
-		}
-		typ, field, count := m[1], m[2], int64(1)
-		tsize, ok := cTypes[typ]
-		if !ok {
-			return nil, 0, fmt.Errorf("struct %s: field %s: unsupported type %s", name, field, typ)
-		}
-		if m[3] != "" {
-			if count, err = strconv.ParseInt(m[3], 0, 64); err != nil {
-				if count, err = h.Int(m[3]); err != nil {
-					return nil, 0, fmt.Errorf("struct %s: field %s: array length: %v", name, field, err)
-				}
-			}
-		}
-		off = (off + tsize - 1) / tsize * tsize
-		fields = append(fields, Field{Name: field, Offset: off, Size: tsize * int(count)})
-		off += tsize * int(count)
-		align = max(align, tsize)
-	}
-	if align > 0 {
-		off = (off + align - 1) / align * align
-	}
-	return fields, off, nil
-}
+// Device attributes (enum mhost_dev_attr).
+const (
+	DevAPad     = 1
+	DevAIfindex = 2
+	DevAName    = 3 // read only
+	DevAL3      = 4 // u8: 1 if plugged-L3 traffic is enabled
+)
+
+// Locator states (enum mhost_loc_state) and the causes of their changes
+// (enum mhost_loc_cause).
+const (
+	LocStateUnknown = 0
+	LocStateUp      = 1
+	LocStateSuspect = 2
+	LocStateDown    = 3
+
+	LocCauseNone         = 0
+	LocCauseTraffic      = 1
+	LocCauseProbeReply   = 2
+	LocCauseProbeTimeout = 3
+	LocCauseICMP         = 4
+	LocCauseNeigh        = 5
+	LocCauseLink         = 6
+)
+
+// Path liveness knobs and settings (enum mhost_live_attr), their
+// defaults, and the probe protocol.
+const (
+	LiveAPad        = 1
+	LiveAIntervalMs = 2 // u32: 10 to 60000; 0 turns liveness off
+	LiveAMultiplier = 3 // u8: 1 to 20
+	LiveAHoldDownMs = 4 // u32: 0 to 60000
+	LiveARevertive  = 5 // u8: 0 or 1
+	LiveAPort       = 6 // u16, the namespace's only
+	LiveAAnswer     = 7 // u8, the namespace's only
+	LiveAPortError  = 8 // u32, read only: an errno
+
+	LiveIntervalMs = 250
+	LiveMultiplier = 3
+	LiveHoldDownMs = 1000
+
+	ProbePort    = 7867
+	ProbeVersion = 1
+	ProbeRequest = 1
+	ProbeReply   = 2
+)
+
+// struct mhost_probe: every field big-endian.
+const (
+	SizeofProbe      = 24
+	ProbeVersionOff  = 0
+	ProbeTypeOff     = 1
+	ProbeFlagsOff    = 2
+	ProbeReservedOff = 4
+	ProbeNonceOff    = 8
+	ProbeStampOff    = 16
+)

@@ -12,6 +12,8 @@ import (
 	"github.com/mdlayher/genetlink/genltest"
 	"github.com/mdlayher/netlink"
 	"golang.org/x/sys/unix"
+
+	"github.com/mnet/mnet/gosdk/internal/uapi"
 )
 
 func batchHosts(n int) []Host {
@@ -26,12 +28,12 @@ func batchHosts(n int) []Host {
 	return hosts
 }
 
-// hostTable is a fake kernel's host table, enough to judge CmdHostNew
+// hostTable is a fake kernel's host table, enough to judge uapi.CmdHostNew
 // requests the way the kernel does.
 type hostTable map[uint32]Host
 
 func (ht hostTable) handle(g genetlink.Message, _ netlink.Message) ([]genetlink.Message, error) {
-	if g.Header.Command != CmdHostNew {
+	if g.Header.Command != uapi.CmdHostNew {
 		return nil, kerr(unix.EOPNOTSUPP, "unexpected command")
 	}
 	ad, err := netlink.NewAttributeDecoder(g.Data)
@@ -44,9 +46,9 @@ func (ht hostTable) handle(g genetlink.Message, _ netlink.Message) ([]genetlink.
 	)
 	for ad.Next() {
 		switch ad.Type() {
-		case AttrHostID:
+		case uapi.AHostID:
 			id = ad.Uint32()
-		case AttrHostFlags:
+		case uapi.AHostFlags:
 			flags = ad.Uint32()
 		}
 	}
@@ -56,9 +58,9 @@ func (ht hostTable) handle(g genetlink.Message, _ netlink.Message) ([]genetlink.
 	}
 	_, exists := ht[id]
 	switch {
-	case exists && flags&(HostFlagReplace|HostFlagAppend) == 0:
+	case exists && flags&(uapi.HostFReplace|uapi.HostFAppend) == 0:
 		return nil, kerr(unix.EEXIST, "host already exists")
-	case !exists && flags&HostFlagCreate == 0:
+	case !exists && flags&uapi.HostFCreate == 0:
 		return nil, kerr(unix.ENOENT, "no such host")
 	}
 	ht[id] = h
@@ -67,7 +69,7 @@ func (ht hostTable) handle(g genetlink.Message, _ netlink.Message) ([]genetlink.
 
 func TestAddHostsChunks(t *testing.T) {
 	ht := hostTable{}
-	k := newFake(t, genltest.CheckRequest(testFamily.ID, CmdHostNew, 0, ht.handle))
+	k := newFake(t, genltest.CheckRequest(testFamily.ID, uapi.CmdHostNew, 0, ht.handle))
 	c := k.client()
 	hosts := batchHosts(2*batchSize + 44)
 	if err := c.AddHosts(hosts); err != nil {

@@ -10,6 +10,8 @@ import (
 
 	"github.com/mdlayher/genetlink/genltest"
 	"github.com/mdlayher/netlink"
+
+	"github.com/mnet/mnet/gosdk/internal/uapi"
 )
 
 func TestWatch(t *testing.T) {
@@ -21,11 +23,11 @@ func TestWatch(t *testing.T) {
 	}
 	defer w.Close()
 
-	k.publish(CmdHostNew, []netlink.Attribute{u32(AttrHostID, 7),
-		nest(AttrHostLocators, loc(10, ip6.AsSlice()), loc(2, ip4.AsSlice()))})
-	k.publish(99, []netlink.Attribute{u32(AttrHostID, 1)}) // a newer kernel's event
-	k.publish(CmdHostDel, []netlink.Attribute{u32(AttrHostID, 7)})
-	k.publish(CmdHostFlush, nil)
+	k.publish(uapi.CmdHostNew, []netlink.Attribute{u32(uapi.AHostID, 7),
+		nest(uapi.AHostLocators, loc(10, ip6.AsSlice()), loc(2, ip4.AsSlice()))})
+	k.publish(99, []netlink.Attribute{u32(uapi.AHostID, 1)}) // a newer kernel's event
+	k.publish(uapi.CmdHostDel, []netlink.Attribute{u32(uapi.AHostID, 7)})
+	k.publish(uapi.CmdHostFlush, nil)
 
 	want := []Event{
 		{Type: EventHostNew, Host: Host{ID: 7, Locators: []Locator{{Family: FamilyInet6, Addr: ip6}, {Family: FamilyInet, Addr: ip4}}}},
@@ -43,11 +45,11 @@ func TestWatch(t *testing.T) {
 	}
 
 	// A malformed event is an error; the watcher goes on.
-	k.publish(CmdHostNew, []netlink.Attribute{u16(AttrHostID, 7)})
+	k.publish(uapi.CmdHostNew, []netlink.Attribute{u16(uapi.AHostID, 7)})
 	if _, err := w.Next(); !errors.Is(err, ErrMalformed) {
 		t.Errorf("malformed event: err = %v, want ErrMalformed", err)
 	}
-	k.publish(CmdHostFlush, nil)
+	k.publish(uapi.CmdHostFlush, nil)
 	if ev, err := w.Next(); err != nil || ev.Type != EventHostFlush {
 		t.Errorf("after a malformed event: %+v, %v", ev, err)
 	}
@@ -121,5 +123,52 @@ func TestWatchNoGroup(t *testing.T) {
 	k := &fakeKernel{t: t, fn: genltest.ServeFamily(f, nil)}
 	if _, err := k.client().Watch(context.Background()); err == nil {
 		t.Error("Watch without an events group: no error")
+	}
+}
+
+// TestWatchConcurrent calls Next from several goroutines at once: each
+// event goes to exactly one of them.
+func TestWatchConcurrent(t *testing.T) {
+	k := serve(t)
+	c := k.client()
+	w, err := c.Watch(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 200
+	got := make(chan uint32, n)
+	errc := make(chan error, 4)
+	for range 4 {
+		go func() {
+			for {
+				ev, err := w.Next()
+				if err != nil {
+					errc <- err
+					return
+				}
+				got <- ev.Host.ID
+			}
+		}()
+	}
+	for id := uint32(1); id <= n; id++ {
+		k.publish(uapi.CmdHostDel, []netlink.Attribute{u32(uapi.AHostID, id)})
+	}
+	seen := map[uint32]bool{}
+	for range n {
+		select {
+		case id := <-got:
+			if seen[id] {
+				t.Fatalf("event for host %d returned twice", id)
+			}
+			seen[id] = true
+		case <-time.After(5 * time.Second):
+			t.Fatalf("%d of %d events returned", len(seen), n)
+		}
+	}
+	w.Close()
+	for range 4 {
+		if err := <-errc; !errors.Is(err, net.ErrClosed) {
+			t.Errorf("Next after Close: %v, want net.ErrClosed", err)
+		}
 	}
 }

@@ -154,8 +154,8 @@ func TestResolveFailures(t *testing.T) {
 		tb.resolver.addrs["peer.example.net"] = tt.addrs
 		tb.resolver.fail = tt.fail
 		tb.b.err = tt.kernel
-		if code := tb.runArgs(context.Background(), []string{"host", "resolve", tt.name}); code != exitError {
-			t.Errorf("%s: exit %d, want %d", tt.name, code, exitError)
+		if code := tb.runArgs(context.Background(), []string{"host", "resolve", tt.name}); code != exitKernel {
+			t.Errorf("%s: exit %d, want %d", tt.name, code, exitKernel)
 		}
 		if got := tb.stderr.String(); got != tt.stderr {
 			t.Errorf("%s: stderr\n %q\nwant %q", tt.name, got, tt.stderr)

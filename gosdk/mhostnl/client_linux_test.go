@@ -8,6 +8,7 @@ import (
 	"os"
 	"reflect"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/mdlayher/genetlink"
@@ -15,6 +16,8 @@ import (
 	"github.com/mdlayher/netlink"
 	"github.com/mdlayher/netlink/nltest"
 	"golang.org/x/sys/unix"
+
+	"github.com/mnet/mnet/gosdk/internal/uapi"
 )
 
 var (
@@ -26,7 +29,7 @@ func TestNewNotLoaded(t *testing.T) {
 	k := &fakeKernel{t: t, fn: func(genetlink.Message, netlink.Message) ([]genetlink.Message, error) {
 		return nil, kerr(unix.ENOENT, "")
 	}}
-	_, err := newClient(k.conn(), nil, nil)
+	_, err := k.newClient()
 	if !errors.Is(err, ErrNotLoaded) || !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("err = %v, want ErrNotLoaded and os.ErrNotExist", err)
 	}
@@ -39,7 +42,7 @@ func TestNewFamilyError(t *testing.T) {
 	k := &fakeKernel{t: t, fn: func(genetlink.Message, netlink.Message) ([]genetlink.Message, error) {
 		return nil, kerr(unix.EPERM, "")
 	}}
-	_, err := newClient(k.conn(), nil, nil)
+	_, err := k.newClient()
 	if errors.Is(err, ErrNotLoaded) || !errors.Is(err, os.ErrPermission) {
 		t.Fatalf("err = %v, want os.ErrPermission and not ErrNotLoaded", err)
 	}
@@ -47,10 +50,10 @@ func TestNewFamilyError(t *testing.T) {
 
 // TestRequests checks the header and attributes of every command's request.
 func TestRequests(t *testing.T) {
-	portAttr := u16(LocAttrPort, 7000)
+	portAttr := u16(uapi.LocAPort, 7000)
 	// Both locators of the host most tests send, as the kernel must
 	// receive them.
-	locators := nest(AttrHostLocators,
+	locators := nest(uapi.AHostLocators,
 		loc(10, ip6.AsSlice()),
 		loc(2, ip4.AsSlice(), portAttr),
 	)
@@ -65,42 +68,42 @@ func TestRequests(t *testing.T) {
 		do    func(c *Client) error
 	}{
 		{
-			name: "add", cmd: CmdHostNew,
+			name: "add", cmd: uapi.CmdHostNew,
 			flags: netlink.Request | netlink.Acknowledge,
-			attrs: []netlink.Attribute{u32(AttrHostID, 7), u32(AttrHostFlags, 1), locators},
+			attrs: []netlink.Attribute{u32(uapi.AHostID, 7), u32(uapi.AHostFlags, 1), locators},
 			do:    func(c *Client) error { return c.AddHost(host) },
 		},
 		{
-			name: "set", cmd: CmdHostNew,
+			name: "set", cmd: uapi.CmdHostNew,
 			flags: netlink.Request | netlink.Acknowledge,
-			attrs: []netlink.Attribute{u32(AttrHostID, 7), u32(AttrHostFlags, 1|2), locators},
+			attrs: []netlink.Attribute{u32(uapi.AHostID, 7), u32(uapi.AHostFlags, 1|2), locators},
 			do:    func(c *Client) error { return c.SetHost(host) },
 		},
 		{
-			name: "replace", cmd: CmdHostNew,
+			name: "replace", cmd: uapi.CmdHostNew,
 			flags: netlink.Request | netlink.Acknowledge,
-			attrs: []netlink.Attribute{u32(AttrHostID, 7), u32(AttrHostFlags, 2), locators},
+			attrs: []netlink.Attribute{u32(uapi.AHostID, 7), u32(uapi.AHostFlags, 2), locators},
 			do:    func(c *Client) error { return c.ReplaceHost(host) },
 		},
 		{
-			name: "append", cmd: CmdHostNew,
+			name: "append", cmd: uapi.CmdHostNew,
 			flags: netlink.Request | netlink.Acknowledge,
-			attrs: []netlink.Attribute{u32(AttrHostID, 7), u32(AttrHostFlags, 4), locators},
+			attrs: []netlink.Attribute{u32(uapi.AHostID, 7), u32(uapi.AHostFlags, 4), locators},
 			do:    func(c *Client) error { return c.AppendLocators(7, host.Locators, false) },
 		},
 		{
-			name: "append create", cmd: CmdHostNew,
+			name: "append create", cmd: uapi.CmdHostNew,
 			flags: netlink.Request | netlink.Acknowledge,
-			attrs: []netlink.Attribute{u32(AttrHostID, 7), u32(AttrHostFlags, 4|1), locators},
+			attrs: []netlink.Attribute{u32(uapi.AHostID, 7), u32(uapi.AHostFlags, 4|1), locators},
 			do:    func(c *Client) error { return c.AppendLocators(7, host.Locators, true) },
 		},
 		{
-			name: "add every locator kind", cmd: CmdHostNew,
+			name: "add every locator kind", cmd: uapi.CmdHostNew,
 			flags: netlink.Request | netlink.Acknowledge,
-			attrs: []netlink.Attribute{u32(AttrHostID, 0xfffffffe), u32(AttrHostFlags, 1), nest(AttrHostLocators,
-				loc(10, netip.MustParseAddr("fe80::1").AsSlice(), u32(LocAttrIfindex, 3)),
+			attrs: []netlink.Attribute{u32(uapi.AHostID, 0xfffffffe), u32(uapi.AHostFlags, 1), nest(uapi.AHostLocators,
+				loc(10, netip.MustParseAddr("fe80::1").AsSlice(), u32(uapi.LocAIfindex, 3)),
 				loc(2, []byte{10, 0, 0, 3}),
-				loc(1, []byte{2, 0, 0, 0, 0, 2}, u16(LocAttrPort, 1), u32(LocAttrIfindex, 4)),
+				loc(1, []byte{2, 0, 0, 0, 0, 2}, u16(uapi.LocAPort, 1), u32(uapi.LocAIfindex, 4)),
 			)},
 			do: func(c *Client) error {
 				return c.AddHost(Host{ID: 0xfffffffe, Locators: []Locator{
@@ -113,48 +116,48 @@ func TestRequests(t *testing.T) {
 		{
 			// The library leaves judging to the kernel: id 0 and an
 			// empty locator list are sent as they are.
-			name: "add id 0 without locators", cmd: CmdHostNew,
+			name: "add id 0 without locators", cmd: uapi.CmdHostNew,
 			flags: netlink.Request | netlink.Acknowledge,
-			attrs: []netlink.Attribute{u32(AttrHostID, 0), u32(AttrHostFlags, 1), nest(AttrHostLocators)},
+			attrs: []netlink.Attribute{u32(uapi.AHostID, 0), u32(uapi.AHostFlags, 1), nest(uapi.AHostLocators)},
 			do:    func(c *Client) error { return c.AddHost(Host{}) },
 		},
 		{
-			name: "delete", cmd: CmdHostDel,
+			name: "delete", cmd: uapi.CmdHostDel,
 			flags: netlink.Request | netlink.Acknowledge,
-			attrs: []netlink.Attribute{u32(AttrHostID, 7)},
+			attrs: []netlink.Attribute{u32(uapi.AHostID, 7)},
 			do:    func(c *Client) error { return c.DeleteHost(7) },
 		},
 		{
-			name: "flush", cmd: CmdHostFlush,
+			name: "flush", cmd: uapi.CmdHostFlush,
 			flags: netlink.Request | netlink.Acknowledge,
 			do:    func(c *Client) error { return c.FlushHosts() },
 		},
 		{
-			name: "get host", cmd: CmdHostGet,
+			name: "get host", cmd: uapi.CmdHostGet,
 			flags: netlink.Request,
-			attrs: []netlink.Attribute{u32(AttrHostID, 7)},
-			reply: []genetlink.Message{reply(CmdHostGet, u32(AttrHostID, 7), nest(AttrHostLocators))},
+			attrs: []netlink.Attribute{u32(uapi.AHostID, 7)},
+			reply: []genetlink.Message{reply(uapi.CmdHostGet, u32(uapi.AHostID, 7), nest(uapi.AHostLocators))},
 			do:    func(c *Client) error { _, err := c.Host(7); return err },
 		},
 		{
-			name: "dump hosts", cmd: CmdHostGet,
+			name: "dump hosts", cmd: uapi.CmdHostGet,
 			flags: netlink.Request | netlink.Dump,
 			do:    func(c *Client) error { _, err := c.Hosts(); return err },
 		},
 		{
-			name: "dump protocols", cmd: CmdProtoGet,
+			name: "dump protocols", cmd: uapi.CmdProtoGet,
 			flags: netlink.Request | netlink.Dump,
 			do:    func(c *Client) error { _, err := c.Protocols(); return err },
 		},
 		{
-			name: "dump sockets", cmd: CmdSockGet,
+			name: "dump sockets", cmd: uapi.CmdSockGet,
 			flags: netlink.Request | netlink.Dump,
 			do:    func(c *Client) error { _, err := c.Sockets(); return err },
 		},
 		{
-			name: "get stats", cmd: CmdStatsGet,
+			name: "get stats", cmd: uapi.CmdStatsGet,
 			flags: netlink.Request,
-			reply: []genetlink.Message{reply(CmdStatsGet, nest(AttrStats))},
+			reply: []genetlink.Message{reply(uapi.CmdStatsGet, nest(uapi.AStats))},
 			do:    func(c *Client) error { _, err := c.Stats(); return err },
 		},
 	}
@@ -165,8 +168,8 @@ func TestRequests(t *testing.T) {
 			k := newFake(t, genltest.CheckRequest(testFamily.ID, tt.cmd, tt.flags,
 				func(greq genetlink.Message, _ netlink.Message) ([]genetlink.Message, error) {
 					calls++
-					if greq.Header.Version != GenlVersion {
-						t.Errorf("version %d, want %d", greq.Header.Version, GenlVersion)
+					if greq.Header.Version != uapi.GenlVersion {
+						t.Errorf("version %d, want %d", greq.Header.Version, uapi.GenlVersion)
 					}
 					if !bytes.Equal(greq.Data, want) {
 						t.Errorf("attributes:\n got %s\nwant %s", dumpAttrs(greq.Data), dumpAttrs(want))
@@ -230,11 +233,11 @@ func TestHostsMultipart(t *testing.T) {
 	var want []Host
 	for id := uint32(1); id <= 7; id++ {
 		a := netip.AddrFrom4([4]byte{10, 0, 0, byte(id)})
-		replies = append(replies, reply(CmdHostGet,
-			u32(AttrHostID, id),
-			nest(AttrHostLocators,
-				loc(10, ip6.AsSlice(), raw(LocAttrPad), u64(LocAttrTxPackets, uint64(id)), u64(LocAttrTxErrors, 1)),
-				loc(2, a.AsSlice(), u16(LocAttrPort, 53), u64(LocAttrTxPackets, 2), u64(LocAttrTxErrors, 0)),
+		replies = append(replies, reply(uapi.CmdHostGet,
+			u32(uapi.AHostID, id),
+			nest(uapi.AHostLocators,
+				loc(10, ip6.AsSlice(), raw(uapi.LocAPad), u64(uapi.LocATxPackets, uint64(id)), u64(uapi.LocATxErrors, 1)),
+				loc(2, a.AsSlice(), u16(uapi.LocAPort, 53), u64(uapi.LocATxPackets, 2), u64(uapi.LocATxErrors, 0)),
 			)))
 		want = append(want, Host{ID: id, Locators: []Locator{
 			{Family: FamilyInet6, Addr: ip6, TxPackets: uint64(id), TxErrors: 1},
@@ -262,13 +265,13 @@ func TestHostsEmpty(t *testing.T) {
 }
 
 func TestHost(t *testing.T) {
-	k := serve(t, reply(CmdHostGet,
-		u32(AttrHostID, 7),
+	k := serve(t, reply(uapi.CmdHostGet,
+		u32(uapi.AHostID, 7),
 		u32(99, 1), // unknown attributes are skipped
-		nest(AttrHostLocators,
+		nest(uapi.AHostLocators,
 			raw(99),
-			loc(1, []byte{2, 0, 0, 0, 0, 2}, u32(LocAttrIfindex, 4), u32(99, 0)),
-			loc(10, ip6.AsSlice(), u16(LocAttrPort, 0xabcd)),
+			loc(1, []byte{2, 0, 0, 0, 0, 2}, u32(uapi.LocAIfindex, 4), u32(99, 0)),
+			loc(10, ip6.AsSlice(), u16(uapi.LocAPort, 0xabcd)),
 		)))
 	got, err := k.client().Host(7)
 	if err != nil {
@@ -285,14 +288,14 @@ func TestHost(t *testing.T) {
 
 func TestProtocols(t *testing.T) {
 	proto := func(family uint16, name, module string, alen uint32, tx, rx uint64) netlink.Attribute {
-		return nest(AttrProto, u16(ProtoAttrFamily, family), str(ProtoAttrName, name),
-			str(ProtoAttrModule, module), u32(ProtoAttrAddrLen, alen), raw(ProtoAttrPad),
-			u64(ProtoAttrTxPackets, tx), u64(ProtoAttrRxPackets, rx), u32(99, 0))
+		return nest(uapi.AProto, u16(uapi.ProtoAFamily, family), str(uapi.ProtoAName, name),
+			str(uapi.ProtoAModule, module), u32(uapi.ProtoAAddrLen, alen), raw(uapi.ProtoAPad),
+			u64(uapi.ProtoATxPackets, tx), u64(uapi.ProtoARxPackets, rx), u32(99, 0))
 	}
 	k := serve(t,
-		reply(CmdProtoGet, proto(2, "inet", "kernel", 4, 1, 2)),
-		reply(CmdProtoGet, proto(10, "inet6", "kernel", 16, 3, 4)),
-		reply(CmdProtoGet, proto(1, "testproto", "mhost_testproto", 6, 5, 6)),
+		reply(uapi.CmdProtoGet, proto(2, "inet", "kernel", 4, 1, 2)),
+		reply(uapi.CmdProtoGet, proto(10, "inet6", "kernel", 16, 3, 4)),
+		reply(uapi.CmdProtoGet, proto(1, "testproto", "mhost_testproto", 6, 5, 6)),
 	)
 	got, err := k.client().Protocols()
 	if err != nil {
@@ -310,10 +313,10 @@ func TestProtocols(t *testing.T) {
 
 func TestSockets(t *testing.T) {
 	k := serve(t,
-		reply(CmdSockGet, nest(AttrSock, u16(SockAttrPort, 7000), u32(SockAttrUID, 0),
-			raw(SockAttrPad), u64(SockAttrInode, 1<<40), u32(SockAttrRmem, 768),
-			u32(SockAttrWmem, 0), u32(SockAttrDrops, 2), u32(SockAttrPeerHostID, 7))),
-		reply(CmdSockGet, nest(AttrSock, u16(SockAttrPort, 0), u32(SockAttrUID, 65534), u64(SockAttrInode, 9))),
+		reply(uapi.CmdSockGet, nest(uapi.ASock, u16(uapi.SockAPort, 7000), u32(uapi.SockAUID, 0),
+			raw(uapi.SockAPad), u64(uapi.SockAInode, 1<<40), u32(uapi.SockARmem, 768),
+			u32(uapi.SockAWmem, 0), u32(uapi.SockADrops, 2), u32(uapi.SockAPeerHostID, 7))),
+		reply(uapi.CmdSockGet, nest(uapi.ASock, u16(uapi.SockAPort, 0), u32(uapi.SockAUID, 65534), u64(uapi.SockAInode, 9))),
 	)
 	got, err := k.client().Sockets()
 	if err != nil {
@@ -329,14 +332,14 @@ func TestSockets(t *testing.T) {
 }
 
 func TestStats(t *testing.T) {
-	k := serve(t, reply(CmdStatsGet, nest(AttrStats,
-		u32(StatsAttrHosts, 1), u32(StatsAttrSockets, 2), raw(StatsAttrPad),
-		u64(StatsAttrTxHostID, 3), u64(StatsAttrTxFailover, 4), u64(StatsAttrTxUnreach, 5),
-		u64(StatsAttrRxL3Unknown, 6), u64(StatsAttrHostsAllocated, 7), u64(99, 8),
-		u64(StatsAttrTxL3, 9), u64(StatsAttrRxL3, 10), u64(StatsAttrRxL3Short, 11),
-		u64(StatsAttrRxL3BadHeader, 12), u64(StatsAttrRxL3BadLen, 13),
-		u64(StatsAttrRxL3Truncated, 14), u64(StatsAttrRxL3NoSocket, 15),
-		u64(StatsAttrRxL3BadCsum, 16), u64(StatsAttrRxL3DevDisabled, 17))))
+	k := serve(t, reply(uapi.CmdStatsGet, nest(uapi.AStats,
+		u32(uapi.StatsAHosts, 1), u32(uapi.StatsASockets, 2), raw(uapi.StatsAPad),
+		u64(uapi.StatsATxHostID, 3), u64(uapi.StatsATxFailover, 4), u64(uapi.StatsATxUnreach, 5),
+		u64(uapi.StatsARxL3Unknown, 6), u64(uapi.StatsAHostsAllocated, 7), u64(99, 8),
+		u64(uapi.StatsATxL3, 9), u64(uapi.StatsARxL3, 10), u64(uapi.StatsARxL3Short, 11),
+		u64(uapi.StatsARxL3BadHeader, 12), u64(uapi.StatsARxL3BadLen, 13),
+		u64(uapi.StatsARxL3Truncated, 14), u64(uapi.StatsARxL3NoSocket, 15),
+		u64(uapi.StatsARxL3BadCsum, 16), u64(uapi.StatsARxL3DevDisabled, 17))))
 	got, err := k.client().Stats()
 	if err != nil {
 		t.Fatal(err)
@@ -354,58 +357,58 @@ func TestStats(t *testing.T) {
 // ErrMalformed, never a panic.
 func TestMalformed(t *testing.T) {
 	hostReply := func(attrs ...netlink.Attribute) []genetlink.Message {
-		return []genetlink.Message{reply(CmdHostGet, attrs...)}
+		return []genetlink.Message{reply(uapi.CmdHostGet, attrs...)}
 	}
 	getHost := func(c *Client) error { _, err := c.Host(7); return err }
-	okLocs := nest(AttrHostLocators, loc(2, ip4.AsSlice()))
+	okLocs := nest(uapi.AHostLocators, loc(2, ip4.AsSlice()))
 	tests := []struct {
 		name    string
 		replies []genetlink.Message
 		do      func(c *Client) error
 	}{
-		{"host id as u16", hostReply(u16(AttrHostID, 7), okLocs), getHost},
+		{"host id as u16", hostReply(u16(uapi.AHostID, 7), okLocs), getHost},
 		{"no host id", hostReply(okLocs), getHost},
-		{"no locators", hostReply(u32(AttrHostID, 7)), getHost},
-		{"family as u32", hostReply(u32(AttrHostID, 7), nest(AttrHostLocators,
-			nest(AttrLocator, u32(LocAttrFamily, 2), raw(LocAttrAddr, 10, 0, 0, 2)))), getHost},
-		{"no family", hostReply(u32(AttrHostID, 7), nest(AttrHostLocators,
-			nest(AttrLocator, raw(LocAttrAddr, 10, 0, 0, 2)))), getHost},
-		{"inet address of 16 bytes", hostReply(u32(AttrHostID, 7), nest(AttrHostLocators, loc(2, ip6.AsSlice()))), getHost},
-		{"inet6 address of 4 bytes", hostReply(u32(AttrHostID, 7), nest(AttrHostLocators, loc(10, ip4.AsSlice()))), getHost},
-		{"inet6 without address", hostReply(u32(AttrHostID, 7), nest(AttrHostLocators,
-			nest(AttrLocator, u16(LocAttrFamily, 10)))), getHost},
-		{"port as u32", hostReply(u32(AttrHostID, 7), nest(AttrHostLocators, loc(2, ip4.AsSlice(), u32(LocAttrPort, 1)))), getHost},
-		{"ifindex as u16", hostReply(u32(AttrHostID, 7), nest(AttrHostLocators, loc(10, ip6.AsSlice(), u16(LocAttrIfindex, 1)))), getHost},
-		{"tx packets as u32", hostReply(u32(AttrHostID, 7), nest(AttrHostLocators, loc(2, ip4.AsSlice(), u32(LocAttrTxPackets, 1)))), getHost},
-		{"tx errors as u32", hostReply(u32(AttrHostID, 7), nest(AttrHostLocators, loc(2, ip4.AsSlice(), u32(LocAttrTxErrors, 1)))), getHost},
+		{"no locators", hostReply(u32(uapi.AHostID, 7)), getHost},
+		{"family as u32", hostReply(u32(uapi.AHostID, 7), nest(uapi.AHostLocators,
+			nest(uapi.ALocator, u32(uapi.LocAFamily, 2), raw(uapi.LocAAddr, 10, 0, 0, 2)))), getHost},
+		{"no family", hostReply(u32(uapi.AHostID, 7), nest(uapi.AHostLocators,
+			nest(uapi.ALocator, raw(uapi.LocAAddr, 10, 0, 0, 2)))), getHost},
+		{"inet address of 16 bytes", hostReply(u32(uapi.AHostID, 7), nest(uapi.AHostLocators, loc(2, ip6.AsSlice()))), getHost},
+		{"inet6 address of 4 bytes", hostReply(u32(uapi.AHostID, 7), nest(uapi.AHostLocators, loc(10, ip4.AsSlice()))), getHost},
+		{"inet6 without address", hostReply(u32(uapi.AHostID, 7), nest(uapi.AHostLocators,
+			nest(uapi.ALocator, u16(uapi.LocAFamily, 10)))), getHost},
+		{"port as u32", hostReply(u32(uapi.AHostID, 7), nest(uapi.AHostLocators, loc(2, ip4.AsSlice(), u32(uapi.LocAPort, 1)))), getHost},
+		{"ifindex as u16", hostReply(u32(uapi.AHostID, 7), nest(uapi.AHostLocators, loc(10, ip6.AsSlice(), u16(uapi.LocAIfindex, 1)))), getHost},
+		{"tx packets as u32", hostReply(u32(uapi.AHostID, 7), nest(uapi.AHostLocators, loc(2, ip4.AsSlice(), u32(uapi.LocATxPackets, 1)))), getHost},
+		{"tx errors as u32", hostReply(u32(uapi.AHostID, 7), nest(uapi.AHostLocators, loc(2, ip4.AsSlice(), u32(uapi.LocATxErrors, 1)))), getHost},
 		{"truncated attribute", []genetlink.Message{{
-			Header: genetlink.Header{Command: CmdHostGet, Version: 1},
-			Data:   []byte{8, 0, AttrHostID, 0, 7, 0, 0, 0, 12, 0, AttrHostLocators, 0x80, 1, 2, 3, 4},
+			Header: genetlink.Header{Command: uapi.CmdHostGet, Version: 1},
+			Data:   []byte{8, 0, uapi.AHostID, 0, 7, 0, 0, 0, 12, 0, uapi.AHostLocators, 0x80, 1, 2, 3, 4},
 		}}, getHost},
 		{"truncated header", []genetlink.Message{{
-			Header: genetlink.Header{Command: CmdHostGet, Version: 1},
+			Header: genetlink.Header{Command: uapi.CmdHostGet, Version: 1},
 			Data:   []byte{8, 0},
 		}}, getHost},
-		{"truncated nest", hostReply(u32(AttrHostID, 7), raw(AttrHostLocators|netlink.Nested, 8, 0, 1, 0x80, 1, 2)), getHost},
-		{"two hosts for one", append(hostReply(u32(AttrHostID, 7), okLocs), reply(CmdHostGet, u32(AttrHostID, 7), okLocs)), getHost},
+		{"truncated nest", hostReply(u32(uapi.AHostID, 7), raw(uapi.AHostLocators|netlink.Nested, 8, 0, 1, 0x80, 1, 2)), getHost},
+		{"two hosts for one", append(hostReply(u32(uapi.AHostID, 7), okLocs), reply(uapi.CmdHostGet, u32(uapi.AHostID, 7), okLocs)), getHost},
 		{"dumped host without id", hostReply(okLocs), func(c *Client) error { _, err := c.Hosts(); return err }},
-		{"proto family as u8", []genetlink.Message{reply(CmdProtoGet, nest(AttrProto, raw(ProtoAttrFamily, 2), str(ProtoAttrName, "inet")))},
+		{"proto family as u8", []genetlink.Message{reply(uapi.CmdProtoGet, nest(uapi.AProto, raw(uapi.ProtoAFamily, 2), str(uapi.ProtoAName, "inet")))},
 			func(c *Client) error { _, err := c.Protocols(); return err }},
-		{"proto without family", []genetlink.Message{reply(CmdProtoGet, nest(AttrProto, str(ProtoAttrName, "inet")))},
+		{"proto without family", []genetlink.Message{reply(uapi.CmdProtoGet, nest(uapi.AProto, str(uapi.ProtoAName, "inet")))},
 			func(c *Client) error { _, err := c.Protocols(); return err }},
-		{"proto addr len as u16", []genetlink.Message{reply(CmdProtoGet, nest(AttrProto, u16(ProtoAttrFamily, 2), u16(ProtoAttrAddrLen, 4)))},
+		{"proto addr len as u16", []genetlink.Message{reply(uapi.CmdProtoGet, nest(uapi.AProto, u16(uapi.ProtoAFamily, 2), u16(uapi.ProtoAAddrLen, 4)))},
 			func(c *Client) error { _, err := c.Protocols(); return err }},
-		{"proto tx as u32", []genetlink.Message{reply(CmdProtoGet, nest(AttrProto, u16(ProtoAttrFamily, 2), u32(ProtoAttrTxPackets, 4)))},
+		{"proto tx as u32", []genetlink.Message{reply(uapi.CmdProtoGet, nest(uapi.AProto, u16(uapi.ProtoAFamily, 2), u32(uapi.ProtoATxPackets, 4)))},
 			func(c *Client) error { _, err := c.Protocols(); return err }},
-		{"sock port as u32", []genetlink.Message{reply(CmdSockGet, nest(AttrSock, u32(SockAttrPort, 1)))},
+		{"sock port as u32", []genetlink.Message{reply(uapi.CmdSockGet, nest(uapi.ASock, u32(uapi.SockAPort, 1)))},
 			func(c *Client) error { _, err := c.Sockets(); return err }},
-		{"sock inode as u32", []genetlink.Message{reply(CmdSockGet, nest(AttrSock, u32(SockAttrInode, 1)))},
+		{"sock inode as u32", []genetlink.Message{reply(uapi.CmdSockGet, nest(uapi.ASock, u32(uapi.SockAInode, 1)))},
 			func(c *Client) error { _, err := c.Sockets(); return err }},
-		{"stats hosts as u64", []genetlink.Message{reply(CmdStatsGet, nest(AttrStats, u64(StatsAttrHosts, 1)))},
+		{"stats hosts as u64", []genetlink.Message{reply(uapi.CmdStatsGet, nest(uapi.AStats, u64(uapi.StatsAHosts, 1)))},
 			func(c *Client) error { _, err := c.Stats(); return err }},
-		{"stats failover as u32", []genetlink.Message{reply(CmdStatsGet, nest(AttrStats, u32(StatsAttrTxFailover, 1)))},
+		{"stats failover as u32", []genetlink.Message{reply(uapi.CmdStatsGet, nest(uapi.AStats, u32(uapi.StatsATxFailover, 1)))},
 			func(c *Client) error { _, err := c.Stats(); return err }},
-		{"no stats", []genetlink.Message{reply(CmdStatsGet)},
+		{"no stats", []genetlink.Message{reply(uapi.CmdStatsGet)},
 			func(c *Client) error { _, err := c.Stats(); return err }},
 	}
 	for _, tt := range tests {
@@ -505,11 +508,11 @@ func TestErrorsOfEveryOp(t *testing.T) {
 // TestStaleReplies checks that replies left over from an earlier request
 // are skipped.
 func TestStaleReplies(t *testing.T) {
-	k := serve(t, reply(CmdStatsGet, nest(AttrStats, u32(StatsAttrHosts, 3))))
+	k := serve(t, reply(uapi.CmdStatsGet, nest(uapi.AStats, u32(uapi.StatsAHosts, 3))))
 	c := k.client()
 	s := k.sockets[0]
 	stale := netlink.Message{Header: netlink.Header{Type: netlink.HeaderType(testFamily.ID), Sequence: 1, PID: nltest.PID}}
-	stale.Data, _ = reply(CmdStatsGet, nest(AttrStats, u32(StatsAttrHosts, 99))).MarshalBinary()
+	stale.Data, _ = reply(uapi.CmdStatsGet, nest(uapi.AStats, u32(uapi.StatsAHosts, 99))).MarshalBinary()
 	staleErr := errorReply(netlink.Message{Header: netlink.Header{Length: 20, Sequence: 2}, Data: make([]byte, 4)}, unix.EEXIST, "old")
 	s.mu.Lock()
 	s.queueLocked([]netlink.Message{stale})
@@ -522,26 +525,95 @@ func TestStaleReplies(t *testing.T) {
 	}
 }
 
+// TestDumpInterrupted checks that dumps the kernel flags as interrupted
+// are read again, whether the flag is on every message or, as when the
+// table changed after the last host was sent, on NLMSG_DONE alone (which
+// netlink.Conn drops), and for empty dumps too.
 func TestDumpInterrupted(t *testing.T) {
-	host := reply(CmdHostGet, u32(AttrHostID, 1), nest(AttrHostLocators, loc(2, ip4.AsSlice())))
-	for _, interrupted := range []int{2, 100} {
-		calls := 0
-		k := newFake(t, func(genetlink.Message, netlink.Message) ([]genetlink.Message, error) {
-			calls++
-			return []genetlink.Message{host}, nil
-		})
-		k.interruptDumps = interrupted
-		hosts, err := k.client().Hosts()
-		if interrupted <= maxDumpRetries {
-			if err != nil || len(hosts) != 1 {
-				t.Errorf("interrupted %d times: Hosts() = %v, %v; want 1 host", interrupted, hosts, err)
+	host := reply(uapi.CmdHostGet, u32(uapi.AHostID, 1), nest(uapi.AHostLocators, loc(2, ip4.AsSlice())))
+	for _, onDone := range []bool{false, true} {
+		for _, hosts := range [][]genetlink.Message{{host}, {host, host, host}, nil} {
+			for _, interrupted := range []int{2, 100} {
+				name := fmt.Sprintf("%d hosts, interrupted %d times, on NLMSG_DONE only %v", len(hosts), interrupted, onDone)
+				if len(hosts) == 0 && !onDone {
+					continue // no message but NLMSG_DONE
+				}
+				calls := 0
+				k := newFake(t, func(genetlink.Message, netlink.Message) ([]genetlink.Message, error) {
+					calls++
+					return hosts, nil
+				})
+				k.interruptDumps, k.onDone = interrupted, onDone
+				got, err := k.client().Hosts()
+				if interrupted <= maxDumpRetries {
+					if err != nil || len(got) != len(hosts) {
+						t.Errorf("%s: Hosts() = %v, %v; want %d hosts", name, got, err, len(hosts))
+					}
+				} else if !errors.Is(err, unix.EINTR) {
+					t.Errorf("%s: err = %v, want EINTR", name, err)
+				}
+				if want := min(interrupted+1, maxDumpRetries+1); calls != want {
+					t.Errorf("%s: %d dumps, want %d", name, calls, want)
+				}
 			}
-		} else if !errors.Is(err, unix.EINTR) {
-			t.Errorf("always interrupted: err = %v, want EINTR", err)
 		}
-		if want := min(interrupted+1, maxDumpRetries+1); calls != want {
-			t.Errorf("interrupted %d times: %d dumps, want %d", interrupted, calls, want)
+	}
+}
+
+// TestNew checks a Client over the connection genltest gives: it works,
+// batches included (one request per send), but for the flags of
+// NLMSG_DONE, which it cannot see.
+func TestNew(t *testing.T) {
+	var (
+		hosts []uint32
+		mu    sync.Mutex
+	)
+	conn := genltest.Dial(genltest.ServeFamily(testFamily, func(greq genetlink.Message, req netlink.Message) ([]genetlink.Message, error) {
+		switch greq.Header.Command {
+		case uapi.CmdHostNew:
+			h, err := decodeHost(greq.Data, true)
+			if err != nil {
+				return nil, err
+			}
+			mu.Lock()
+			hosts = append(hosts, h.ID)
+			mu.Unlock()
+			if req.Header.Flags&netlink.Acknowledge != 0 {
+				return nil, genltest.Error(0) // genltest's acknowledgement
+			}
+			return nil, nil
+		case uapi.CmdHostGet:
+			var out []genetlink.Message
+			mu.Lock()
+			for _, id := range hosts {
+				out = append(out, reply(uapi.CmdHostGet, u32(uapi.AHostID, id), nest(uapi.AHostLocators, loc(2, ip4.AsSlice()))))
+			}
+			mu.Unlock()
+			return out, nil
 		}
+		return nil, genltest.Error(int(unix.EOPNOTSUPP))
+	}))
+	c, err := New(conn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.AddHost(Host{ID: 1, Locators: []Locator{{Addr: ip4}}}); err != nil {
+		t.Fatalf("AddHost: %v", err)
+	}
+	batch := make([]Host, 300)
+	for i := range batch {
+		batch[i] = Host{ID: uint32(i + 2), Locators: []Locator{{Addr: ip4}}}
+	}
+	if err := c.AddHosts(batch); err != nil {
+		t.Fatalf("AddHosts: %v", err)
+	}
+	got, err := c.Hosts()
+	if err != nil || len(got) != 301 {
+		t.Fatalf("Hosts() = %d hosts, %v; want 301", len(got), err)
+	}
+	if _, err := c.Stats(); !errors.Is(err, unix.EOPNOTSUPP) {
+		t.Errorf("Stats() from a server that does not know it: %v, want EOPNOTSUPP", err)
 	}
 }
 

@@ -79,7 +79,10 @@ func TestParseLocatorsErrors(t *testing.T) {
 		{"inet6 fd00::1 dev eth0 dev veth0", "two devices"},
 		{"inet6 fe80::1%nope", `unknown device "nope"`},
 		{"inet6 dev veth0 fe80::1%eth0", "names another device than dev veth0"},
-		{"bogus 1", `unknown locator family or address "bogus" (families: inet, inet6, testproto)`},
+		{"bogus 1", `unknown locator kind "bogus": want an IP address, or a kind before one: inet, inet6, testproto`},
+		{"inte 1.2.3.4", `unknown locator kind "inte": want an IP address, or a kind before one: inet, inet6, testproto`},
+		{"999.1.1.1", `invalid address "999.1.1.1": want an IP address, or a kind before one: inet, inet6, or a plugged network layer's name`},
+		{"inet 1.2.3.4 fd00::1 01:02", `invalid address "01:02"`},
 		{"testproto 02:00", "testproto addresses are 6 bytes long"},
 		{"testproto zz:00:00:00:00:00", "invalid testproto address"},
 		{"testproto 0x123", "invalid testproto address"},
@@ -101,14 +104,39 @@ func TestParseLocatorsErrors(t *testing.T) {
 	}
 }
 
+// Without the module, a locator typo is still a usage error that names
+// the token and lists the kinds, never "module not loaded"; a token that
+// cannot be a layer's name does not even make mhostctl ask the kernel.
 func TestParseLocatorsKernelDown(t *testing.T) {
-	tb := newTestbed()
-	tb.dialErr = mhostnl.ErrNotLoaded
-	if code := tb.run(t, "host add 7 testproto 02:00:00:00:00:02"); code != exitError {
-		t.Errorf("exit %d, want %d", code, exitError)
+	tests := []struct {
+		args   string
+		code   int
+		stderr string
+		dials  int
+	}{
+		{"host add 7 inte 1.2.3.4", exitUsage,
+			`mhostctl: host add: unknown locator kind "inte": want an IP address, or a kind before one: inet, inet6 (the kernel's plugged network layers could not be listed)`, 1},
+		{"host add 7 999.1.1.1", exitUsage, `mhostctl: host add: invalid address "999.1.1.1": want an IP address, or a kind before one: inet, inet6, or a plugged network layer's name`, 0},
+		{"host add 7 testproto 02:00:00:00:00:02", exitUsage, `unknown locator kind "testproto"`, 1},
+		{"host add 7 inet 1.2.3.4", exitKernel, "mhostctl: host add: mhost module not loaded: run modprobe mhost\n", 1},
+		{"host show", exitKernel, "mhostctl: host show: mhost module not loaded: run modprobe mhost\n", 1},
 	}
-	if got, want := tb.stderr.String(), "mhostctl: mhost module not loaded: run modprobe mhost\n"; got != want {
-		t.Errorf("stderr = %q, want %q", got, want)
+	for _, tt := range tests {
+		tb := newTestbed()
+		tb.dialErr = mhostnl.ErrNotLoaded
+		if code := tb.run(t, tt.args); code != tt.code {
+			t.Errorf("%q: exit %d, want %d", tt.args, code, tt.code)
+		}
+		got := tb.stderr.String()
+		if !strings.Contains(got, tt.stderr) {
+			t.Errorf("%q: stderr %q, want it to contain %q", tt.args, got, tt.stderr)
+		}
+		if tt.code == exitUsage && strings.Contains(got, "not loaded") {
+			t.Errorf("%q: a usage error says %q", tt.args, got)
+		}
+		if tb.dials != tt.dials {
+			t.Errorf("%q: %d dials of the kernel, want %d", tt.args, tb.dials, tt.dials)
+		}
 	}
 }
 
@@ -157,11 +185,11 @@ func TestCommands(t *testing.T) {
 
 func TestUsageErrors(t *testing.T) {
 	tests := []struct{ args, stderr string }{
-		{"", "mhostctl: missing command\nRun 'mhostctl --help' for the commands.\n"},
+		{"", "mhostctl: missing command\nRun 'mhostctl help' for the commands.\n"},
 		{"bogus", `mhostctl: unknown command "bogus"`},
-		{"host", "mhostctl: host: missing command: one of add, set, replace, append, del, show, flush, resolve\n"},
+		{"host", "mhostctl: host: missing command: one of show, add, append, set, replace, del, flush, resolve\n"},
 		{"host bogus", `mhostctl: host: unknown command "bogus"`},
-		{"host add", "mhostctl: host add: missing host ID\nusage: mhostctl host add ID LOCATOR...\nRun 'mhostctl host add --help' for more.\n"},
+		{"host add", "mhostctl: host add: missing host ID\nusage: mhostctl host add ID LOCATOR...\nRun 'mhostctl help host add' for more.\n"},
 		{"host add 7", "mhostctl: host add: missing LOCATOR"},
 		{"host add x inet 1.1.1.1", `mhostctl: host add: invalid host id "x"`},
 		{"host add 0 inet 1.1.1.1", `invalid host id "0"`},
@@ -204,10 +232,10 @@ func TestUsageErrors(t *testing.T) {
 
 func TestHelp(t *testing.T) {
 	tests := []struct{ args, want string }{
-		{"--help", "usage: mhostctl [-j] OBJECT COMMAND [ARGS]"},
-		{"-h", "LOCATOR := [FAMILY] ADDRESS [port PORT] [dev IFNAME]"},
-		{"help", "Exit status: 0 success, 1 the kernel refused or failed"},
-		{"host --help", "usage: mhostctl [-j] host COMMAND [ARGS]"},
+		{"--help", "usage: mhostctl [OPTIONS] OBJECT COMMAND [ARGS]"},
+		{"-h", "LOCATOR := [KIND] ADDRESS [port PORT] [dev IFNAME]"},
+		{"help", "Exit status, as ip(8)'s: 0 success; 1 the command line is wrong; 2 the\nkernel refused or failed"},
+		{"host --help", "usage: mhostctl [OPTIONS] host COMMAND [ARGS]"},
 		{"help host", "host resolve NAME"},
 		{"host help", "host append [--create] ID LOCATOR..."},
 		{"host add -h", "usage: mhostctl host add ID LOCATOR...\n\nadd a host; fails if it exists"},
@@ -256,13 +284,13 @@ func TestKernelErrors(t *testing.T) {
 			"mhostctl: host del: no such host (no such file or directory)\n"},
 		{"host show", &mhostnl.Error{Op: "get hosts", Err: errors.New("netlink receive: boom")},
 			"mhostctl: host show: netlink receive: boom\n"},
-		{"stats", mhostnl.ErrNotLoaded, "mhostctl: mhost module not loaded: run modprobe mhost\n"},
+		{"stats", mhostnl.ErrNotLoaded, "mhostctl: stats: mhost module not loaded: run modprobe mhost\n"},
 	}
 	for _, tt := range tests {
 		tb := newTestbed()
 		tb.b.err = tt.err
-		if code := tb.run(t, tt.args); code != exitError {
-			t.Errorf("%q: exit %d, want %d", tt.args, code, exitError)
+		if code := tb.run(t, tt.args); code != exitKernel {
+			t.Errorf("%q: exit %d, want %d", tt.args, code, exitKernel)
 		}
 		if got := tb.stderr.String(); got != tt.stderr {
 			t.Errorf("%q: stderr\n %q\nwant %q", tt.args, got, tt.stderr)
@@ -271,13 +299,13 @@ func TestKernelErrors(t *testing.T) {
 
 	tb := newTestbed()
 	tb.b.hosts = nil
-	if code := tb.run(t, "host show 9"); code != exitError ||
+	if code := tb.run(t, "host show 9"); code != exitKernel ||
 		tb.stderr.String() != "mhostctl: host show: no such host (no such file or directory)\n" {
 		t.Errorf("host show 9: exit %d, stderr %q", code, tb.stderr.String())
 	}
 	tb.dialErr = mhostnl.ErrNotLoaded
-	if code := tb.run(t, "host show"); code != exitError ||
-		tb.stderr.String() != "mhostctl: mhost module not loaded: run modprobe mhost\n" {
+	if code := tb.run(t, "host show"); code != exitKernel ||
+		tb.stderr.String() != "mhostctl: host show: mhost module not loaded: run modprobe mhost\n" {
 		t.Errorf("not loaded: exit %d, stderr %q", code, tb.stderr.String())
 	}
 }
@@ -299,13 +327,21 @@ func TestRender(t *testing.T) {
 	tests := []struct {
 		args, stdout string
 	}{
-		{"host show", `ID  FAMILY     ADDRESS            PORT  DEV    TX_PACKETS  TX_ERRORS
+		{"host show", `ID  KIND       ADDRESS            PORT  DEV
+7   inet6      fd00::2            -     -
+7   inet       10.0.0.2           -     -
+8   testproto  02:00:00:00:00:02  -     veth0
+8   inet6      fe80::2            7000  9
+`},
+		{"-s host show", `ID  KIND       ADDRESS            PORT  DEV    TX_PACKETS  TX_ERRORS
 7   inet6      fd00::2            -     -      10          1
 7   inet       10.0.0.2           -     -      5           0
 8   testproto  02:00:00:00:00:02  -     veth0  3           0
 8   inet6      fe80::2            7000  9      0           0
 `},
-		{"host show 7 -j", `[
+		{"host show 7 -j", `[{"id":7,"locators":[{"family":"inet6","family_number":10,"address":"fd00::2","port":0,"ifindex":0,"dev":"","tx_packets":10,"tx_errors":1},{"family":"inet","family_number":2,"address":"10.0.0.2","port":0,"ifindex":0,"dev":"","tx_packets":5,"tx_errors":0}]}]
+`},
+		{"host show 7 -j -p", `[
   {
     "id": 7,
     "locators": [
@@ -338,7 +374,7 @@ func TestRender(t *testing.T) {
 10      inet6      kernel           16        30          40
 1       testproto  mhost_testproto  6         0           0
 `},
-		{"proto list --json", `[
+		{"proto list --json -p", `[
   {
     "name": "inet",
     "family_number": 2,
@@ -370,7 +406,7 @@ func TestRender(t *testing.T) {
 7000  0      1234   768     0       2      hid(7)
 7001  65534  1235   0       0       0      -
 `},
-		{"-j sock list", `[
+		{"-j -p sock list", `[
   {
     "port": 0,
     "uid": 0,
@@ -400,25 +436,35 @@ func TestRender(t *testing.T) {
   }
 ]
 `},
-		{"stats", `COUNTER             VALUE
-hosts               2
-sockets             3
-tx_host_id          4
-tx_failover         5
-tx_unreach          6
-rx_l3_unknown       7
-hosts_allocated     8
-tx_l3               9
-rx_l3               10
-rx_l3_short         11
-rx_l3_bad_header    12
-rx_l3_bad_len       13
-rx_l3_truncated     14
-rx_l3_no_socket     15
-rx_l3_bad_csum      16
-rx_l3_dev_disabled  17
+		{"stats", `COUNTER                  VALUE
+hosts                    2
+sockets                  3
+tx_host_id               4
+tx_failover              5
+tx_unreach               6
+rx_l3_unknown            7
+hosts_allocated          8
+tx_l3                    9
+rx_l3                    10
+rx_l3_short              11
+rx_l3_bad_header         12
+rx_l3_bad_len            13
+rx_l3_truncated          14
+rx_l3_no_socket          15
+rx_l3_bad_csum           16
+rx_l3_dev_disabled       17
+live_hosts               0
+probes_sent              0
+probes_answered          0
+probes_missed            0
+locator_changes          0
+locator_signals          0
+locator_signals_ignored  0
+probe_replies            0
+probe_replies_limited    0
+probes_bad               0
 `},
-		{"stats -j", `{
+		{"stats -j --pretty", `{
   "hosts": 2,
   "sockets": 3,
   "tx_host_id": 4,
@@ -434,7 +480,17 @@ rx_l3_dev_disabled  17
   "rx_l3_truncated": 14,
   "rx_l3_no_socket": 15,
   "rx_l3_bad_csum": 16,
-  "rx_l3_dev_disabled": 17
+  "rx_l3_dev_disabled": 17,
+  "live_hosts": 0,
+  "probes_sent": 0,
+  "probes_answered": 0,
+  "probes_missed": 0,
+  "locator_changes": 0,
+  "locator_signals": 0,
+  "locator_signals_ignored": 0,
+  "probe_replies": 0,
+  "probe_replies_limited": 0,
+  "probes_bad": 0
 }
 `},
 		{"host show -j", ""}, // checked below: a list of both hosts
@@ -472,7 +528,7 @@ func TestRenderEmpty(t *testing.T) {
 	if code := tb.run(t, "host show -j"); code != exitOK || tb.stdout.String() != "[]\n" {
 		t.Errorf("empty host show -j: exit %d, %q", code, tb.stdout.String())
 	}
-	if code := tb.run(t, "host show"); code != exitOK || tb.stdout.String() != "ID  FAMILY  ADDRESS  PORT  DEV  TX_PACKETS  TX_ERRORS\n" {
+	if code := tb.run(t, "host show"); code != exitOK || tb.stdout.String() != "ID  KIND  ADDRESS  PORT  DEV\n" {
 		t.Errorf("empty host show: exit %d, %q", code, tb.stdout.String())
 	}
 }
@@ -531,7 +587,7 @@ flush
 	// A failure of the kernel is one.
 	tb = newTestbed()
 	tb.b.events = []eventOrError{{err: &mhostnl.Error{Op: "watch", Err: unix.EBADF}}}
-	if code := tb.run(t, "monitor"); code != exitError || !strings.Contains(tb.stderr.String(), "mhostctl: monitor: bad file descriptor") {
+	if code := tb.run(t, "monitor"); code != exitKernel || !strings.Contains(tb.stderr.String(), "mhostctl: monitor: bad file descriptor") {
 		t.Errorf("failing monitor: exit %d, stderr %q", code, tb.stderr.String())
 	}
 }

@@ -3,8 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"net/netip"
 	"slices"
@@ -24,8 +24,10 @@ type fakeBackend struct {
 	socks  []mhostnl.Socket
 	stats  mhostnl.Stats
 	err    error // returned by every call when set
-	events []eventOrError
-	closed bool
+	// batchErr fails the hosts of a batch by id.
+	batchErr map[uint32]error
+	events   []eventOrError
+	closed   bool
 }
 
 type eventOrError struct {
@@ -65,6 +67,32 @@ func (f *fakeBackend) Host(id uint32) (*mhostnl.Host, error) {
 }
 
 func (f *fakeBackend) AddHost(h mhostnl.Host) error { return f.call("AddHost %s", hostString(h)) }
+
+func (f *fakeBackend) AddHosts(hs []mhostnl.Host) error { return f.batch("AddHosts", hs) }
+func (f *fakeBackend) SetHosts(hs []mhostnl.Host) error { return f.batch("SetHosts", hs) }
+
+// batch records a batch call; batchErr, when set, fails the hosts with
+// the ids it maps, as the kernel would.
+func (f *fakeBackend) batch(name string, hs []mhostnl.Host) error {
+	var parts []string
+	for _, h := range hs {
+		parts = append(parts, hostString(h))
+	}
+	if err := f.call("%s %s", name, strings.Join(parts, "; ")); err != nil {
+		return err
+	}
+	var be mhostnl.BatchError
+	for i, h := range hs {
+		if err := f.batchErr[h.ID]; err != nil {
+			be.Errors = append(be.Errors, mhostnl.HostError{Index: i, ID: h.ID, Err: err})
+		}
+	}
+	if len(be.Errors) > 0 {
+		be.Sent = len(hs)
+		return &be
+	}
+	return nil
+}
 func (f *fakeBackend) SetHost(h mhostnl.Host) error { return f.call("SetHost %s", hostString(h)) }
 func (f *fakeBackend) ReplaceHost(h mhostnl.Host) error {
 	return f.call("ReplaceHost %s", hostString(h))
@@ -135,12 +163,18 @@ func (r *fakeResolver) LookupNetIP(_ context.Context, network, host string) ([]n
 type testbed struct {
 	b              *fakeBackend
 	dials          int
+	dialNetNS      []int // the namespace of each dial
+	linkLists      int   // calls of links
 	dialErr        error
 	resolver       *fakeResolver
+	stdin          string
 	stdout, stderr bytes.Buffer
 }
 
 var testInterfaces = map[string]int{"lo": 1, "eth0": 2, "veth0": 5}
+
+// testNetNS are the namespaces -n finds, by name, with their descriptors.
+var testNetNS = map[string]int{"blue": 42, "/proc/1/ns/net": 43}
 
 func newTestbed() *testbed {
 	return &testbed{
@@ -157,28 +191,33 @@ func (tb *testbed) env() *env {
 	return &env{
 		stdout: &tb.stdout,
 		stderr: &tb.stderr,
-		dial: func() (backend, error) {
+		stdin:  strings.NewReader(tb.stdin),
+		dial: func(netns int) (backend, error) {
 			tb.dials++
+			tb.dialNetNS = append(tb.dialNetNS, netns)
 			if tb.dialErr != nil {
 				return nil, tb.dialErr
 			}
 			return tb.b, nil
 		},
-		resolver: tb.resolver,
-		ifindex: func(name string) (int, error) {
-			if i, ok := testInterfaces[name]; ok {
-				return i, nil
-			}
-			return 0, errors.New("no such network interface")
-		},
-		ifname: func(index int) string {
+		links: func(netns int) (*links, error) {
+			tb.linkLists++
+			lk := &links{byName: map[string]int{}, byIndex: map[int]string{}}
 			for n, i := range testInterfaces {
-				if i == index {
-					return n
+				if netns != 0 {
+					n = "ns-" + n // another namespace, other names
 				}
+				lk.byName[n], lk.byIndex[i] = i, n
 			}
-			return ""
+			return lk, nil
 		},
+		openNetNS: func(name string) (int, func(), error) {
+			if fd, ok := testNetNS[name]; ok {
+				return fd, func() {}, nil
+			}
+			return 0, nil, &fs.PathError{Op: "open", Path: "/run/netns/" + name, Err: fs.ErrNotExist}
+		},
+		resolver: tb.resolver,
 	}
 }
 

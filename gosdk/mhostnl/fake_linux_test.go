@@ -16,14 +16,16 @@ import (
 	"github.com/mdlayher/netlink"
 	"github.com/mdlayher/netlink/nltest"
 	"golang.org/x/sys/unix"
+
+	"github.com/mnet/mnet/gosdk/internal/uapi"
 )
 
 // testFamily is the family the fake kernel registers.
 var testFamily = genetlink.Family{
 	ID:      0x1c,
-	Name:    GenlName,
-	Version: GenlVersion,
-	Groups:  []genetlink.MulticastGroup{{Name: "other", ID: 8}, {Name: GroupEvents, ID: 9}},
+	Name:    uapi.GenlName,
+	Version: uapi.GenlVersion,
+	Groups:  []genetlink.MulticastGroup{{Name: "other", ID: 8}, {Name: uapi.McgrpEvents, ID: 9}},
 }
 
 // A kernelError is what a fake handler returns to make the fake kernel
@@ -49,8 +51,11 @@ type fakeKernel struct {
 	fn          genltest.Func
 	perDatagram int // messages per dump datagram; 0 means 2
 	// interruptDumps is how many of the next dumps are marked
-	// NLM_F_DUMP_INTR, as when the table changes during a dump.
+	// NLM_F_DUMP_INTR, as when the table changes during a dump: every
+	// message of the dump, or its NLMSG_DONE alone with onDone, as when
+	// the table changes after the last message was filled.
 	interruptDumps int
+	onDone         bool
 
 	mu      sync.Mutex
 	sockets []*fakeSocket
@@ -63,20 +68,30 @@ func newFake(t *testing.T, fn genltest.Func) *fakeKernel {
 	return &fakeKernel{t: t, fn: genltest.ServeFamily(testFamily, fn)}
 }
 
-// conn returns a new netlink connection to the fake kernel.
-func (k *fakeKernel) conn() *netlink.Conn {
+// socket returns a new netlink socket of the fake kernel.
+func (k *fakeKernel) socket() *fakeSocket {
 	s := &fakeSocket{k: k, wake: make(chan struct{})}
 	k.mu.Lock()
 	k.sockets = append(k.sockets, s)
 	k.mu.Unlock()
-	return netlink.NewConn(s, nltest.PID)
+	return s
 }
 
-// client returns a Client of the fake kernel, whose Watchers also connect
-// to it.
+// conn returns a new netlink connection to the fake kernel.
+func (k *fakeKernel) conn() *netlink.Conn { return netlink.NewConn(k.socket(), nltest.PID) }
+
+// newClient returns a Client of the fake kernel as Dial makes them: over a
+// doneSocket, its Watchers connecting to the fake kernel too.
+func (k *fakeKernel) newClient() (*Client, error) {
+	ds := newDoneSocket(k.socket())
+	nc := netlink.NewConn(ds, nltest.PID)
+	return newClient(genetlink.NewConn(nc), nc, ds, nil, func(*Config) (*netlink.Conn, error) { return k.conn(), nil })
+}
+
+// client is newClient for the tests of a working Client.
 func (k *fakeKernel) client() *Client {
 	k.t.Helper()
-	c, err := newClient(k.conn(), nil, func(*Config) (*netlink.Conn, error) { return k.conn(), nil })
+	c, err := k.newClient()
 	if err != nil {
 		k.t.Fatalf("newClient: %v", err)
 	}
@@ -118,7 +133,7 @@ func (k *fakeKernel) sendSizes() []int {
 // it.
 func (k *fakeKernel) publish(cmd uint8, attrs []netlink.Attribute) {
 	data, _ := genetlink.Message{
-		Header: genetlink.Header{Command: cmd, Version: GenlVersion},
+		Header: genetlink.Header{Command: cmd, Version: uapi.GenlVersion},
 		Data:   nltest.MustMarshalAttributes(attrs),
 	}.MarshalBinary()
 	m := netlink.Message{Header: netlink.Header{Type: netlink.HeaderType(testFamily.ID)}, Data: data}
@@ -170,11 +185,14 @@ func (k *fakeKernel) answer(req netlink.Message) [][]netlink.Message {
 		if per == 0 {
 			per = 2
 		}
-		flags := netlink.Multi
+		flags, doneFlags := netlink.Multi, netlink.Multi
 		k.mu.Lock()
 		if k.interruptDumps > 0 {
 			k.interruptDumps--
-			flags |= netlink.DumpInterrupted
+			doneFlags |= netlink.DumpInterrupted
+			if !k.onDone {
+				flags |= netlink.DumpInterrupted
+			}
 		}
 		k.mu.Unlock()
 		var dgrams [][]netlink.Message
@@ -187,7 +205,7 @@ func (k *fakeKernel) answer(req netlink.Message) [][]netlink.Message {
 		}
 		done := netlink.Message{
 			Header: netlink.Header{
-				Length: 20, Type: netlink.Done, Flags: netlink.Multi,
+				Length: 20, Type: netlink.Done, Flags: doneFlags,
 				Sequence: req.Header.Sequence, PID: req.Header.PID,
 			},
 			Data: make([]byte, 4),
@@ -369,7 +387,7 @@ func (s *fakeSocket) SetWriteDeadline(time.Time) error  { return nil }
 // reply returns a reply message of the mhost family.
 func reply(cmd uint8, attrs ...netlink.Attribute) genetlink.Message {
 	return genetlink.Message{
-		Header: genetlink.Header{Command: cmd, Version: GenlVersion},
+		Header: genetlink.Header{Command: cmd, Version: uapi.GenlVersion},
 		Data:   nltest.MustMarshalAttributes(attrs),
 	}
 }
@@ -401,6 +419,6 @@ func nest(typ uint16, attrs ...netlink.Attribute) netlink.Attribute {
 // loc returns the attributes of a locator as the kernel sends them, with
 // a pad before each counter as nla_put_u64_64bit may add.
 func loc(family uint16, addr []byte, extra ...netlink.Attribute) netlink.Attribute {
-	attrs := []netlink.Attribute{u16(LocAttrFamily, family), raw(LocAttrAddr, addr...)}
-	return nest(AttrLocator, append(attrs, extra...)...)
+	attrs := []netlink.Attribute{u16(uapi.LocAFamily, family), raw(uapi.LocAAddr, addr...)}
+	return nest(uapi.ALocator, append(attrs, extra...)...)
 }

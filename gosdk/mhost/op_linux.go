@@ -1,0 +1,369 @@
+package mhost
+
+import (
+	"encoding/binary"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// The data path runs each system call through the runtime network poller
+// (syscall.RawConn's Read and Write), which takes a func. A func literal
+// capturing a call's arguments would be allocated on every call; an op
+// carries them instead, is kept by the Conn between calls, and has its
+// funcs bound once.
+// So ReadFrom and WriteTo allocate only what they return, and the netip,
+// Addr and batch methods nothing at all.
+
+type opCall uint8
+
+const (
+	callRecvfrom opCall = iota
+	callRecvmsg
+	callSendto
+	callSendmsg
+	callRecvmmsg
+	callSendmmsg
+)
+
+// An op is one system call on the socket: its arguments, its results,
+// and the funcs the poller runs.
+type op struct {
+	call  opCall
+	p     []byte // the datagram
+	oob   []byte // control messages
+	flags int
+	sa    sockaddr // the destination, or the source read
+
+	n, oobn, rflags int
+	errno           unix.Errno
+
+	// What the kernel reads and writes besides the buffers; in the op
+	// rather than on the stack of run, which they would escape.
+	salen uint32
+	iov   unix.Iovec
+	msg   unix.Msghdr
+
+	// Batches: the kernel's view of the caller's messages.
+	batch *batch
+
+	// A UDP_SEGMENT control message, for WriteToSegmented; words, for
+	// the alignment of its cmsghdr.
+	cmsg [3]uint64
+
+	// The call, for the poller: false to wait for the socket. recvfrom
+	// and sendto, the common calls, have their own, without run's
+	// switch.
+	do, recvfrom, sendto func(fd uintptr) bool
+	try                  func(fd uintptr) // the call, once, without waiting
+}
+
+// ops holds the spare ops of every Conn. A Conn keeps one for reads and
+// one for writes at hand, which a program with a reader and a writer
+// goroutine always finds there: a sync.Pool round trip costs more than
+// the rest of the Go side of a datagram.
+var ops = sync.Pool{New: func() any {
+	o := new(op)
+	o.do, o.recvfrom, o.sendto = o.run, o.runRecvfrom, o.runSendto
+	o.try = func(fd uintptr) { o.run(fd) }
+	return o
+}}
+
+// An opSlot holds a spare op.
+type opSlot struct{ atomic.Pointer[op] }
+
+func (s *opSlot) get(call opCall) *op {
+	o := s.Swap(nil)
+	if o == nil {
+		o = ops.Get().(*op)
+	}
+	o.call = call
+	return o
+}
+
+// put keeps o for the next call, dropping its references to the caller's
+// buffers.
+func (s *opSlot) put(o *op) {
+	o.p, o.flags, o.sa.n = nil, 0, 0
+	if o.call > callSendto { // the others hold more
+		o.oob = nil
+		o.iov, o.msg = unix.Iovec{}, unix.Msghdr{}
+		if o.batch != nil {
+			o.batch.release()
+		}
+	}
+	if !s.CompareAndSwap(nil, o) {
+		ops.Put(o) // another call of the same kind got here first
+	}
+}
+
+// err returns the call's error: its errno, or nil.
+func (o *op) err() error {
+	if o.errno != 0 {
+		return o.errno
+	}
+	return nil
+}
+
+// runRecvfrom is run for callRecvfrom.
+func (o *op) runRecvfrom(fd uintptr) bool {
+	for {
+		o.salen = uint32(len(o.sa.b))
+		r, _, e := unix.Syscall6(unix.SYS_RECVFROM, fd,
+			uintptr(unsafe.Pointer(unsafe.SliceData(o.p))), uintptr(len(o.p)), uintptr(o.flags),
+			uintptr(unsafe.Pointer(&o.sa.b[0])), uintptr(unsafe.Pointer(&o.salen)))
+		switch e {
+		case 0:
+			o.n, o.errno, o.sa.n = int(r), 0, min(int(o.salen), len(o.sa.b))
+			return true
+		case unix.EINTR:
+			continue
+		case unix.EAGAIN:
+			o.errno = e
+			return false
+		}
+		o.errno = e
+		return true
+	}
+}
+
+// runSendto is run for callSendto.
+func (o *op) runSendto(fd uintptr) bool {
+	var name unsafe.Pointer
+	if o.sa.n > 0 {
+		name = unsafe.Pointer(&o.sa.b[0])
+	}
+	for {
+		r, _, e := unix.Syscall6(unix.SYS_SENDTO, fd,
+			uintptr(unsafe.Pointer(unsafe.SliceData(o.p))), uintptr(len(o.p)), uintptr(o.flags),
+			uintptr(name), uintptr(o.sa.n))
+		switch e {
+		case 0:
+			o.n, o.errno = int(r), 0
+			return true
+		case unix.EINTR:
+			continue
+		case unix.EAGAIN:
+			o.errno = e
+			return false
+		}
+		o.errno = e
+		return true
+	}
+}
+
+// run makes the call on fd. It reports false, for the poller to wait,
+// when the socket would block, and retries a call a signal interrupted.
+func (o *op) run(fd uintptr) bool {
+	switch o.call {
+	case callRecvfrom:
+		return o.runRecvfrom(fd)
+	case callSendto:
+		return o.runSendto(fd)
+	}
+	for {
+		var r uintptr
+		switch o.call {
+		case callRecvmsg:
+			o.setMsg(&o.sa.b[0], uint32(len(o.sa.b)))
+			r, _, o.errno = unix.Syscall(unix.SYS_RECVMSG, fd, uintptr(unsafe.Pointer(&o.msg)), uintptr(o.flags))
+			o.sa.n = min(int(o.msg.Namelen), len(o.sa.b))
+			o.oobn, o.rflags = int(o.msg.Controllen), int(o.msg.Flags)
+		case callSendmsg:
+			var name *byte
+			if o.sa.n > 0 {
+				name = &o.sa.b[0]
+			}
+			o.setMsg(name, uint32(o.sa.n))
+			r, _, o.errno = unix.Syscall(unix.SYS_SENDMSG, fd, uintptr(unsafe.Pointer(&o.msg)), uintptr(o.flags))
+		case callRecvmmsg, callSendmmsg:
+			trap := uintptr(unix.SYS_RECVMMSG)
+			if o.call == callSendmmsg {
+				trap = unix.SYS_SENDMMSG
+			}
+			h := o.batch.hdrs
+			r, _, o.errno = unix.Syscall6(trap, fd,
+				uintptr(unsafe.Pointer(unsafe.SliceData(h))), uintptr(len(h)), uintptr(o.flags), 0, 0)
+		}
+		switch o.errno {
+		case unix.EINTR:
+			continue
+		case unix.EAGAIN:
+			return false
+		}
+		o.n = int(r)
+		return true
+	}
+}
+
+// getBatch returns the batch of o, made on first use.
+func (o *op) getBatch() *batch {
+	if o.batch == nil {
+		o.batch = new(batch)
+	}
+	return o.batch
+}
+
+// setSegment writes a UDP_SEGMENT control message for segment into w, 24
+// bytes (a cmsghdr and a u16, aligned: 16 on 32-bit systems), and returns
+// it.
+func setSegment(w *[3]uint64, segment uint16) []byte {
+	*w = [3]uint64{}
+	b := unsafe.Slice((*byte)(unsafe.Pointer(&w[0])), unix.CmsgSpace(2))
+	h := (*unix.Cmsghdr)(unsafe.Pointer(&w[0]))
+	h.Level, h.Type = unix.SOL_UDP, unix.UDP_SEGMENT
+	h.SetLen(unix.CmsgLen(2))
+	binary.NativeEndian.PutUint16(b[unix.CmsgLen(0):], segment)
+	return b
+}
+
+// setMsg points o.msg at o.p, o.oob and the socket address name.
+func (o *op) setMsg(name *byte, namelen uint32) {
+	o.iov = unix.Iovec{Base: unsafe.SliceData(o.p)}
+	o.iov.SetLen(len(o.p))
+	o.msg = unix.Msghdr{Name: name, Namelen: namelen, Iov: &o.iov}
+	o.msg.SetIovlen(1)
+	if len(o.oob) > 0 {
+		o.msg.Control = unsafe.SliceData(o.oob)
+		o.msg.SetControllen(len(o.oob))
+	}
+}
+
+// A batch holds the mmsghdrs of a recvmmsg or sendmmsg and what they point
+// to, reused from call to call.
+type batch struct {
+	hdrs  []unix.Mmsghdr
+	iovs  []unix.Iovec
+	names []sockaddr
+	oob   bool // some hdrs point to the caller's control buffers
+}
+
+// prepare lays out ms for the kernel: one mmsghdr per message, with its
+// buffers, its control message buffer and, for sends, its destination
+// encoded by encode (once for a run of messages to the same one).
+func (b *batch) prepare(ms []Message, send bool, encode func(sa *sockaddr, a Addr) error) error {
+	b.hdrs = grow(b.hdrs, len(ms))
+	b.names = grow(b.names, len(ms))
+	niov := 0
+	for i := range ms {
+		niov += max(len(ms[i].Buffers), 1)
+	}
+	b.iovs = grow(b.iovs, niov)
+	iov := b.iovs
+	var name *byte // the destination of the previous message
+	var namelen uint32
+	for i := range ms {
+		m := &ms[i]
+		h := &b.hdrs[i].Hdr
+		n := len(m.Buffers)
+		for j, buf := range m.Buffers {
+			iov[j].Base = unsafe.SliceData(buf)
+			iov[j].SetLen(len(buf))
+		}
+		if n == 0 {
+			iov[0] = unix.Iovec{} // an empty datagram
+			n = 1
+		}
+		h.Iov = &iov[0]
+		h.SetIovlen(n)
+		iov = iov[n:]
+		h.Control = nil
+		h.SetControllen(0)
+		if len(m.OOB) > 0 {
+			h.Control = unsafe.SliceData(m.OOB)
+			h.SetControllen(len(m.OOB))
+			b.oob = true
+		}
+		h.Flags = 0
+		b.hdrs[i].Len = 0
+		if !send {
+			h.Name = &b.names[i].b[0]
+			h.Namelen = uint32(len(b.names[i].b))
+			continue
+		}
+		if i == 0 || m.Addr != ms[i-1].Addr {
+			sa := &b.names[i]
+			sa.n = 0
+			if m.Addr.IsValid() {
+				if err := encode(sa, m.Addr); err != nil {
+					return &batchError{index: i, err: err}
+				}
+			}
+			name, namelen = nil, 0
+			if sa.n > 0 {
+				name, namelen = &sa.b[0], uint32(sa.n)
+			}
+		}
+		h.Name, h.Namelen = name, namelen
+	}
+	return nil
+}
+
+// release drops the references to the caller's buffers.
+func (b *batch) release() {
+	clear(b.iovs)
+	if b.oob {
+		for i := range b.hdrs {
+			b.hdrs[i].Hdr.Control = nil
+		}
+		b.oob = false
+	}
+}
+
+// grow returns s resized to n, reallocated only when it is too small.
+func grow[T any](s []T, n int) []T {
+	if cap(s) < n {
+		return make([]T, n)
+	}
+	return s[:n]
+}
+
+// A batchError is the failure to encode the destination of a message of a
+// batch.
+type batchError struct {
+	index int
+	err   error
+}
+
+func (e *batchError) Error() string { return "message " + strconv.Itoa(e.index) + ": " + e.err.Error() }
+func (e *batchError) Unwrap() error { return e.err }
+
+// Raw system calls for setting the socket up, outside the poller.
+
+func errnoErr(e unix.Errno) error {
+	if e != 0 {
+		return e
+	}
+	return nil
+}
+
+func bind(fd int, sa []byte) error {
+	_, _, e := unix.RawSyscall(unix.SYS_BIND, uintptr(fd),
+		uintptr(unsafe.Pointer(unsafe.SliceData(sa))), uintptr(len(sa)))
+	return errnoErr(e)
+}
+
+func connect(fd int, sa []byte) error {
+	_, _, e := unix.Syscall(unix.SYS_CONNECT, uintptr(fd),
+		uintptr(unsafe.Pointer(unsafe.SliceData(sa))), uintptr(len(sa)))
+	return errnoErr(e)
+}
+
+// getsockname and getpeername write the address into sa and return its
+// length, which can exceed len(sa) when sa was too short to hold it.
+func getsockname(fd int, sa []byte) (int, error) {
+	n := uint32(len(sa))
+	_, _, e := unix.RawSyscall(unix.SYS_GETSOCKNAME, uintptr(fd),
+		uintptr(unsafe.Pointer(unsafe.SliceData(sa))), uintptr(unsafe.Pointer(&n)))
+	return int(n), errnoErr(e)
+}
+
+func getpeername(fd int, sa []byte) (int, error) {
+	n := uint32(len(sa))
+	_, _, e := unix.RawSyscall(unix.SYS_GETPEERNAME, uintptr(fd),
+		uintptr(unsafe.Pointer(unsafe.SliceData(sa))), uintptr(unsafe.Pointer(&n)))
+	return int(n), errnoErr(e)
+}
