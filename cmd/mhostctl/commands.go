@@ -28,27 +28,36 @@ JSON: [{"name": "inet", "family_number": 2, "module": "kernel", "addr_len": 4,
 	})
 	hostJSON := `JSON: [{"id": 7, "locators": [{"family": "inet6", "family_number": 10,
         "address": "fd00::2", "port": 0, "ifindex": 0, "dev": "",
-        "tx_packets": 0, "tx_errors": 0}, ...]}, ...]
+        "tx_packets": 0, "tx_errors": 0, "state": "up", "cause": "probe_reply",
+        "last_heard_ms": 120, "changed_ms": 3000, "rtt_us": 2500,
+        "rttvar_us": 400, "flaps": 0, "hold_down_ms": 0}, ...],
+        "live": {"interval_ms": 100}}, ...]
+Times are null for never, round trips null before a probe was answered;
+"live" holds the host's own knobs, and is left out when it has none.
 `
 	register("host add", &command{
-		synopsis: "mhostctl host add ID LOCATOR...",
+		synopsis: "mhostctl host add ID LOCATOR... [KNOB VALUE]...",
 		summary:  "add a host; fails if it exists",
 		help: `Adds host ID (1 to 4294967295, decimal or 0x hex) with the locators given,
 in order. Fails if the table has the host already: 'host set' replaces.
 
+` + hostKnobHelp + `
 Example: mhostctl host add 7 inet6 fd00::2 inet 10.0.0.2
 `,
 		run: hostNew(backend.AddHost, "use 'mhostctl host set' to replace it"),
 	})
 	register("host set", &command{
-		synopsis: "mhostctl host set ID LOCATOR...",
+		synopsis: "mhostctl host set ID LOCATOR... [KNOB VALUE]...",
 		summary:  "add a host, or replace its locators",
-		help:     "Example: mhostctl host set 7 inet 10.0.0.2 port 7000\n",
-		run:      hostNew(backend.SetHost, ""),
+		help: hostKnobHelp + `
+Example: mhostctl host set 7 inet 10.0.0.2 port 7000 interval 100
+`,
+		run: hostNew(backend.SetHost, ""),
 	})
 	register("host replace", &command{
-		synopsis: "mhostctl host replace ID LOCATOR...",
+		synopsis: "mhostctl host replace ID LOCATOR... [KNOB VALUE]...",
 		summary:  "replace the locators of a host; fails if it does not exist",
+		help:     hostKnobHelp,
 		run:      hostNew(backend.ReplaceHost, "use 'mhostctl host set' to create it"),
 	})
 	register("host append", &command{
@@ -69,9 +78,14 @@ Example: mhostctl host append 7 inet 192.0.2.7
 	register("host show", &command{
 		synopsis: "mhostctl host show [-s] [ID]",
 		summary:  "show one host or all of them",
-		help: `One row per locator: the host id and the locator; with -s also the datagrams
-sent over it and the sends that failed on it (making mhost try the next
-locator). Devices are named as the namespace names them.
+		help: `One row per locator: the host id, the locator, and what path liveness
+knows of it: its state (unknown, up, suspect, down), the cause of its last
+change (traffic, probe_reply, probe_timeout, icmp, neigh, link), how long
+ago it was last heard from, and the smoothed round trip of its probes.
+With -s also the datagrams sent over it, the sends that failed on it
+(making mhost try the next locator), its flaps (up to down) and the
+hold-down left before traffic returns to it. A host's own liveness knobs
+follow the table. Devices are named as the namespace names them.
 
 ` + hostJSON + "\nThe JSON is a list even for one host.\n",
 		run: hostShow,
@@ -137,15 +151,20 @@ probe messages dropped as malformed or unasked for.
 	})
 	register("monitor", &command{
 		synopsis: "mhostctl monitor [--count N]",
-		summary:  "print host-table changes as they happen",
+		summary:  "print host-table and locator state changes as they happen",
 		help: `Prints one line per change until interrupted, or until N changes with
 --count N:
   new host 7 inet6 fd00::2 inet 10.0.0.2
   del host 7
   flush
+  state host 7 inet6 fd00::2 up -> suspect (neigh)
+The last is path liveness: a locator's state left, the new one and the
+cause.
 
 JSON: one object per line: {"event": "new", "id": 7, "locators": [...]},
-{"event": "del", "id": 7}, {"event": "flush"}.
+{"event": "del", "id": 7}, {"event": "flush"}, {"event": "state", "id": 7,
+"locators": [{... "state": "suspect", "cause": "neigh" ...}],
+"prev_state": "up"}.
 `,
 		run: monitor,
 	})
@@ -180,11 +199,15 @@ func (c *cli) hostArgs(cmd string, args []string) (mhostnl.Host, error) {
 	if err != nil {
 		return mhostnl.Host{}, err
 	}
-	locs, err := c.parseLocators(cmd, args[1:])
+	rest, live, err := splitKnobs(cmd, args[1:])
 	if err != nil {
 		return mhostnl.Host{}, err
 	}
-	return mhostnl.Host{ID: id, Locators: locs}, nil
+	locs, err := c.parseLocators(cmd, rest)
+	if err != nil {
+		return mhostnl.Host{}, err
+	}
+	return mhostnl.Host{ID: id, Locators: locs, Live: live}, nil
 }
 
 func hostNew(do func(backend, mhostnl.Host) error, existsHint string) func(c *cli, cmd string, args []string) error {
@@ -231,6 +254,9 @@ func hostAppend(c *cli, cmd string, args []string) error {
 	h, err := c.hostArgs(cmd, args)
 	if err != nil {
 		return err
+	}
+	if h.Live != nil {
+		return usagef(cmd, "a host keeps its knobs on append: set them with 'mhostctl host set'")
 	}
 	b, err := c.backend()
 	if err != nil {
