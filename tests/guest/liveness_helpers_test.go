@@ -10,10 +10,12 @@ package guest_test
 import (
 	"context"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
 	"net/netip"
+	"os"
 	"slices"
 	"sync"
 	"testing"
@@ -327,6 +329,19 @@ func liveLocOf(l mhostnl.Locator) liveLoc {
 		Heard: since(l.LastHeard), Changed: since(l.Changed), RTT: l.RTT, RTTVar: l.RTTVar,
 		Flaps: l.Flaps, Hold: l.HoldDown, Tx: l.TxPackets,
 	}
+}
+
+// ctlLocs returns host 7's locators in a as mhostctl shows them (-j).
+func (lab *liveLab) ctlLocs(t *testing.T) []nlCtlLocator {
+	t.Helper()
+	r := nlCtlOK(t, fmt.Sprintf("-n /proc/%d/fd/%d -j host show %d", os.Getpid(), lab.a.fd, liveHID))
+	var hosts []struct {
+		Locators []nlCtlLocator `json:"locators"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &hosts); err != nil || len(hosts) != 1 || len(hosts[0].Locators) != 3 {
+		t.Fatalf("mhostctl host show %d: %v: %s", liveHID, err, r.stdout)
+	}
+	return hosts[0].Locators
 }
 
 // waitState waits until locator i of host 7 in a is in state want,

@@ -82,6 +82,11 @@ func wantMoved(t *testing.T, lab *liveLab, f *liveFlow, failed time.Time, goal t
 	if locs := lab.locs(t); locs[1].State != "up" {
 		t.Errorf("locator 1 is %v, want up: it carries the traffic", locs[1])
 	}
+	// What an administrator sees.
+	if locs := lab.ctlLocs(t); locs[0].State != "down" || locs[0].Cause != cause || locs[1].State != "up" {
+		t.Errorf("mhostctl host show: locator 0 %s (%s), locator 1 %s; want down (%s) and up",
+			locs[0].State, locs[0].Cause, locs[1].State, cause)
+	}
 }
 
 // liveWantVerified checks in the trace that host 7's IPv6 locator in a
