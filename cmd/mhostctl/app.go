@@ -41,6 +41,9 @@ type backend interface {
 	FlushHosts() error
 	Sockets() ([]mhostnl.Socket, error)
 	Stats() (*mhostnl.Stats, error)
+	Devices() ([]mhostnl.Device, error)
+	Device(ifindex int) (*mhostnl.Device, error)
+	SetDevice(ifindex int, l3 bool) error
 	Liveness() (*mhostnl.LiveSettings, error)
 	SetLiveness(s mhostnl.LiveSettings) error
 	Watch(ctx context.Context) (watcher, error)
@@ -368,10 +371,11 @@ var usages = map[string]*command{}
 // come first, so that a short prefix never means a change unless no read
 // has that prefix.
 var (
-	objectOrder  = []string{"host", "proto", "sock", "live", "stats", "monitor"}
+	objectOrder  = []string{"host", "proto", "dev", "sock", "live", "stats", "monitor"}
 	commandOrder = []string{
 		"host show", "host add", "host append", "host set", "host replace", "host del", "host flush", "host resolve",
 		"proto list",
+		"dev show", "dev set",
 		"sock list",
 		"live show", "live set",
 		"stats",
@@ -386,12 +390,14 @@ var objectAliases = map[string]string{
 	"hosts":  "host",
 	"socket": "sock", "sockets": "sock", "socks": "sock",
 	"statistics": "stats", "stat": "stats",
-	"mon": "monitor",
+	"mon":    "monitor",
+	"device": "dev", "devices": "dev",
 }
 
 var verbAliases = map[string]map[string]string{
 	"host":  {"list": "show", "ls": "show", "get": "show", "delete": "del", "remove": "del", "rm": "del"},
 	"proto": {"show": "list", "ls": "list"},
+	"dev":   {"list": "show", "ls": "show", "get": "show"},
 	"live":  {"list": "show", "ls": "show", "get": "show"},
 	"sock":  {"show": "list", "ls": "list"},
 }
@@ -578,7 +584,8 @@ func listCommand(w io.Writer, name string) {
 
 const topHelp = `mhostctl controls the mhost kernel module (AF_MHOST sockets) over generic
 netlink: the host table that maps host ids to locators, the network layers
-mhost can use, its sockets, path liveness and its counters.
+mhost can use, the devices plugged-in layers may use, its sockets, path
+liveness and its counters.
 
 usage: mhostctl [OPTIONS] OBJECT COMMAND [ARGS]
        mhostctl [OPTIONS] -b FILE
@@ -604,6 +611,7 @@ const topExamples = `
 Examples:
   mhostctl host add 7 inet6 fd00::2 inet 10.0.0.2
   mhostctl host set 7 inet6 fe80::2 dev eth0 port 7000 inet 10.0.0.2
+  mhostctl dev set veth0 l3 on
   mhostctl host add 8 testproto dev veth0 02:00:00:00:00:02
   mhostctl -j -p host show 7
   mhostctl -n blue -s h s

@@ -167,6 +167,13 @@ func TestCommands(t *testing.T) {
 		{"sockets ls", []string{"Sockets"}},
 		{"stats", []string{"Stats"}},
 		{"stats --json", []string{"Stats"}},
+		{"dev show", []string{"Devices"}},
+		{"dev show eth0", []string{"Device 2"}},
+		{"devices ls -j", []string{"Devices"}},
+		{"dev set veth0 l3 on", []string{"SetDevice 5 l3=true"}},
+		{"dev set eth0 l3 off", []string{"SetDevice 2 l3=false"}},
+		{"device set lo l3 on", []string{"SetDevice 1 l3=true"}},
+		{"-n blue dev set ns-veth0 l3 on", []string{"SetDevice 5 l3=true"}}, // DEV is named in the namespace
 		{"host set 7 inet6 fd00::2 interval 100 multiplier 2 inet 10.0.0.2 hold-down 2s revertive off",
 			[]string{"SetHost 7 [inet6 fd00::2, inet 10.0.0.2] live [interval 100ms multiplier 2 hold-down 2s revertive off]"}},
 		{"host add 7 inet 10.0.0.2 port 7000 interval 0", []string{"AddHost 7 [inet 10.0.0.2 port 7000] live [interval 0s]"}},
@@ -219,6 +226,17 @@ func TestUsageErrors(t *testing.T) {
 		{"host resolve a --id 0", `invalid host id "0"`},
 		{"host resolve a --port 70000", "invalid --port 70000"},
 		{"host resolve a --timeout 0s", "invalid --timeout"},
+		{"dev set", "mhostctl: dev set: missing device\nusage: mhostctl dev set DEV l3 on|off\n"},
+		{"dev set veth0", "nothing to set: want l3 on or l3 off"},
+		{"dev set veth0 l3", "l3 needs a value: on or off"},
+		{"dev set veth0 l3 yes", `invalid l3 "yes": want on or off`},
+		{"dev set veth0 l3 on l3 off", "l3 given twice"},
+		{"dev set veth0 mtu 1500", `unknown setting "mtu": want l3`},
+		{"dev set nosuch l3 on", `mhostctl: dev set: unknown device "nosuch": no such interface`},
+		{"dev show nosuch", `unknown device "nosuch"`},
+		{"dev show lo eth0", "want at most one device, got 2 arguments"},
+		{"dev bogus", `mhostctl: dev: unknown command "bogus": one of show, set`},
+		{"dev set --l3 veth0", "flag provided but not defined: -l3"},
 		{"host set 7 inet 1.2.3.4 interval", `"interval" needs a value`},
 		{"host set 7 inet 1.2.3.4 interval 1.5ms", `invalid interval "1.5ms"`},
 		{"host set 7 inet 1.2.3.4 hold-down 1x", `invalid hold-down "1x"`},
@@ -269,6 +287,11 @@ func TestHelp(t *testing.T) {
 		{"sock list -h", `"peer_host_id"`},
 		{"stats -h", `"hosts_allocated"`},
 		{"monitor --help", `{"event": "del", "id": 7}`},
+		{"help dev", "dev set DEV l3 on|off"},
+		{"dev --help", "usage: mhostctl [OPTIONS] dev COMMAND [ARGS]"},
+		{"dev set -h", "Devices start disabled."},
+		{"help dev show", `JSON: [{"dev": "veth0", "ifindex": 5, "l3": true}, ...]`},
+		{"help", "dev show [DEV]"},
 		{"monitor --help", "state host 7 inet6 fd00::2 up -> suspect (neigh)"},
 		{"host set --help", "hold-down D"},
 		{"live set -h", "answer on|off"},
@@ -312,6 +335,12 @@ func TestKernelErrors(t *testing.T) {
 		{"host show", &mhostnl.Error{Op: "get hosts", Err: errors.New("netlink receive: boom")},
 			"mhostctl: host show: netlink receive: boom\n"},
 		{"stats", mhostnl.ErrNotLoaded, "mhostctl: stats: mhost module not loaded: run modprobe mhost\n"},
+		{"dev set veth0 l3 on", &mhostnl.Error{Op: "set device 5", Err: unix.EPERM},
+			"mhostctl: dev set: permission denied: needs CAP_NET_ADMIN\n"},
+		// The device went away between the name lookup and the request.
+		{"dev set veth0 l3 on", &mhostnl.Error{Op: "set device 5", Message: "no such device", Err: unix.ENODEV},
+			"mhostctl: dev set: no such device (no such device)\n"},
+		{"dev show", mhostnl.ErrNotLoaded, "mhostctl: dev show: mhost module not loaded: run modprobe mhost\n"},
 	}
 	for _, tt := range tests {
 		tb := newTestbed()
@@ -550,6 +579,10 @@ probes_bad               0
 }
 `},
 		{"host show -j", ""}, // checked below: a list of both hosts
+		{"dev show", "DEV    IFINDEX  L3\nlo     1        on\nveth0  5        on\n"},
+		{"dev show eth0", "DEV   IFINDEX  L3\neth0  2        off\n"},
+		{"dev show -j", `[{"dev":"lo","ifindex":1,"l3":true},{"dev":"veth0","ifindex":5,"l3":true}]` + "\n"},
+		{"-j -p dev show lo", "[\n  {\n    \"dev\": \"lo\",\n    \"ifindex\": 1,\n    \"l3\": true\n  }\n]\n"},
 	}
 	for _, tt := range tests {
 		tb := newTestbed()
@@ -596,6 +629,9 @@ func TestMonitor(t *testing.T) {
 		{ev: mhostnl.Event{Type: mhostnl.EventHostNew, Host: sampleHosts[0]}},
 		{ev: mhostnl.Event{Type: mhostnl.EventHostDel, Host: mhostnl.Host{ID: 7}}},
 		{ev: mhostnl.Event{Type: mhostnl.EventHostFlush}},
+		{ev: mhostnl.Event{Type: mhostnl.EventDevSet, Device: mhostnl.Device{Index: 5, Name: "veth0", L3: true}}},
+		{ev: mhostnl.Event{Type: mhostnl.EventDevSet, Device: mhostnl.Device{Index: 5, Name: "veth0"}}},
+		{ev: mhostnl.Event{Type: mhostnl.EventDevDel, Device: mhostnl.Device{Index: 7, Name: "gone0"}}},
 		{ev: mhostnl.Event{Type: mhostnl.EventLocatorState, PrevState: mhostnl.LocatorUp, Host: mhostnl.Host{ID: 7,
 			Locators: []mhostnl.Locator{{Family: mhostnl.FamilyInet6, Addr: mustAddr("fd00::2"),
 				State: mhostnl.LocatorSuspect, Cause: mhostnl.CauseNeigh, LastHeard: testNow.Add(-80 * time.Millisecond)}}}}},
@@ -604,20 +640,26 @@ func TestMonitor(t *testing.T) {
 new host 8 testproto 02:00:00:00:00:02 dev veth0 inet6 fe80::2 dev 9 port 7000
 del host 7
 flush
+set dev veth0 l3 on
+set dev veth0 l3 off
+del dev gone0
 state host 7 inet6 fd00::2 up -> suspect (neigh)
 `
 	jsonLines := `{"event":"new","id":7,"locators":[{"family":"inet6","family_number":10,"address":"fd00::2","port":0,"ifindex":0,"dev":"","tx_packets":10,"tx_errors":1,"state":"down","cause":"icmp","last_heard_ms":1500,"changed_ms":200,"rtt_us":3140,"rttvar_us":900,"flaps":2,"hold_down_ms":0},{"family":"inet","family_number":2,"address":"10.0.0.2","port":0,"ifindex":0,"dev":"","tx_packets":5,"tx_errors":0,"state":"up","cause":"probe_reply","last_heard_ms":120,"changed_ms":3000,"rtt_us":2500,"rttvar_us":400,"flaps":0,"hold_down_ms":700}]}
 {"event":"new","id":8,"locators":[{"family":"testproto","family_number":1,"address":"02:00:00:00:00:02","port":0,"ifindex":5,"dev":"veth0","tx_packets":3,"tx_errors":0,"state":"unknown","cause":"none","last_heard_ms":null,"changed_ms":null,"rtt_us":null,"rttvar_us":null,"flaps":0,"hold_down_ms":0},{"family":"inet6","family_number":10,"address":"fe80::2","port":7000,"ifindex":9,"dev":"9","tx_packets":0,"tx_errors":0,"state":"unknown","cause":"none","last_heard_ms":null,"changed_ms":null,"rtt_us":null,"rttvar_us":null,"flaps":0,"hold_down_ms":0}]}
 {"event":"del","id":7}
 {"event":"flush"}
+{"event":"dev_set","dev":"veth0","ifindex":5,"l3":true}
+{"event":"dev_set","dev":"veth0","ifindex":5,"l3":false}
+{"event":"dev_del","dev":"gone0","ifindex":7,"l3":false}
 {"event":"state","id":7,"locators":[{"family":"inet6","family_number":10,"address":"fd00::2","port":0,"ifindex":0,"dev":"","tx_packets":0,"tx_errors":0,"state":"suspect","cause":"neigh","last_heard_ms":80,"changed_ms":null,"rtt_us":null,"rttvar_us":null,"flaps":0,"hold_down_ms":0}],"prev_state":"up"}
 `
 	for _, tt := range []struct {
 		args, stdout string
 	}{
-		{"monitor --count 5", text},
+		{"monitor --count 8", text},
 		{"monitor --count 2", strings.Join(strings.SplitAfter(text, "\n")[:2], "")},
-		{"monitor -j --count 5", jsonLines},
+		{"monitor -j --count 8", jsonLines},
 	} {
 		tb := newTestbed()
 		tb.b.events = events

@@ -151,20 +151,24 @@ probe messages dropped as malformed or unasked for.
 	})
 	register("monitor", &command{
 		synopsis: "mhostctl monitor [--count N]",
-		summary:  "print host-table and locator state changes as they happen",
+		summary:  "print changes of hosts, devices and locator states as they happen",
 		help: `Prints one line per change until interrupted, or until N changes with
 --count N:
   new host 7 inet6 fd00::2 inet 10.0.0.2
   del host 7
   flush
+  set dev veth0 l3 on
+  del dev veth0        (an enabled device went away)
   state host 7 inet6 fd00::2 up -> suspect (neigh)
 The last is path liveness: a locator's state left, the new one and the
 cause.
 
 JSON: one object per line: {"event": "new", "id": 7, "locators": [...]},
-{"event": "del", "id": 7}, {"event": "flush"}, {"event": "state", "id": 7,
-"locators": [{... "state": "suspect", "cause": "neigh" ...}],
-"prev_state": "up"}.
+{"event": "del", "id": 7}, {"event": "flush"},
+{"event": "dev_set", "dev": "veth0", "ifindex": 5, "l3": true},
+{"event": "dev_del", "dev": "veth0", "ifindex": 5, "l3": false},
+{"event": "state", "id": 7, "locators": [{... "state": "suspect",
+"cause": "neigh" ...}], "prev_state": "up"}.
 `,
 		run: monitor,
 	})

@@ -27,6 +27,7 @@ type fakeBackend struct {
 	protos []mhostnl.Protocol
 	socks  []mhostnl.Socket
 	stats  mhostnl.Stats
+	devs   []mhostnl.Device // every device the kernel knows; Devices lists the enabled ones
 	live   mhostnl.LiveSettings
 	err    error // returned by every call when set
 	// batchErr fails the hosts of a batch by id.
@@ -118,6 +119,32 @@ func (f *fakeBackend) Stats() (*mhostnl.Stats, error) {
 	s := f.stats
 	return &s, f.call("Stats")
 }
+func (f *fakeBackend) Devices() ([]mhostnl.Device, error) {
+	var out []mhostnl.Device
+	for _, d := range f.devs {
+		if d.L3 {
+			out = append(out, d)
+		}
+	}
+	return out, f.call("Devices")
+}
+
+func (f *fakeBackend) Device(ifindex int) (*mhostnl.Device, error) {
+	if err := f.call("Device %d", ifindex); err != nil {
+		return nil, err
+	}
+	for _, d := range f.devs {
+		if d.Index == ifindex {
+			return &d, nil
+		}
+	}
+	return nil, &mhostnl.Error{Op: "get device", Message: "no such device", Err: unix.ENODEV}
+}
+
+func (f *fakeBackend) SetDevice(ifindex int, l3 bool) error {
+	return f.call("SetDevice %d l3=%v", ifindex, l3)
+}
+
 func (f *fakeBackend) Liveness() (*mhostnl.LiveSettings, error) {
 	s := f.live
 	return &s, f.call("Liveness")
@@ -131,7 +158,7 @@ func (f *fakeBackend) SetLiveness(s mhostnl.LiveSettings) error {
 		parts = append(parts, fmt.Sprintf("port %d", *s.Port))
 	}
 	if s.Answer != nil {
-		parts = append(parts, "answer "+onOff(*s.Answer))
+		parts = append(parts, "answer "+onOffText(*s.Answer))
 	}
 	return f.call("SetLiveness %s", strings.Join(parts, " "))
 }
@@ -199,12 +226,15 @@ type testbed struct {
 
 var testInterfaces = map[string]int{"lo": 1, "eth0": 2, "veth0": 5}
 
+// testDevices are the devices of testInterfaces as the kernel keeps them.
+var testDevices = []mhostnl.Device{{Index: 1, Name: "lo", L3: true}, {Index: 2, Name: "eth0"}, {Index: 5, Name: "veth0", L3: true}}
+
 // testNetNS are the namespaces -n finds, by name, with their descriptors.
 var testNetNS = map[string]int{"blue": 42, "/proc/1/ns/net": 43}
 
 func newTestbed() *testbed {
 	return &testbed{
-		b: &fakeBackend{protos: []mhostnl.Protocol{
+		b: &fakeBackend{devs: testDevices, protos: []mhostnl.Protocol{
 			{Family: 2, Name: "inet", Module: "kernel", AddrLen: 4, TxPackets: 10, RxPackets: 20},
 			{Family: 10, Name: "inet6", Module: "kernel", AddrLen: 16, TxPackets: 30, RxPackets: 40},
 			{Family: 1, Name: "testproto", Module: "mhost_testproto", AddrLen: 6},

@@ -74,13 +74,11 @@ func parseDuration(cmd, knob, s string) (time.Duration, error) {
 }
 
 func parseOnOff(cmd, knob, s string) (bool, error) {
-	switch s {
-	case "on":
-		return true, nil
-	case "off":
-		return false, nil
+	on, ok := onOff[s]
+	if !ok {
+		return false, usagef(cmd, "invalid %s %q: want on or off", knob, s)
 	}
-	return false, usagef(cmd, "invalid %s %q: want on or off", knob, s)
+	return on, nil
 }
 
 // parseKnob reads the value of one knob into k; ok is false when name is
@@ -222,14 +220,6 @@ func liveSet(c *cli, cmd string, args []string) error {
 	return nil
 }
 
-// onOff writes a boolean setting as the commands read it.
-func onOff(b bool) string {
-	if b {
-		return "on"
-	}
-	return "off"
-}
-
 // knobsText writes the knobs that are set in the grammar the commands
 // read.
 func knobsText(k *mhostnl.LiveKnobs) string {
@@ -244,7 +234,7 @@ func knobsText(k *mhostnl.LiveKnobs) string {
 		parts = append(parts, "hold-down "+k.HoldDown.String())
 	}
 	if k.Revertive != nil {
-		parts = append(parts, "revertive "+onOff(*k.Revertive))
+		parts = append(parts, "revertive "+onOffText(*k.Revertive))
 	}
 	return strings.Join(parts, " ")
 }

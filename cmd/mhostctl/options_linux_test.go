@@ -63,6 +63,9 @@ func TestAbbreviations(t *testing.T) {
 		{"s l", []string{"Sockets"}},
 		{"st", []string{"Stats"}},
 		{"statistics", []string{"Stats"}},
+		{"d s veth0", []string{"Device 5"}},
+		{"d se lo l3 off", []string{"SetDevice 1 l3=false"}},
+		{"d l", []string{"Devices"}},
 	}
 	for _, tt := range tests {
 		tb := newTestbed()

@@ -111,10 +111,20 @@ type jsonStats struct {
 	ProbesBad             uint64 `json:"probes_bad"`
 }
 
+type jsonDevice struct {
+	Dev     string `json:"dev"`
+	Ifindex int    `json:"ifindex"`
+	L3      bool   `json:"l3"`
+}
+
 type jsonEvent struct {
 	Event    string        `json:"event"`
 	ID       uint32        `json:"id,omitempty"`
 	Locators []jsonLocator `json:"locators,omitempty"`
+	// Device events: the device and its setting.
+	Dev     string `json:"dev,omitempty"`
+	Ifindex int    `json:"ifindex,omitempty"`
+	L3      *bool  `json:"l3,omitempty"`
 	// A locator's change of state: the state it left; the new one and
 	// the cause are the locator's.
 	PrevState string `json:"prev_state,omitempty"`
@@ -363,7 +373,30 @@ func (c *cli) renderStats(s *mhostnl.Stats) error {
 	return c.table("COUNTER\tVALUE", rows)
 }
 
+func (c *cli) renderDevices(devs []mhostnl.Device) error {
+	if c.json {
+		out := make([]jsonDevice, 0, len(devs))
+		for _, d := range devs {
+			out = append(out, jsonDevice{Dev: d.Name, Ifindex: d.Index, L3: d.L3})
+		}
+		return c.printJSON(out)
+	}
+	var rows [][]string
+	for _, d := range devs {
+		rows = append(rows, []string{dash(d.Name), strconv.Itoa(d.Index), onOffText(d.L3)})
+	}
+	return c.table("DEV\tIFINDEX\tL3", rows)
+}
+
+func onOffText(on bool) string {
+	if on {
+		return "on"
+	}
+	return "off"
+}
+
 func (c *cli) renderEvent(ev mhostnl.Event) error {
+	dev := ev.Type == mhostnl.EventDevSet || ev.Type == mhostnl.EventDevDel
 	if c.json {
 		je := jsonEvent{Event: ev.Type.String(), ID: ev.Host.ID}
 		switch ev.Type {
@@ -372,6 +405,9 @@ func (c *cli) renderEvent(ev mhostnl.Event) error {
 		case mhostnl.EventLocatorState:
 			je.Locators = c.jsonLocators(ev.Host.Locators)
 			je.PrevState = ev.PrevState.String()
+		}
+		if dev {
+			je.Dev, je.Ifindex, je.L3 = ev.Device.Name, ev.Device.Index, &ev.Device.L3
 		}
 		b, err := json.Marshal(je)
 		if err != nil {
@@ -389,6 +425,10 @@ func (c *cli) renderEvent(ev mhostnl.Event) error {
 		}
 	case mhostnl.EventHostDel:
 		s = "del host " + u64(uint64(ev.Host.ID))
+	case mhostnl.EventDevSet:
+		s = "set dev " + ev.Device.Name + " l3 " + onOffText(ev.Device.L3)
+	case mhostnl.EventDevDel:
+		s = "del dev " + ev.Device.Name
 	case mhostnl.EventLocatorState:
 		s = "state host " + u64(uint64(ev.Host.ID))
 		for _, l := range ev.Host.Locators {
@@ -436,7 +476,7 @@ func (c *cli) renderLiveness(s *mhostnl.LiveSettings) error {
 			HoldDownMs: hold.Milliseconds(), Revertive: rev, Port: port, Answer: answer, PortError: perr})
 	}
 	line := fmt.Sprintf("interval %v multiplier %d hold-down %v revertive %s port %d answer %s",
-		interval, mult, hold, onOff(rev), port, onOff(answer))
+		interval, mult, hold, onOffText(rev), port, onOffText(answer))
 	if perr != "" {
 		line += "\nprobe port not bound: " + perr + ": nothing is probed"
 	}

@@ -315,6 +315,60 @@ func decodeSockets(msgs []genetlink.Message) ([]Socket, error) {
 	return ss, nil
 }
 
+// encodeDevice returns the attributes of a device request: the uapi.ADev
+// nest with the index and, when l3 is not nil, the L3 setting.
+func encodeDevice(ifindex int, l3 *bool) ([]byte, error) {
+	if ifindex <= 0 || uint64(ifindex) > math.MaxUint32 {
+		return nil, fmt.Errorf("ifindex %d out of range", ifindex)
+	}
+	ae := netlink.NewAttributeEncoder()
+	ae.Nested(uapi.ADev, func(nae *netlink.AttributeEncoder) error {
+		nae.Uint32(uapi.DevAIfindex, uint32(ifindex))
+		if l3 != nil {
+			var v uint8
+			if *l3 {
+				v = 1
+			}
+			nae.Uint8(uapi.DevAL3, v)
+		}
+		return nil
+	})
+	return ae.Encode()
+}
+
+// decodeDevice decodes the attributes of a device message (uapi.CmdDevGet
+// replies, uapi.CmdDevSet and uapi.CmdDevDel events): one uapi.ADev nest.
+func decodeDevice(b []byte) (Device, error) {
+	var (
+		d     Device
+		found bool
+	)
+	err := decodeNests(b, uapi.ADev, func(ad *netlink.AttributeDecoder) error {
+		if found {
+			return errors.New("two devices in one message")
+		}
+		found = true
+		for ad.Next() {
+			switch ad.Type() {
+			case uapi.DevAIfindex:
+				d.Index = int(ad.Uint32())
+			case uapi.DevAName:
+				d.Name = ad.String()
+			case uapi.DevAL3:
+				d.L3 = ad.Uint8() != 0
+			}
+		}
+		if ad.Err() == nil && d.Index == 0 {
+			return errors.New("device without an ifindex")
+		}
+		return nil
+	})
+	if err == nil && !found {
+		err = malformed(errors.New("no device in the message"))
+	}
+	return d, err
+}
+
 func decodeStats(msgs []genetlink.Message) (*Stats, error) {
 	var (
 		s     Stats
@@ -404,6 +458,12 @@ func decodeEvent(m genetlink.Message) (ev Event, ok bool, err error) {
 		ev.Host.Locators = nil
 	case uapi.CmdHostFlush:
 		ev.Type = EventHostFlush
+	case uapi.CmdDevSet:
+		ev.Type = EventDevSet
+		ev.Device, err = decodeDevice(m.Data)
+	case uapi.CmdDevDel:
+		ev.Type = EventDevDel
+		ev.Device, err = decodeDevice(m.Data)
 	case uapi.CmdLocState:
 		ev.Type = EventLocatorState
 		ev.Host, err = decodeHost(m.Data, true)

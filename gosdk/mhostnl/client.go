@@ -147,18 +147,24 @@ func (c *Client) Host(id uint32) (*Host, error) {
 	if err != nil {
 		return nil, opError(op, err)
 	}
-	msgs, err := c.execute(op, uapi.CmdHostGet, 0, attrs)
+	return getOne(c, op, uapi.CmdHostGet, attrs, func(b []byte) (Host, error) { return decodeHost(b, true) })
+}
+
+// getOne sends a request for one object, a host or a device, and decodes
+// the one reply it must get.
+func getOne[T any](c *Client, op string, cmd uint8, attrs []byte, decode func([]byte) (T, error)) (*T, error) {
+	msgs, err := c.execute(op, cmd, 0, attrs)
 	if err != nil {
 		return nil, err
 	}
 	if len(msgs) != 1 {
-		return nil, opError(op, malformed(fmt.Errorf("%d replies to a request for one host", len(msgs))))
+		return nil, opError(op, malformed(fmt.Errorf("%d replies, want one", len(msgs))))
 	}
-	h, err := decodeHost(msgs[0].Data, true)
+	v, err := decode(msgs[0].Data)
 	if err != nil {
 		return nil, opError(op, err)
 	}
-	return &h, nil
+	return &v, nil
 }
 
 // What CmdHostNew does with the host it names: its MHOST_A_HOST_FLAGS.
@@ -250,6 +256,51 @@ func (c *Client) Stats() (*Stats, error) {
 	}
 	s, err := decodeStats(msgs)
 	return s, opError(op, err)
+}
+
+// Devices returns the devices of the namespace that have settings: those
+// enabled for plugged-in network layers, in interface index order.
+func (c *Client) Devices() ([]Device, error) {
+	const op = "get devices"
+	msgs, err := c.execute(op, uapi.CmdDevGet, netlink.Dump, nil)
+	if err != nil {
+		return nil, err
+	}
+	devs := make([]Device, 0, len(msgs))
+	for _, m := range msgs {
+		d, err := decodeDevice(m.Data)
+		if err != nil {
+			return nil, opError(op, err)
+		}
+		devs = append(devs, d)
+	}
+	return devs, nil
+}
+
+// Device returns the settings of the device with index ifindex, which
+// need not have any. It fails with an error for which errors.Is(err,
+// syscall.ENODEV) holds when the namespace has no such device.
+func (c *Client) Device(ifindex int) (*Device, error) {
+	op := "get device " + strconv.Itoa(ifindex)
+	attrs, err := encodeDevice(ifindex, nil)
+	if err != nil {
+		return nil, opError(op, err)
+	}
+	return getOne(c, op, uapi.CmdDevGet, attrs, decodeDevice)
+}
+
+// SetDevice enables (l3 true) or disables plugged-in network layers on
+// the device with index ifindex: see Device.L3. It needs CAP_NET_ADMIN in
+// the namespace's user namespace, and fails with an error for which
+// errors.Is(err, syscall.ENODEV) holds when there is no such device.
+func (c *Client) SetDevice(ifindex int, l3 bool) error {
+	op := "set device " + strconv.Itoa(ifindex)
+	attrs, err := encodeDevice(ifindex, &l3)
+	if err != nil {
+		return opError(op, err)
+	}
+	_, err = c.execute(op, uapi.CmdDevSet, netlink.Acknowledge, attrs)
+	return err
 }
 
 // maxDumpRetries bounds how often a dump the kernel marks as interrupted

@@ -160,6 +160,30 @@ func TestRequests(t *testing.T) {
 			reply: []genetlink.Message{reply(uapi.CmdStatsGet, nest(uapi.AStats))},
 			do:    func(c *Client) error { _, err := c.Stats(); return err },
 		},
+		{
+			name: "dump devices", cmd: uapi.CmdDevGet,
+			flags: netlink.Request | netlink.Dump,
+			do:    func(c *Client) error { _, err := c.Devices(); return err },
+		},
+		{
+			name: "get device", cmd: uapi.CmdDevGet,
+			flags: netlink.Request,
+			attrs: []netlink.Attribute{nest(uapi.ADev, u32(uapi.DevAIfindex, 3))},
+			reply: []genetlink.Message{dev(uapi.CmdDevGet, 3, "eth0", false)},
+			do:    func(c *Client) error { _, err := c.Device(3); return err },
+		},
+		{
+			name: "enable device", cmd: uapi.CmdDevSet,
+			flags: netlink.Request | netlink.Acknowledge,
+			attrs: []netlink.Attribute{nest(uapi.ADev, u32(uapi.DevAIfindex, 3), u8(uapi.DevAL3, 1))},
+			do:    func(c *Client) error { return c.SetDevice(3, true) },
+		},
+		{
+			name: "disable device", cmd: uapi.CmdDevSet,
+			flags: netlink.Request | netlink.Acknowledge,
+			attrs: []netlink.Attribute{nest(uapi.ADev, u32(uapi.DevAIfindex, 0x7fffffff), u8(uapi.DevAL3, 0))},
+			do:    func(c *Client) error { return c.SetDevice(0x7fffffff, false) },
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -355,6 +379,71 @@ func TestStats(t *testing.T) {
 // TestMalformed feeds replies with wrong attribute lengths, truncated
 // attributes and missing essentials: each must be an error wrapping
 // ErrMalformed, never a panic.
+func TestDevices(t *testing.T) {
+	k := serve(t,
+		dev(uapi.CmdDevGet, 1, "lo", true),
+		reply(uapi.CmdDevGet, u32(99, 0), nest(uapi.ADev, raw(uapi.DevAPad), u32(uapi.DevAIfindex, 4),
+			str(uapi.DevAName, "veth0"), u8(uapi.DevAL3, 1), u32(99, 0))), // unknown attributes are skipped
+	)
+	k.perDatagram = 1
+	got, err := k.client().Devices()
+	want := []Device{{Index: 1, Name: "lo", L3: true}, {Index: 4, Name: "veth0", L3: true}}
+	if err != nil || !reflect.DeepEqual(got, want) {
+		t.Errorf("Devices() = %+v, %v; want %+v", got, err, want)
+	}
+
+	got, err = serve(t).client().Devices()
+	if err != nil || len(got) != 0 {
+		t.Errorf("Devices() of none = %+v, %v", got, err)
+	}
+
+	d, err := serve(t, dev(uapi.CmdDevGet, 4, "veth0", false)).client().Device(4)
+	if err != nil || *d != (Device{Index: 4, Name: "veth0"}) {
+		t.Errorf("Device(4) = %+v, %v", d, err)
+	}
+}
+
+func TestDeviceErrors(t *testing.T) {
+	k := newFake(t, func(genetlink.Message, netlink.Message) ([]genetlink.Message, error) {
+		return nil, kerr(unix.ENODEV, "no such device")
+	})
+	c := k.client()
+	for _, err := range []error{
+		func() error { _, err := c.Device(99); return err }(),
+		c.SetDevice(99, true),
+	} {
+		var e *Error
+		if !errors.As(err, &e) || !errors.Is(err, unix.ENODEV) || e.Message != "no such device" {
+			t.Errorf("err = %v, want an *Error with ENODEV and the kernel's message", err)
+		}
+	}
+
+	// Indexes the wire cannot carry never reach the kernel.
+	for _, ifindex := range []int{0, -1} {
+		if err := c.SetDevice(ifindex, true); err == nil || errors.Is(err, unix.ENODEV) {
+			t.Errorf("SetDevice(%d): %v, want an error of its own", ifindex, err)
+		}
+		if _, err := c.Device(ifindex); err == nil || errors.Is(err, unix.ENODEV) {
+			t.Errorf("Device(%d): %v, want an error of its own", ifindex, err)
+		}
+	}
+	if n := len(k.requests()); n != 2 {
+		t.Errorf("%d requests reached the kernel, want 2", n)
+	}
+
+	// A reply without a device, or with a device without an index, is
+	// malformed.
+	for _, m := range []genetlink.Message{
+		reply(uapi.CmdDevGet, u32(uapi.AHostID, 1)),
+		reply(uapi.CmdDevGet, nest(uapi.ADev, str(uapi.DevAName, "lo"))),
+		reply(uapi.CmdDevGet, nest(uapi.ADev, u16(uapi.DevAIfindex, 1))),
+	} {
+		if _, err := serve(t, m).client().Device(1); !errors.Is(err, ErrMalformed) {
+			t.Errorf("Device() of %s: %v, want ErrMalformed", dumpAttrs(m.Data), err)
+		}
+	}
+}
+
 func TestMalformed(t *testing.T) {
 	hostReply := func(attrs ...netlink.Attribute) []genetlink.Message {
 		return []genetlink.Message{reply(uapi.CmdHostGet, attrs...)}
@@ -490,6 +579,9 @@ func TestErrorsOfEveryOp(t *testing.T) {
 		"flush hosts":        func() error { return c.FlushHosts() },
 		"get sockets":        func() error { _, err := c.Sockets(); return err },
 		"get stats":          func() error { _, err := c.Stats(); return err },
+		"get devices":        func() error { _, err := c.Devices(); return err },
+		"get device 2":       func() error { _, err := c.Device(2); return err },
+		"set device 2":       func() error { return c.SetDevice(2, true) },
 		"add host 1 (batch)": func() error { return c.AddHosts([]Host{{ID: 1}}) },
 	}
 	for op, do := range ops {

@@ -1,8 +1,8 @@
 // Package mhostnl controls the mhost kernel module over its generic
 // netlink family "mhost": the host table that maps host identifiers to
-// locators, the network layers mhost can use, its open sockets, path
-// liveness and its counters, and the events that announce host-table and
-// locator state changes.
+// locators, the network layers mhost can use, the devices plugged-in
+// layers may use, its open sockets, path liveness and its counters, and
+// the events that announce changes.
 //
 // The name says what the package speaks, netlink, and keeps it apart from
 // package mhost (the AF_MHOST sockets) and from the mhostctl command built
@@ -37,6 +37,13 @@
 // AddHosts and SetHosts do the same for many hosts at once, several
 // requests per system call.
 //
+// # Devices
+//
+// Frames of plugged-in network layers are read from, and sent over, only
+// the devices an administrator enabled: SetDevice(ifindex, true) does it,
+// Devices lists the enabled ones, and a Watcher reports EventDevSet and,
+// when an enabled device goes away, EventDevDel.
+//
 // # Path liveness
 //
 // The kernel watches the locators of the hosts a namespace sends to:
@@ -49,7 +56,7 @@
 //
 // # Consistent reads
 //
-// The kernel sends a dump (Hosts, Protocols, Sockets) over as many
+// The kernel sends a dump (Hosts, Protocols, Sockets, Devices) over as many
 // messages as it needs, and flags it when the table changed in between;
 // the Client then reads it again, so that what it returns is the table at
 // one moment. The flag may come on the dump's final NLMSG_DONE alone,

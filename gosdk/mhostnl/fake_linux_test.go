@@ -394,6 +394,8 @@ func reply(cmd uint8, attrs ...netlink.Attribute) genetlink.Message {
 
 // Attribute builders for replies and expected requests, written
 // independently of the package's encoder.
+func u8(typ uint16, v uint8) netlink.Attribute { return netlink.Attribute{Type: typ, Data: []byte{v}} }
+
 func u16(typ uint16, v uint16) netlink.Attribute {
 	return netlink.Attribute{Type: typ, Data: binary.NativeEndian.AppendUint16(nil, v)}
 }
@@ -421,4 +423,13 @@ func nest(typ uint16, attrs ...netlink.Attribute) netlink.Attribute {
 func loc(family uint16, addr []byte, extra ...netlink.Attribute) netlink.Attribute {
 	attrs := []netlink.Attribute{u16(uapi.LocAFamily, family), raw(uapi.LocAAddr, addr...)}
 	return nest(uapi.ALocator, append(attrs, extra...)...)
+}
+
+// dev is a message of cmd about one device.
+func dev(cmd uint8, ifindex uint32, name string, l3 bool) genetlink.Message {
+	var v uint8
+	if l3 {
+		v = 1
+	}
+	return reply(cmd, nest(uapi.ADev, u32(uapi.DevAIfindex, ifindex), str(uapi.DevAName, name), u8(uapi.DevAL3, v)))
 }

@@ -18,7 +18,6 @@ import (
 	"github.com/mnet/mnet/gosdk/internal/uapi"
 )
 
-func u8(typ uint16, v uint8) netlink.Attribute { return netlink.Attribute{Type: typ, Data: []byte{v}} }
 
 func ptr[T any](v T) *T { return &v }
 

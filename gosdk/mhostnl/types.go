@@ -204,7 +204,18 @@ type Stats struct {
 	ProbesBad             uint64 // probe messages dropped: malformed, unknown nonce, wrong source
 }
 
-// An EventType says what changed in a host table.
+// A Device is what mhost keeps of a network device of the namespace.
+type Device struct {
+	Index int    // interface index
+	Name  string // interface name, as the namespace names it
+	// L3 says whether the administrator enabled plugged-in network
+	// layers on the device: only then are their frames (ethertype
+	// 0x8888) read from it and sends over it allowed. Devices start
+	// disabled.
+	L3 bool
+}
+
+// An EventType says what changed in the namespace a Watcher watches.
 type EventType uint8
 
 // The events of the "events" multicast group.
@@ -212,13 +223,15 @@ const (
 	EventHostNew   EventType = iota + 1 // a host was added or changed; Event.Host is its new state
 	EventHostDel                        // a host was deleted; Event.Host.ID says which
 	EventHostFlush                      // every host of the namespace was deleted
+	EventDevSet                         // a device's settings changed; Event.Device is its new state
+	EventDevDel                         // a device with settings left the namespace or was deleted; Event.Device is its last state
 	// A locator of a host changed state: Event.Host has the host's ID
 	// and that one locator, in its new state and with the cause;
 	// Event.PrevState is the state it left.
 	EventLocatorState
 )
 
-// String returns "new", "del", "flush" or "state".
+// String returns "new", "del", "flush", "dev_set", "dev_del" or "state".
 func (t EventType) String() string {
 	switch t {
 	case EventHostNew:
@@ -227,18 +240,23 @@ func (t EventType) String() string {
 		return "del"
 	case EventHostFlush:
 		return "flush"
+	case EventDevSet:
+		return "dev_set"
+	case EventDevDel:
+		return "dev_del"
 	case EventLocatorState:
 		return "state"
 	}
 	return "event(" + strconv.Itoa(int(t)) + ")"
 }
 
-// An Event is a change of the host table of the namespace a Watcher
-// watches, or of the state of one of its locators.
+// An Event is a change of the host table or of the device settings of the
+// namespace a Watcher watches, or of the state of one of its locators.
 type Event struct {
 	Type EventType
 	// The host as it now is for EventHostNew, its ID for EventHostDel,
 	// its ID and the locator that changed for EventLocatorState.
 	Host      Host
+	Device    Device       // the device, for EventDevSet and EventDevDel
 	PrevState LocatorState // EventLocatorState only
 }

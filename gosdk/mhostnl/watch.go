@@ -13,8 +13,8 @@ import (
 	"github.com/mnet/mnet/gosdk/internal/uapi"
 )
 
-// A Watcher receives the changes of a host table from the "events"
-// multicast group of the mhost family.
+// A Watcher receives the changes of a host table and of device settings
+// from the "events" multicast group of the mhost family.
 //
 // A Watcher is safe for concurrent use: goroutines calling Next at once
 // each get different events, in turn.
@@ -32,8 +32,8 @@ type Watcher struct {
 	pending []Event // decoded, not yet returned by Next
 }
 
-// Watch starts watching the host table of the Client's namespace on a
-// connection of its own. The Watcher stops when ctx is done, when it is
+// Watch starts watching the host table and the device settings of the
+// Client's namespace on a connection of its own. The Watcher stops when ctx is done, when it is
 // closed, or when the Client is.
 func (c *Client) Watch(ctx context.Context) (*Watcher, error) {
 	const op = "watch"

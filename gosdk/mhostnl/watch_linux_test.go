@@ -28,11 +28,15 @@ func TestWatch(t *testing.T) {
 	k.publish(99, []netlink.Attribute{u32(uapi.AHostID, 1)}) // a newer kernel's event
 	k.publish(uapi.CmdHostDel, []netlink.Attribute{u32(uapi.AHostID, 7)})
 	k.publish(uapi.CmdHostFlush, nil)
+	k.publish(uapi.CmdDevSet, []netlink.Attribute{nest(uapi.ADev, u32(uapi.DevAIfindex, 4), str(uapi.DevAName, "veth0"), u8(uapi.DevAL3, 1))})
+	k.publish(uapi.CmdDevDel, []netlink.Attribute{nest(uapi.ADev, u32(uapi.DevAIfindex, 4), str(uapi.DevAName, "veth0"), u8(uapi.DevAL3, 1))})
 
 	want := []Event{
 		{Type: EventHostNew, Host: Host{ID: 7, Locators: []Locator{{Family: FamilyInet6, Addr: ip6}, {Family: FamilyInet, Addr: ip4}}}},
 		{Type: EventHostDel, Host: Host{ID: 7}},
 		{Type: EventHostFlush},
+		{Type: EventDevSet, Device: Device{Index: 4, Name: "veth0", L3: true}},
+		{Type: EventDevDel, Device: Device{Index: 4, Name: "veth0", L3: true}},
 	}
 	for i, w0 := range want {
 		ev, err := w.Next()
@@ -48,6 +52,10 @@ func TestWatch(t *testing.T) {
 	k.publish(uapi.CmdHostNew, []netlink.Attribute{u16(uapi.AHostID, 7)})
 	if _, err := w.Next(); !errors.Is(err, ErrMalformed) {
 		t.Errorf("malformed event: err = %v, want ErrMalformed", err)
+	}
+	k.publish(uapi.CmdDevSet, []netlink.Attribute{u32(uapi.DevAIfindex, 4)}) // outside MHOST_A_DEV
+	if _, err := w.Next(); !errors.Is(err, ErrMalformed) {
+		t.Errorf("malformed device event: err = %v, want ErrMalformed", err)
 	}
 	k.publish(uapi.CmdHostFlush, nil)
 	if ev, err := w.Next(); err != nil || ev.Type != EventHostFlush {

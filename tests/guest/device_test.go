@@ -5,8 +5,9 @@ package guest_test
 // Devices: the administrator's per-device opt-in for plugged-L3 traffic
 // (MHOST_CMD_DEV_SET and DEV_GET), what it does to the data path, and
 // what becomes of a device's state and of the locators naming it when
-// the device is deleted or moves to another namespace. mhostnl has no
-// device commands yet: the tests use raw requests.
+// the device is deleted or moves to another namespace. The tests use raw
+// requests, to send what mhostnl never would; TestNLDevices and
+// TestMhostctlDev go through mhostnl and mhostctl.
 
 import (
 	"errors"

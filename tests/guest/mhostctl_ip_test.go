@@ -4,18 +4,22 @@ package guest_test
 
 // mhostctl as ip(8) users expect it, against the real module: exit
 // statuses, locator typos, -n NETNS, -b FILE, abbreviations, -s, -j and
-// -p, --version, help VERB.
+// -p, --version, help VERB, and the device opt-in (dev show, dev set).
 
 import (
+	"encoding/json"
+	"errors"
 	"fmt"
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
 	"golang.org/x/sys/unix"
 
+	"github.com/mnet/mnet/gosdk/mhost"
 	"github.com/mnet/mnet/gosdk/mhostnl"
 )
 
@@ -153,4 +157,86 @@ func TestMhostctlShortcuts(t *testing.T) {
 	}
 	nlCtlOK(t, "h d 7")
 	nlCtlFails(t, nil, "h s 7", 2, "no such host")
+}
+
+// TestMhostctlDev turns plugged-L3 traffic on and off with mhostctl dev,
+// as an administrator would: a testproto datagram crosses a veth pair
+// once both ends are enabled, is dropped and counted once the receiving
+// end is disabled, and cannot be sent once the sending end is.
+func TestMhostctlDev(t *testing.T) {
+	useL3Protos(t, testproto)
+	a, b := newNetNS(t, "ctl-dev-a"), newNetNS(t, "ctl-dev-b")
+	v := newVethPair(t, a, b, vethConfig{})
+	nlNamedNS(t, a, "mhostctl-dev-a")
+	nlNamedNS(t, b, "mhostctl-dev-b")
+	ca, cb := a.listen(t), b.listen(t)
+	toB := ethAddr(mhost.FamilyTestProto, portOf(t, cb), v.A.Index, v.B.MAC)
+	send := func(what string) error {
+		_, err := ca.WriteTo([]byte(what), toB)
+		return err
+	}
+	devDisabled := func() uint64 {
+		t.Helper()
+		var s struct {
+			N *uint64 `json:"rx_l3_dev_disabled"`
+		}
+		r := nlCtlOK(t, "-n mhostctl-dev-b -j stats")
+		if err := json.Unmarshal([]byte(r.stdout), &s); err != nil || s.N == nil {
+			t.Fatalf("stats -j: %v, no rx_l3_dev_disabled in %s", err, r)
+		}
+		return *s.N
+	}
+	type dev struct {
+		Dev     string `json:"dev"`
+		Ifindex int    `json:"ifindex"`
+		L3      bool   `json:"l3"`
+	}
+	wantShow := func(args string, want ...dev) {
+		t.Helper()
+		r := nlCtlOK(t, args)
+		var got []dev
+		if err := json.Unmarshal([]byte(r.stdout), &got); err != nil || !slices.Equal(got, want) {
+			t.Errorf("%s: %+v (%v), want %+v", r, got, err, want)
+		}
+	}
+
+	if err := send("before"); !errors.Is(err, unix.ENETUNREACH) {
+		t.Fatalf("sending before any device is enabled: %v, want ENETUNREACH", err)
+	}
+	wantShow("-n mhostctl-dev-a -j dev show")
+	wantShow("-n mhostctl-dev-a -j dev show veth-a", dev{"veth-a", v.A.Index, false})
+
+	nlCtlOK(t, "-n mhostctl-dev-a dev set veth-a l3 on")
+	nlCtlOK(t, "-n mhostctl-dev-b d se veth-b l3 on") // abbreviated
+	wantShow("-n mhostctl-dev-a -j dev show", dev{"veth-a", v.A.Index, true})
+	if r := nlCtlOK(t, "-n mhostctl-dev-b dev show"); !strings.Contains(r.stdout, fmt.Sprintf("veth-b  %d        on\n", v.B.Index)) {
+		t.Errorf("dev show does not list veth-b as on: %s", r)
+	}
+	nlCheck(t, "sending with both ends enabled", send("on"))
+	if msg, _ := readConn(t, cb); msg != "on" {
+		t.Fatalf("b read %q, want %q", msg, "on")
+	}
+
+	// The receiving end off: the frame arrives and is dropped, counted.
+	dis0 := devDisabled()
+	nlCtlOK(t, "-n mhostctl-dev-b dev set veth-b l3 off")
+	wantShow("-n mhostctl-dev-b -j dev show")
+	nlCheck(t, "sending with b's end disabled", send("b off"))
+	if !poll(ioTimeout, func() bool { return devDisabled() == dis0+1 }) {
+		t.Fatalf("b counted %d frames on devices not enabled, want 1", devDisabled()-dis0)
+	}
+	wantConnEmpty(t, cb)
+
+	// The sending end off: sends fail.
+	nlCtlOK(t, "-n mhostctl-dev-a dev set veth-a l3 off")
+	if err := send("a off"); !errors.Is(err, unix.ENETUNREACH) {
+		t.Errorf("sending after dev set veth-a l3 off: %v, want ENETUNREACH", err)
+	}
+
+	// Mistakes are the command line's (1), refusals the kernel's (2).
+	nlCtlFails(t, nil, "-n mhostctl-dev-a dev set nosuch0 l3 on", 1, `mhostctl: dev set: unknown device "nosuch0"`)
+	nlCtlFails(t, nil, "-n mhostctl-dev-a dev set veth-a l3 maybe", 1, `invalid l3 "maybe": want on or off`)
+	nlCtlFails(t, nil, "-n mhostctl-dev-a dev show veth-b", 1, `unknown device "veth-b"`)
+	nlCtlFails(t, nobody, "dev set lo l3 on", 2, "mhostctl: dev set: permission denied: needs CAP_NET_ADMIN")
+	wantShow("-n mhostctl-dev-a -j dev show")
 }

@@ -400,3 +400,82 @@ func TestSDKConfig(t *testing.T) {
 	}
 	d.Close()
 }
+
+// TestSDKReusePort binds two sockets opened with Config.ReusePort to one
+// port, as MHOST_REUSEPORT (SO_REUSEPORT itself is refused to AF_MHOST
+// sockets on 6.1), and sends to the port from 32 UDP sockets: the kernel
+// spreads the flows over both, and loses none.
+func TestSDKReusePort(t *testing.T) {
+	const flows = 32
+	ns := sdkNS(t)
+	rp := &mhost.Config{ReusePort: true, NetNS: ns.fd}
+	a, err := rp.Listen(context.Background(), 0)
+	if err != nil {
+		t.Fatalf("Listen with ReusePort: %v", err)
+	}
+	defer a.Close()
+	port := uint16(portOf(t, a))
+	b, err := rp.Listen(context.Background(), port)
+	if err != nil {
+		t.Fatalf("a second socket on port %d with ReusePort: %v", port, err)
+	}
+	defer b.Close()
+	// The sockets are AF_MHOST sockets, not UDPv6 ones in disguise, and
+	// read back what Config set through MHOST_REUSEPORT.
+	for _, c := range []*mhost.Conn{a, b} {
+		var (
+			domain, reuse int
+			derr, rerr    error
+		)
+		rc, _ := c.SyscallConn()
+		rc.Control(func(fd uintptr) {
+			domain, derr = unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_DOMAIN)
+			reuse, rerr = unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEPORT)
+		})
+		if derr != nil || domain != mhost.FamilyInUse() {
+			t.Errorf("getsockopt(SO_DOMAIN) = %d, %v; want %d", domain, derr, mhost.FamilyInUse())
+		}
+		if rerr != nil || reuse != 1 {
+			t.Errorf("getsockopt(SO_REUSEPORT) = %d, %v; want 1", reuse, rerr)
+		}
+	}
+
+	dst := netip.AddrPortFrom(netip.IPv6Loopback(), port)
+	for i := range flows {
+		u := udpIn(t, ns, "udp6")
+		if _, err := u.WriteToUDPAddrPort([]byte{byte(i)}, dst); err != nil {
+			t.Fatalf("flow %d: %v", i, err)
+		}
+	}
+
+	// Every datagram is queued by the time the last send returns; each
+	// socket is read until it has nothing more.
+	seen := make(map[byte]bool)
+	buf := make([]byte, 16)
+	for i, c := range []*mhost.Conn{a, b} {
+		got := 0
+		for {
+			c.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+			n, _, err := c.ReadFromAddrPort(buf)
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				break
+			}
+			if err != nil {
+				t.Fatalf("socket %d: %v", i, err)
+			}
+			if n != 1 || seen[buf[0]] {
+				t.Errorf("socket %d: unexpected datagram %x", i, buf[:n])
+				continue
+			}
+			seen[buf[0]] = true
+			got++
+		}
+		t.Logf("socket %d received %d of %d flows", i, got, flows)
+		if got == 0 {
+			t.Errorf("socket %d received none of %d flows: the port is not shared", i, flows)
+		}
+	}
+	if len(seen) != flows {
+		t.Errorf("received %d of %d datagrams", len(seen), flows)
+	}
+}

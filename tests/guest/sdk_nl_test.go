@@ -3,11 +3,17 @@
 package guest_test
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"net/netip"
+	"reflect"
+	"slices"
 	"sync"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/mnet/mnet/gosdk/mhostnl"
 )
@@ -125,5 +131,55 @@ func TestNLHostsWhileChanging(t *testing.T) {
 	t.Logf("%d dumps while the table changed in %d bursts of %d hosts", dumps, churns, burst)
 	if churns != rounds {
 		t.Errorf("%d bursts of changes, want %d", churns, rounds)
+	}
+}
+
+// TestNLDevices drives the device opt-in through Client: SetDevice,
+// Device, Devices, and the EventDevSet and EventDevDel a Watcher reports,
+// against the kernel.
+func TestNLDevices(t *testing.T) {
+	ns := newNetNS(t, "nl-dev")
+	c := ns.control(t)
+	w, err := c.Watch(context.Background())
+	nlCheck(t, "Watch", err)
+	defer w.Close()
+	d0, d1 := ns.addVeth(t, "d0", "d1", 0)
+
+	wantEvent := func(want mhostnl.Event) {
+		t.Helper()
+		ev, err := w.Next()
+		if err != nil || !reflect.DeepEqual(ev, want) {
+			t.Errorf("Watcher.Next() = %+v, %v; want %+v", ev, err, want)
+		}
+	}
+
+	if d, err := c.Device(d0); err != nil || *d != (mhostnl.Device{Index: d0, Name: "d0"}) {
+		t.Errorf("Device(%d) = %+v, %v; want d0 disabled", d0, d, err)
+	}
+	nlCheck(t, "SetDevice d0 on", c.SetDevice(d0, true))
+	nlCheck(t, "SetDevice lo on", c.SetDevice(1, true))
+	wantEvent(mhostnl.Event{Type: mhostnl.EventDevSet, Device: mhostnl.Device{Index: d0, Name: "d0", L3: true}})
+	wantEvent(mhostnl.Event{Type: mhostnl.EventDevSet, Device: mhostnl.Device{Index: 1, Name: "lo", L3: true}})
+	devs, err := c.Devices()
+	want := []mhostnl.Device{{Index: 1, Name: "lo", L3: true}, {Index: d0, Name: "d0", L3: true}}
+	if err != nil || !slices.Equal(devs, want) {
+		t.Errorf("Devices() = %+v, %v; want %+v", devs, err, want)
+	}
+
+	nlCheck(t, "SetDevice lo off", c.SetDevice(1, false))
+	wantEvent(mhostnl.Event{Type: mhostnl.EventDevSet, Device: mhostnl.Device{Index: 1, Name: "lo"}})
+	ns.delLink(t, d0) // d1 goes with it; it had no settings
+	wantEvent(mhostnl.Event{Type: mhostnl.EventDevDel, Device: mhostnl.Device{Index: d0, Name: "d0"}})
+	if devs, err := c.Devices(); err != nil || len(devs) != 0 {
+		t.Errorf("Devices() after d0 went = %+v, %v; want none", devs, err)
+	}
+
+	for _, index := range []int{d0, d1} {
+		if _, err := c.Device(index); !errors.Is(err, unix.ENODEV) {
+			t.Errorf("Device(%d) of a deleted device: %v, want ENODEV", index, err)
+		}
+		if err := c.SetDevice(index, true); !errors.Is(err, unix.ENODEV) {
+			t.Errorf("SetDevice(%d) of a deleted device: %v, want ENODEV", index, err)
+		}
 	}
 }
