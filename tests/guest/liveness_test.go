@@ -232,21 +232,26 @@ func liveWantTrace(t *testing.T, ti *traceInstance, lab *liveLab) {
 func TestLiveSignalled(t *testing.T) {
 	for _, tc := range []struct {
 		name, cause string
-		fail        func(t *testing.T, lab *liveLab)
+		// silence, if set, breaks the path before the signal: the
+		// outage counts from the signal, which is what acts.
+		silence func(t *testing.T, lab *liveLab)
+		fail    func(t *testing.T, lab *liveLab)
 	}{
-		{"ICMPv6 unreachable", "icmp", func(t *testing.T, lab *liveLab) {
+		{"ICMPv6 unreachable", "icmp", nil, func(t *testing.T, lab *liveLab) {
 			// b answers for fd00::2 no more, and says so: the route
 			// waits under the local one, and is there as the
 			// address goes.
 			lab.b.delAddr(t, lab.v6.B.Index, lab.v6Addr)
 		}},
 		{"neighbour failed", "neigh", func(t *testing.T, lab *liveLab) {
-			// Nothing gets to b, and a's neighbour entry gives up on it,
-			// as when b's MAC stops answering.
+			// Nothing gets to b...
 			lab.a.netem(t, lab.v6.A.Index, netemOptions{loss: 1})
+		}, func(t *testing.T, lab *liveLab) {
+			// ...and a's neighbour entry gives up on it, as when b's
+			// MAC stops answering.
 			lab.a.failNeigh(t, lab.v6.A.Index, netip.MustParseAddr("fd00::2"))
 		}},
-		{"local link down", "link", func(t *testing.T, lab *liveLab) {
+		{"local link down", "link", nil, func(t *testing.T, lab *liveLab) {
 			// b's end goes down: a's end loses its carrier, and sends
 			// over it vanish (its routes stay).
 			lab.b.setLink(t, lab.v6.B.Index, false)
@@ -264,6 +269,9 @@ func TestLiveSignalled(t *testing.T) {
 				lab.b.addUnreachable(t, netip.MustParsePrefix("fd00::2/128"))
 			}
 
+			if tc.silence != nil {
+				tc.silence(t, lab)
+			}
 			failed := time.Now()
 			tc.fail(t, lab)
 			wantMoved(t, lab, f, failed, rtt+liveSignalGoal, tc.cause)
