@@ -971,6 +971,8 @@ static int mhost_create(struct net *net, struct socket *sock, int protocol,
 	}
 	atomic_inc(&mn->nsocks);
 	trace_mhost_sock_create(sk);
+	/* From now on the namespace answers probes of its peers. */
+	mhost_live_use(mn);
 	return 0;
 
 free:

@@ -177,7 +177,9 @@ u32 mhost_hid_by_source(struct mhost_net *mn, const struct mhost_lockey *key,
 /*
  * Counters follow a locator into the new version of its host, so that
  * append and replace do not reset what a locator already carried.
- * Increments racing with the swap may be lost; they are statistics.
+ * Increments racing with the swap may be lost; they are statistics. So
+ * does its liveness byte, so that senders keep avoiding a dead locator
+ * until the liveness worker looks at the new version.
  */
 static void mhost_carry_counters(struct mhost_host *new,
 				 const struct mhost_host *old)
@@ -192,6 +194,7 @@ static void mhost_carry_counters(struct mhost_host *new,
 					atomic_long_read(&old->locs[j].tx_packets));
 			atomic_long_set(&new->locs[i].tx_errors,
 					atomic_long_read(&old->locs[j].tx_errors));
+			new->locs[i].live = READ_ONCE(old->locs[j].live);
 			break;
 		}
 	}
@@ -423,6 +426,7 @@ static void mhost_host_forget_dev(struct mhost_net *mn, struct mhost_host *old,
 	if (n)
 		new = mhost_host_alloc(mn, old->hid, n);
 	if (new) {
+		new->live = old->live;
 		for (i = 0, n = 0; i < old->nlocs; i++) {
 			if (old->locs[i].ifindex == ifindex)
 				continue;

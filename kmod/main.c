@@ -53,17 +53,35 @@ static int __net_init mhost_net_init(struct net *net)
 	/* Control plane (device.c, hosts.c). */
 	mhost_devs_net_init(net, mn);
 	err = mhost_hosts_net_init(mn);
-	if (err) {
-		mhost_devs_net_exit(mn);
-		free_percpu(mn->stats);
-	}
+	if (err)
+		goto err_devs;
+	err = mhost_live_net_init(mn);
+	if (err)
+		goto err_hosts;
+	return 0;
+
+err_hosts:
+	mhost_hosts_net_exit(mn);
+err_devs:
+	mhost_devs_net_exit(mn);
+	free_percpu(mn->stats);
 	return err;
+}
+
+/*
+ * Before the grace period that precedes exit: what receive paths and
+ * notifiers can still reach stops here (liveness.c).
+ */
+static void __net_exit mhost_net_pre_exit(struct net *net)
+{
+	mhost_live_net_pre_exit(mhost_pernet(net));
 }
 
 static void __net_exit mhost_net_exit(struct net *net)
 {
 	struct mhost_net *mn = mhost_pernet(net);
 
+	mhost_live_net_exit(mn);
 	/* Control plane (hosts.c, device.c). */
 	mhost_hosts_net_exit(mn);
 	mhost_devs_net_exit(mn);
@@ -79,6 +97,7 @@ static void __net_exit mhost_net_exit_batch(struct list_head *net_list)
 
 static struct pernet_operations mhost_net_ops = {
 	.init		= mhost_net_init,
+	.pre_exit	= mhost_net_pre_exit,
 	.exit		= mhost_net_exit,
 	.exit_batch	= mhost_net_exit_batch,
 	.id		= &mhost_net_id,
@@ -103,9 +122,14 @@ static int __init mhost_init(void)
 	if (err)
 		goto err_hosts;
 
-	err = mhost_route_init();
+	/* Its notifiers reach into every namespace's state. */
+	err = mhost_live_init();
 	if (err)
 		goto err_pernet;
+
+	err = mhost_route_init();
+	if (err)
+		goto err_live;
 
 	err = mhost_nl_init();
 	if (err)
@@ -129,8 +153,11 @@ err_nl:
 	mhost_nl_exit();
 err_route:
 	mhost_route_exit();
+err_live:
+	mhost_live_exit();
 err_pernet:
 	unregister_pernet_subsys(&mhost_net_ops);
+	mhost_live_cleanup();
 err_hosts:
 	mhost_hosts_exit();
 	return err;
@@ -142,7 +169,10 @@ static void __exit mhost_exit(void)
 	mhost_dev_exit();
 	mhost_nl_exit();
 	mhost_route_exit();
+	mhost_live_exit();
+	/* Stops every namespace's liveness worker, then its queue goes. */
 	unregister_pernet_subsys(&mhost_net_ops);
+	mhost_live_cleanup();
 	mhost_hosts_exit();
 }
 

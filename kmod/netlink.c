@@ -9,6 +9,7 @@
 #include <linux/netdevice.h>
 #include <linux/rhashtable.h>
 #include <linux/rtnetlink.h>
+#include <linux/rwsem.h>
 #include <linux/slab.h>
 #include <net/genetlink.h>
 #include <net/ipv6.h>
@@ -28,6 +29,51 @@ static const struct nla_policy mhost_loc_policy[MHOST_LOC_A_MAX + 1] = {
 	[MHOST_LOC_A_IFINDEX]		= { .type = NLA_U32 },
 	[MHOST_LOC_A_TX_PACKETS]	= { .type = NLA_REJECT },
 	[MHOST_LOC_A_TX_ERRORS]		= { .type = NLA_REJECT },
+	[MHOST_LOC_A_STATE]		= { .type = NLA_REJECT },
+	[MHOST_LOC_A_CAUSE]		= { .type = NLA_REJECT },
+	[MHOST_LOC_A_LAST_HEARD_MS]	= { .type = NLA_REJECT },
+	[MHOST_LOC_A_CHANGED_MS]	= { .type = NLA_REJECT },
+	[MHOST_LOC_A_RTT_US]		= { .type = NLA_REJECT },
+	[MHOST_LOC_A_RTTVAR_US]		= { .type = NLA_REJECT },
+	[MHOST_LOC_A_FLAPS]		= { .type = NLA_REJECT },
+	[MHOST_LOC_A_HOLD_MS]		= { .type = NLA_REJECT },
+	[MHOST_LOC_A_PREV_STATE]	= { .type = NLA_REJECT },
+};
+
+/*
+ * The liveness knobs: one host's (MHOST_A_HOST_LIVE) or the namespace's
+ * (MHOST_A_LIVE), which alone has a probe port and answers probes.
+ */
+/*
+ * Beyond what the policy's own s16 bounds hold. Not const: 6.1's policy
+ * points to it without const.
+ */
+static struct netlink_range_validation mhost_live_ms_range __ro_after_init = {
+	.max = 60000,
+};
+
+#define MHOST_NL_LIVE_KNOBS						\
+	[MHOST_LIVE_A_INTERVAL_MS]	= NLA_POLICY_FULL_RANGE(NLA_U32,	\
+							&mhost_live_ms_range), \
+	[MHOST_LIVE_A_MULTIPLIER]	= NLA_POLICY_RANGE(NLA_U8, 1, 20),	\
+	[MHOST_LIVE_A_HOLD_DOWN_MS]	= NLA_POLICY_FULL_RANGE(NLA_U32,	\
+							&mhost_live_ms_range), \
+	[MHOST_LIVE_A_REVERTIVE]	= NLA_POLICY_MAX(NLA_U8, 1),		\
+	[MHOST_LIVE_A_PORT_ERROR]	= { .type = NLA_REJECT,			\
+					    .reject_message = "the probe port error is read only" }
+
+static const struct nla_policy mhost_live_host_policy[MHOST_LIVE_A_MAX + 1] = {
+	MHOST_NL_LIVE_KNOBS,
+	[MHOST_LIVE_A_PORT]	= { .type = NLA_REJECT,
+				    .reject_message = "the probe port is the namespace's" },
+	[MHOST_LIVE_A_ANSWER]	= { .type = NLA_REJECT,
+				    .reject_message = "answering probes is the namespace's choice" },
+};
+
+static const struct nla_policy mhost_live_ns_policy[MHOST_LIVE_A_MAX + 1] = {
+	MHOST_NL_LIVE_KNOBS,
+	[MHOST_LIVE_A_PORT]	= NLA_POLICY_MIN(NLA_U16, 1),
+	[MHOST_LIVE_A_ANSWER]	= NLA_POLICY_MAX(NLA_U8, 1),
 };
 
 static const struct nla_policy mhost_dev_policy[MHOST_DEV_A_MAX + 1] = {
@@ -47,6 +93,7 @@ static const struct nla_policy mhost_host_new_policy[MHOST_A_MAX + 1] = {
 	[MHOST_A_HOST_FLAGS]	= NLA_POLICY_MASK(NLA_U32, MHOST_HOST_F_CREATE |
 						  MHOST_HOST_F_REPLACE |
 						  MHOST_HOST_F_APPEND),
+	[MHOST_A_HOST_LIVE]	= NLA_POLICY_NESTED(mhost_live_host_policy),
 };
 
 static const struct nla_policy mhost_host_id_policy[MHOST_A_MAX + 1] = {
@@ -57,7 +104,95 @@ static const struct nla_policy mhost_dev_req_policy[MHOST_A_MAX + 1] = {
 	[MHOST_A_DEV]		= NLA_POLICY_NESTED(mhost_dev_policy),
 };
 
+static const struct nla_policy mhost_live_req_policy[MHOST_A_MAX + 1] = {
+	[MHOST_A_LIVE]		= NLA_POLICY_NESTED(mhost_live_ns_policy),
+};
+
 static struct genl_family mhost_genl_family;
+
+/*
+ * Whether the family is registered, for events that are not answers to
+ * a request: the liveness workers run until the namespaces' state goes,
+ * after the family.
+ */
+static DECLARE_RWSEM(mhost_nl_gate);
+static bool mhost_nl_up;
+
+/*
+ * Parses liveness knobs: those given are set in @cfg and flagged in
+ * @set (MHOST_LIVE_CFG_*); an interval between 1 and 9 ms is refused.
+ */
+static int mhost_nl_parse_knobs(struct nlattr **tb, struct mhost_live_cfg *cfg,
+				u8 *set, struct netlink_ext_ack *extack)
+{
+	*set = 0;
+	if (tb[MHOST_LIVE_A_INTERVAL_MS]) {
+		cfg->interval_ms = nla_get_u32(tb[MHOST_LIVE_A_INTERVAL_MS]);
+		if (cfg->interval_ms && cfg->interval_ms < 10) {
+			NL_SET_ERR_MSG_ATTR(extack, tb[MHOST_LIVE_A_INTERVAL_MS],
+					    "probe interval below 10 ms (0 turns liveness off)");
+			return -EINVAL;
+		}
+		*set |= MHOST_LIVE_CFG_INTERVAL;
+	}
+	if (tb[MHOST_LIVE_A_MULTIPLIER]) {
+		cfg->multiplier = nla_get_u8(tb[MHOST_LIVE_A_MULTIPLIER]);
+		*set |= MHOST_LIVE_CFG_MULTIPLIER;
+	}
+	if (tb[MHOST_LIVE_A_HOLD_DOWN_MS]) {
+		cfg->hold_down_ms = nla_get_u32(tb[MHOST_LIVE_A_HOLD_DOWN_MS]);
+		*set |= MHOST_LIVE_CFG_HOLD_DOWN;
+	}
+	if (tb[MHOST_LIVE_A_REVERTIVE]) {
+		cfg->revertive = nla_get_u8(tb[MHOST_LIVE_A_REVERTIVE]);
+		*set |= MHOST_LIVE_CFG_REVERTIVE;
+	}
+	return 0;
+}
+
+/* A host's own knobs, from MHOST_A_HOST_LIVE. */
+static int mhost_nl_parse_host_live(const struct nlattr *nla,
+				    struct mhost_live_knobs *k,
+				    struct netlink_ext_ack *extack)
+{
+	struct nlattr *tb[MHOST_LIVE_A_MAX + 1];
+	struct mhost_live_cfg cfg = {};
+	int err;
+	u8 set;
+
+	err = nla_parse_nested(tb, MHOST_LIVE_A_MAX, nla,
+			       mhost_live_host_policy, extack);
+	if (!err)
+		err = mhost_nl_parse_knobs(tb, &cfg, &set, extack);
+	if (err)
+		return err;
+	memset(k, 0, sizeof(*k));
+	k->interval_ms = cfg.interval_ms;
+	k->hold_down_ms = cfg.hold_down_ms;
+	k->multiplier = cfg.multiplier;
+	k->flags = set | (cfg.revertive ? MHOST_LIVE_REVERTIVE : 0);
+	return 0;
+}
+
+/* The knobs in @set, in a nest of @type that the caller ends. */
+static struct nlattr *mhost_nl_put_knobs(struct sk_buff *skb, int type,
+					 const struct mhost_live_cfg *cfg,
+					 u8 set)
+{
+	struct nlattr *nest = nla_nest_start(skb, type);
+
+	if (!nest ||
+	    ((set & MHOST_LIVE_CFG_INTERVAL) &&
+	     nla_put_u32(skb, MHOST_LIVE_A_INTERVAL_MS, cfg->interval_ms)) ||
+	    ((set & MHOST_LIVE_CFG_MULTIPLIER) &&
+	     nla_put_u8(skb, MHOST_LIVE_A_MULTIPLIER, cfg->multiplier)) ||
+	    ((set & MHOST_LIVE_CFG_HOLD_DOWN) &&
+	     nla_put_u32(skb, MHOST_LIVE_A_HOLD_DOWN_MS, cfg->hold_down_ms)) ||
+	    ((set & MHOST_LIVE_CFG_REVERTIVE) &&
+	     nla_put_u8(skb, MHOST_LIVE_A_REVERTIVE, cfg->revertive)))
+		return NULL;
+	return nest;
+}
 
 static int mhost_nl_get_hid(struct genl_info *info, u32 *hid)
 {
@@ -214,8 +349,30 @@ static int mhost_nl_parse_locators(struct genl_info *info,
 	return 0;
 }
 
+/* A locator's liveness (@info), after what identifies it. */
+static int mhost_nl_put_live(struct sk_buff *skb,
+			     const struct mhost_live_info *info)
+{
+	if (nla_put_u8(skb, MHOST_LOC_A_STATE, info->state) ||
+	    nla_put_u8(skb, MHOST_LOC_A_CAUSE, info->cause) ||
+	    (info->heard &&
+	     nla_put_u32(skb, MHOST_LOC_A_LAST_HEARD_MS, info->heard_ms)) ||
+	    (info->changed &&
+	     nla_put_u32(skb, MHOST_LOC_A_CHANGED_MS, info->changed_ms)) ||
+	    (info->rtt &&
+	     (nla_put_u32(skb, MHOST_LOC_A_RTT_US, info->srtt_us) ||
+	      nla_put_u32(skb, MHOST_LOC_A_RTTVAR_US, info->rttvar_us))) ||
+	    nla_put_u32(skb, MHOST_LOC_A_FLAPS, info->flaps) ||
+	    (info->hold &&
+	     nla_put_u32(skb, MHOST_LOC_A_HOLD_MS, info->hold_ms)))
+		return -EMSGSIZE;
+	return 0;
+}
+
+/* @prev: the state it left, for a MHOST_CMD_LOC_STATE; else -1. */
 static int mhost_nl_put_locator(struct sk_buff *skb,
-				const struct mhost_locator *loc)
+				const struct mhost_locator *loc,
+				const struct mhost_live_info *info, int prev)
 {
 	struct nlattr *nest;
 
@@ -233,7 +390,9 @@ static int mhost_nl_put_locator(struct sk_buff *skb,
 			      MHOST_LOC_A_PAD) ||
 	    nla_put_u64_64bit(skb, MHOST_LOC_A_TX_ERRORS,
 			      atomic_long_read(&loc->tx_errors),
-			      MHOST_LOC_A_PAD)) {
+			      MHOST_LOC_A_PAD) ||
+	    mhost_nl_put_live(skb, info) ||
+	    (prev >= 0 && nla_put_u8(skb, MHOST_LOC_A_PREV_STATE, prev))) {
 		nla_nest_cancel(skb, nest);
 		return -EMSGSIZE;
 	}
@@ -241,19 +400,27 @@ static int mhost_nl_put_locator(struct sk_buff *skb,
 	return 0;
 }
 
+/* The size of one locator's nest, liveness included. */
+static size_t mhost_nl_loc_size(void)
+{
+	return nla_total_size(0) +			/* MHOST_A_LOCATOR */
+	       nla_total_size(sizeof(u16)) +		/* FAMILY */
+	       nla_total_size(MHOST_ADDR_MAX) +		/* ADDR */
+	       nla_total_size(sizeof(u16)) +		/* PORT */
+	       nla_total_size(sizeof(u32)) +		/* IFINDEX */
+	       2 * nla_total_size_64bit(sizeof(u64)) +	/* TX_* */
+	       3 * nla_total_size(sizeof(u8)) +		/* STATE, CAUSE, PREV */
+	       6 * nla_total_size(sizeof(u32));		/* the rest */
+}
+
 /* The size of a host's message, so that it is allocated to fit. */
 static size_t mhost_nl_host_size(const struct mhost_host *host)
 {
-	size_t loc = nla_total_size(0) +		/* MHOST_A_LOCATOR */
-		     nla_total_size(sizeof(u16)) +	/* FAMILY */
-		     nla_total_size(MHOST_ADDR_MAX) +	/* ADDR */
-		     nla_total_size(sizeof(u16)) +	/* PORT */
-		     nla_total_size(sizeof(u32)) +	/* IFINDEX */
-		     2 * nla_total_size_64bit(sizeof(u64));	/* TX_* */
-
 	return genlmsg_msg_size(nla_total_size(sizeof(u32)) +	/* HOST_ID */
 				nla_total_size(0) +	/* HOST_LOCATORS */
-				host->nlocs * loc);
+				host->nlocs * mhost_nl_loc_size() +
+				nla_total_size(0) +	/* HOST_LIVE */
+				4 * nla_total_size(sizeof(u32)));
 }
 
 static int mhost_nl_fill_host(struct sk_buff *skb,
@@ -261,6 +428,8 @@ static int mhost_nl_fill_host(struct sk_buff *skb,
 			      u32 seq, int flags, u8 cmd,
 			      struct netlink_callback *cb)
 {
+	struct mhost_live_info info[MHOST_MAX_LOCATORS];
+	struct mhost_live_cfg cfg;
 	struct nlattr *nest;
 	unsigned int i;
 	void *hdr;
@@ -273,13 +442,27 @@ static int mhost_nl_fill_host(struct sk_buff *skb,
 	if (nla_put_u32(skb, MHOST_A_HOST_ID, host->hid))
 		goto cancel;
 	if (cmd != MHOST_CMD_HOST_DEL) {
+		mhost_live_host_info(host->mn, host, info);
 		nest = nla_nest_start(skb, MHOST_A_HOST_LOCATORS);
 		if (!nest)
 			goto cancel;
 		for (i = 0; i < host->nlocs; i++)
-			if (mhost_nl_put_locator(skb, &host->locs[i]))
+			if (mhost_nl_put_locator(skb, &host->locs[i], &info[i],
+						 -1))
 				goto cancel;
 		nla_nest_end(skb, nest);
+		/* The host's own knobs, if it has any. */
+		cfg.interval_ms = host->live.interval_ms;
+		cfg.hold_down_ms = host->live.hold_down_ms;
+		cfg.multiplier = host->live.multiplier;
+		cfg.revertive = host->live.flags & MHOST_LIVE_REVERTIVE;
+		if (host->live.flags & ~MHOST_LIVE_REVERTIVE) {
+			nest = mhost_nl_put_knobs(skb, MHOST_A_HOST_LIVE, &cfg,
+						  host->live.flags);
+			if (!nest)
+				goto cancel;
+			nla_nest_end(skb, nest);
+		}
 	}
 	genlmsg_end(skb, hdr);
 	return 0;
@@ -304,10 +487,13 @@ static void mhost_nl_event(struct net *net, struct genl_info *info,
 	struct sk_buff *skb;
 	int err;
 
+	down_read(&mhost_nl_gate);
+	if (!mhost_nl_up)
+		goto out;
 	if (!genl_has_listeners(&mhost_genl_family, net,
 				MHOST_MCGRP_EVENTS_IDX) &&
 	    !(info && nlmsg_report(info->nlhdr)))
-		return;
+		goto out;
 
 	skb = genlmsg_new(size, GFP_KERNEL);
 	if (!skb)
@@ -325,10 +511,12 @@ static void mhost_nl_event(struct net *net, struct genl_info *info,
 	else
 		genlmsg_multicast_netns(&mhost_genl_family, net, skb, 0,
 					MHOST_MCGRP_EVENTS_IDX, GFP_KERNEL);
-	return;
+	goto out;
 err:
 	genl_set_err(&mhost_genl_family, net, 0, MHOST_MCGRP_EVENTS_IDX,
 		     -ENOBUFS);
+out:
+	up_read(&mhost_nl_gate);
 }
 
 static int mhost_nl_fill_host_event(struct sk_buff *skb, const void *host,
@@ -356,6 +544,59 @@ void mhost_nl_host_event(struct net *net, const struct mhost_host *host,
 	mhost_nl_event(net, info,
 		       host ? mhost_nl_host_size(host) : genlmsg_msg_size(0),
 		       mhost_nl_fill_host_event, host, cmd);
+}
+
+struct mhost_nl_loc_event {
+	u32				hid;
+	const struct mhost_locator	*loc;
+	u8				prev;
+	const struct mhost_live_info	*info;
+};
+
+static int mhost_nl_fill_loc_event(struct sk_buff *skb, const void *arg,
+				   u32 portid, u32 seq, u8 cmd)
+{
+	const struct mhost_nl_loc_event *ev = arg;
+	struct nlattr *list;
+	void *hdr;
+
+	hdr = genlmsg_put(skb, portid, seq, &mhost_genl_family, 0, cmd);
+	if (!hdr)
+		return -EMSGSIZE;
+	if (nla_put_u32(skb, MHOST_A_HOST_ID, ev->hid))
+		goto cancel;
+	list = nla_nest_start(skb, MHOST_A_HOST_LOCATORS);
+	if (!list)
+		goto cancel;
+	/* The locator, its liveness, and the state it left. */
+	if (mhost_nl_put_locator(skb, ev->loc, ev->info, ev->prev))
+		goto cancel;
+	nla_nest_end(skb, list);
+	genlmsg_end(skb, hdr);
+	return 0;
+
+cancel:
+	genlmsg_cancel(skb, hdr);
+	return -EMSGSIZE;
+}
+
+/*
+ * Announces that locator @loc of host @hid went from @prev to the state
+ * @info says. From the liveness worker.
+ */
+void mhost_nl_loc_event(struct net *net, u32 hid,
+			const struct mhost_locator *loc, u8 prev_state,
+			const struct mhost_live_info *info)
+{
+	struct mhost_nl_loc_event ev = {
+		.hid = hid, .loc = loc, .prev = prev_state, .info = info,
+	};
+
+	mhost_nl_event(net, NULL,
+		       genlmsg_msg_size(nla_total_size(sizeof(u32)) +
+					nla_total_size(0) +
+					mhost_nl_loc_size()),
+		       mhost_nl_fill_loc_event, &ev, MHOST_CMD_LOC_STATE);
 }
 
 static void mhost_copy_locator(struct mhost_locator *dst,
@@ -407,9 +648,11 @@ static struct mhost_host *mhost_nl_build_host(struct mhost_net *mn, u32 hid,
 
 static int mhost_nl_host_new(struct sk_buff *skb, struct genl_info *info)
 {
+	struct nlattr *live = info->attrs[MHOST_A_HOST_LIVE];
 	struct net *net = genl_info_net(info);
 	struct mhost_net *mn = mhost_pernet(net);
 	struct mhost_host *old, *new;
+	struct mhost_live_knobs knobs;
 	struct mhost_nl_locs *p;
 	u32 hid, flags = 0;
 	int err;
@@ -417,6 +660,11 @@ static int mhost_nl_host_new(struct sk_buff *skb, struct genl_info *info)
 	err = mhost_nl_get_hid(info, &hid);
 	if (err)
 		return err;
+	if (live) {
+		err = mhost_nl_parse_host_live(live, &knobs, info->extack);
+		if (err)
+			return err;
+	}
 	if (info->attrs[MHOST_A_HOST_FLAGS])
 		flags = nla_get_u32(info->attrs[MHOST_A_HOST_FLAGS]);
 	if ((flags & MHOST_HOST_F_REPLACE) && (flags & MHOST_HOST_F_APPEND)) {
@@ -459,6 +707,11 @@ static int mhost_nl_host_new(struct sk_buff *skb, struct genl_info *info)
 	err = PTR_ERR_OR_ZERO(new);
 	if (err)
 		goto out_unlock;
+	/* The knobs given, else those it had. */
+	if (live)
+		new->live = knobs;
+	else if (old)
+		new->live = old->live;
 	err = mhost_host_publish(mn, new, old);
 	if (!err)
 		mhost_nl_host_event(net, new, MHOST_CMD_HOST_NEW, info);
@@ -466,6 +719,11 @@ static int mhost_nl_host_new(struct sk_buff *skb, struct genl_info *info)
 out_unlock:
 	mutex_unlock(&mn->hosts_lock);
 	mutex_unlock(&mn->ops_lock);
+	/* Hosts are probed from, and answer, a socket of the namespace. */
+	if (!err) {
+		mhost_live_use(mn);
+		mhost_live_host_changed(mn, hid);
+	}
 out_free:
 	kfree(p);
 	return err;
@@ -489,6 +747,8 @@ static int mhost_nl_host_del(struct sk_buff *skb, struct genl_info *info)
 	if (host) {
 		mhost_nl_host_event(net, host, MHOST_CMD_HOST_DEL, info);
 		mhost_host_unlink(mn, host);
+		/* Liveness stops watching it now. */
+		mhost_live_host_changed(mn, hid);
 	} else {
 		NL_SET_ERR_MSG(info->extack, "no such host");
 		err = -ENOENT;
@@ -830,6 +1090,16 @@ void mhost_nl_stats(struct net *net, struct mhost_pcpu_stats *sum)
 		sum->rx_l3_no_socket += READ_ONCE(s->rx_l3_no_socket);
 		sum->rx_l3_bad_csum += READ_ONCE(s->rx_l3_bad_csum);
 		sum->rx_l3_dev_disabled += READ_ONCE(s->rx_l3_dev_disabled);
+		sum->probes_sent += READ_ONCE(s->probes_sent);
+		sum->probes_answered += READ_ONCE(s->probes_answered);
+		sum->probes_missed += READ_ONCE(s->probes_missed);
+		sum->loc_changes += READ_ONCE(s->loc_changes);
+		sum->loc_signals += READ_ONCE(s->loc_signals);
+		sum->loc_signals_ignored += READ_ONCE(s->loc_signals_ignored);
+		sum->probe_replies += READ_ONCE(s->probe_replies);
+		sum->probe_replies_limited +=
+			READ_ONCE(s->probe_replies_limited);
+		sum->probes_bad += READ_ONCE(s->probes_bad);
 	}
 }
 
@@ -1017,7 +1287,27 @@ static int mhost_nl_stats_get(struct sk_buff *skb, struct genl_info *info)
 	    nla_put_u64_64bit(msg, MHOST_STATS_A_RX_L3_BAD_CSUM,
 			      sum.rx_l3_bad_csum, MHOST_STATS_A_PAD) ||
 	    nla_put_u64_64bit(msg, MHOST_STATS_A_RX_L3_DEV_DISABLED,
-			      sum.rx_l3_dev_disabled, MHOST_STATS_A_PAD))
+			      sum.rx_l3_dev_disabled, MHOST_STATS_A_PAD) ||
+	    nla_put_u32(msg, MHOST_STATS_A_LIVE_HOSTS,
+			READ_ONCE(mn->live.nactive)) ||
+	    nla_put_u64_64bit(msg, MHOST_STATS_A_PROBES_SENT,
+			      sum.probes_sent, MHOST_STATS_A_PAD) ||
+	    nla_put_u64_64bit(msg, MHOST_STATS_A_PROBES_ANSWERED,
+			      sum.probes_answered, MHOST_STATS_A_PAD) ||
+	    nla_put_u64_64bit(msg, MHOST_STATS_A_PROBES_MISSED,
+			      sum.probes_missed, MHOST_STATS_A_PAD) ||
+	    nla_put_u64_64bit(msg, MHOST_STATS_A_LOC_CHANGES,
+			      sum.loc_changes, MHOST_STATS_A_PAD) ||
+	    nla_put_u64_64bit(msg, MHOST_STATS_A_LOC_SIGNALS,
+			      sum.loc_signals, MHOST_STATS_A_PAD) ||
+	    nla_put_u64_64bit(msg, MHOST_STATS_A_LOC_SIGNALS_IGNORED,
+			      sum.loc_signals_ignored, MHOST_STATS_A_PAD) ||
+	    nla_put_u64_64bit(msg, MHOST_STATS_A_PROBE_REPLIES,
+			      sum.probe_replies, MHOST_STATS_A_PAD) ||
+	    nla_put_u64_64bit(msg, MHOST_STATS_A_PROBE_REPLIES_LIMITED,
+			      sum.probe_replies_limited, MHOST_STATS_A_PAD) ||
+	    nla_put_u64_64bit(msg, MHOST_STATS_A_PROBES_BAD,
+			      sum.probes_bad, MHOST_STATS_A_PAD))
 		goto nospace;
 	nla_nest_end(msg, nest);
 	genlmsg_end(msg, hdr);
@@ -1026,6 +1316,76 @@ static int mhost_nl_stats_get(struct sk_buff *skb, struct genl_info *info)
 nospace:
 	nlmsg_free(msg);
 	return -EMSGSIZE;
+}
+
+/* ---- path liveness ---- */
+
+static int mhost_nl_live_get(struct sk_buff *skb, struct genl_info *info)
+{
+	struct mhost_net *mn = mhost_pernet(genl_info_net(info));
+	struct mhost_live_settings st;
+	struct nlattr *nest;
+	struct sk_buff *msg;
+	void *hdr;
+
+	mhost_live_get(mn, &st);
+	msg = genlmsg_new(NLMSG_GOODSIZE, GFP_KERNEL);
+	if (!msg)
+		return -ENOMEM;
+	hdr = genlmsg_put_reply(msg, info, &mhost_genl_family, 0,
+				MHOST_CMD_LIVE_GET);
+	if (!hdr)
+		goto nospace;
+	nest = mhost_nl_put_knobs(msg, MHOST_A_LIVE, &st.cfg,
+				  MHOST_LIVE_CFG_INTERVAL |
+				  MHOST_LIVE_CFG_MULTIPLIER |
+				  MHOST_LIVE_CFG_HOLD_DOWN |
+				  MHOST_LIVE_CFG_REVERTIVE);
+	if (!nest ||
+	    nla_put_u16(msg, MHOST_LIVE_A_PORT, st.port) ||
+	    nla_put_u8(msg, MHOST_LIVE_A_ANSWER, st.answer) ||
+	    nla_put_u32(msg, MHOST_LIVE_A_PORT_ERROR, st.port_err))
+		goto nospace;
+	nla_nest_end(msg, nest);
+	genlmsg_end(msg, hdr);
+	return genlmsg_reply(msg, info);
+
+nospace:
+	nlmsg_free(msg);
+	return -EMSGSIZE;
+}
+
+static int mhost_nl_live_set(struct sk_buff *skb, struct genl_info *info)
+{
+	struct mhost_net *mn = mhost_pernet(genl_info_net(info));
+	struct nlattr *nest = info->attrs[MHOST_A_LIVE];
+	struct nlattr *tb[MHOST_LIVE_A_MAX + 1];
+	struct mhost_live_settings st = {};
+	int err;
+
+	if (!nest) {
+		NL_SET_ERR_MSG(info->extack, "missing liveness settings");
+		return -EINVAL;
+	}
+	err = nla_parse_nested(tb, MHOST_LIVE_A_MAX, nest, mhost_live_ns_policy,
+			       info->extack);
+	if (!err)
+		err = mhost_nl_parse_knobs(tb, &st.cfg, &st.set, info->extack);
+	if (err)
+		return err;
+	if (tb[MHOST_LIVE_A_PORT]) {
+		st.port = nla_get_u16(tb[MHOST_LIVE_A_PORT]);
+		st.set |= MHOST_LIVE_SET_PORT;
+	}
+	if (tb[MHOST_LIVE_A_ANSWER]) {
+		st.answer = nla_get_u8(tb[MHOST_LIVE_A_ANSWER]);
+		st.set |= MHOST_LIVE_SET_ANSWER;
+	}
+	if (!st.set) {
+		NL_SET_ERR_MSG_ATTR(info->extack, nest, "nothing to set");
+		return -EINVAL;
+	}
+	return mhost_live_set(mn, &st, info->extack);
 }
 
 /*
@@ -1090,6 +1450,17 @@ static const struct genl_ops mhost_nl_ops[] = {
 		.maxattr = MHOST_A_MAX,
 		.flags	= GENL_UNS_ADMIN_PERM,
 	},
+	{
+		.cmd	= MHOST_CMD_LIVE_GET,
+		.doit	= mhost_nl_live_get,
+	},
+	{
+		.cmd	= MHOST_CMD_LIVE_SET,
+		.doit	= mhost_nl_live_set,
+		.policy	= mhost_live_req_policy,
+		.maxattr = MHOST_A_MAX,
+		.flags	= GENL_UNS_ADMIN_PERM,
+	},
 };
 
 static const struct genl_multicast_group mhost_nl_mcgrps[] = {
@@ -1111,10 +1482,21 @@ static struct genl_family mhost_genl_family __ro_after_init = {
 
 int __init mhost_nl_init(void)
 {
-	return genl_register_family(&mhost_genl_family);
+	int err = genl_register_family(&mhost_genl_family);
+
+	if (!err) {
+		down_write(&mhost_nl_gate);
+		mhost_nl_up = true;
+		up_write(&mhost_nl_gate);
+	}
+	return err;
 }
 
 void mhost_nl_exit(void)
 {
+	/* No event goes out once the family is on its way out. */
+	down_write(&mhost_nl_gate);
+	mhost_nl_up = false;
+	up_write(&mhost_nl_gate);
 	genl_unregister_family(&mhost_genl_family);
 }

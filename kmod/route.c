@@ -104,22 +104,6 @@ int mhost_check_dest(const struct sockaddr *uaddr, int len,
 
 /* ---- Output ---- */
 
-/* Errors that mean "this path is unusable from here": try the next. */
-static bool mhost_path_failed(int err)
-{
-	switch (err) {
-	case -ENETUNREACH:	/* no route, or not on the bound device */
-	case -EHOSTUNREACH:
-	case -EADDRNOTAVAIL:	/* source address gone */
-	case -ENETDOWN:		/* device down */
-	case -ENODEV:		/* device gone */
-	case -EAFNOSUPPORT:	/* network layer not available */
-	case -EPERM:		/* blocked locally: netfilter, BPF, policy */
-		return true;
-	}
-	return false;
-}
-
 /*
  * Sends over IPv4 or IPv6 through the transport socket; @dlen 0 means
  * more data for a corked datagram. IPv4 goes to udp_sendmsg() itself:
@@ -188,6 +172,48 @@ static struct ubuf_info *mhost_l3_zerocopy(struct sock *tsk,
  * buffer, like the IP datagrams, so that one SO_SNDBUF and one
  * POLLOUT cover both.
  */
+/*
+ * Sends @len bytes at @data from port @sport over a plugged L3 to @dst,
+ * for path liveness: no socket, process context.
+ */
+int mhost_l3_send_raw(struct net *net, const union mhost_addr *dst,
+		      __be16 sport, const void *data, unsigned int len)
+{
+	unsigned int ulen = sizeof(struct udphdr) + len;
+	struct mhost_proto *proto;
+	struct sk_buff *skb;
+	struct udphdr *uh;
+	__wsum csum;
+	int err;
+
+	skb = alloc_skb(LL_MAX_HEADER + MHOST_L3_HEADROOM + ulen, GFP_KERNEL);
+	if (!skb)
+		return -ENOBUFS;
+	skb_reserve(skb, LL_MAX_HEADER + MHOST_L3_HEADROOM);
+	skb_reset_transport_header(skb);
+	uh = skb_put(skb, sizeof(*uh));
+	uh->source = sport;
+	uh->dest = dst->l3.port;
+	uh->len = htons(ulen);
+	uh->check = 0;
+	skb_put_data(skb, data, len);
+	csum = csum_partial(uh, ulen, 0);
+	uh->check = csum_fold(mhost_l3_pseudo_csum(dst->sa.sa_family, ulen,
+						   csum)) ?: CSUM_MANGLED_0;
+	skb->ip_summed = CHECKSUM_NONE;
+
+	rcu_read_lock();
+	proto = mhost_proto_rcu(dst->sa.sa_family);
+	if (proto) {
+		err = proto->sendmsg(net, skb, &dst->sa);
+	} else {
+		kfree_skb(skb);
+		err = -EAFNOSUPPORT;
+	}
+	rcu_read_unlock();
+	return err;
+}
+
 static int mhost_send_l3(struct sock *sk, struct msghdr *msg, size_t len,
 			 const union mhost_addr *dst)
 {
@@ -329,26 +355,49 @@ static int mhost_send_to(struct sock *sk, struct msghdr *msg, size_t len,
 }
 
 /*
- * Sends to a host id: the first locator whose path works carries the
- * datagram. A local path failure moves on to the next locator within the
- * same call, so the application never sees a path die.
+ * The order in which a host id tries its locators (liveness.c decides
+ * what .live says): first those neither DOWN nor held down, then the
+ * held-down ones, then the DOWN ones, each group in the host's order.
+ * Without liveness news every locator is in the first group.
+ */
+static unsigned int mhost_loc_rank(u8 live)
+{
+	if ((live & MHOST_LIVE_STATE) == MHOST_LOC_STATE_DOWN)
+		return 2;
+	return live & MHOST_LIVE_AVOID ? 1 : 0;
+}
+
+/*
+ * Sends to a host id: the first usable locator (above) carries the
+ * datagram. A local path failure moves on to the next locator within
+ * the same call, so the application never sees a path die; path
+ * liveness finds the failures further away.
  */
 static int mhost_send_hostid(struct sock *sk, struct msghdr *msg, size_t len,
 			     const struct sockaddr_mhost *smh)
 {
 	struct mhost_net *mn = mhost_pernet(sock_net(sk));
-	struct mhost_locator *loc = NULL;
+	u8 rank[MHOST_MAX_LOCATORS];
+	struct mhost_locator *loc;
+	unsigned int i, r, ranks = 0;
 	struct iov_iter saved;
 	struct mhost_host *host;
 	union mhost_addr dst;
 	int err = -EHOSTUNREACH;
-	unsigned int i;
+	bool first = true;
 
 	host = mhost_host_get(mn, smh->smh_hid);
 	trace_mhost_hostid_resolve(sk, smh->smh_hid, host ? host->nlocs : 0);
 	if (!host) {
 		MHOST_INC_STATS(mn, tx_unreach);
 		return -EHOSTUNREACH;
+	}
+	mhost_live_sent(mn, host);
+
+	/* One look at each: the worker may change them meanwhile. */
+	for (i = 0; i < host->nlocs; i++) {
+		rank[i] = mhost_loc_rank(READ_ONCE(host->locs[i].live));
+		ranks |= BIT(rank[i]);
 	}
 
 	/*
@@ -357,28 +406,35 @@ static int mhost_send_hostid(struct sock *sk, struct msghdr *msg, size_t len,
 	 * (iov_iter_restore() is not exported).
 	 */
 	saved = msg->msg_iter;
-	for (i = 0; i < host->nlocs; i++) {
-		loc = &host->locs[i];
-		if (i) {
-			MHOST_INC_STATS(mn, tx_failover);
-			msg->msg_iter = saved;
+	for (r = 0; r < 3; r++) {
+		if (!(ranks & BIT(r)))
+			continue;
+		for (i = 0; i < host->nlocs; i++) {
+			if (rank[i] != r)
+				continue;
+			loc = &host->locs[i];
+			if (!first) {
+				MHOST_INC_STATS(mn, tx_failover);
+				msg->msg_iter = saved;
+			}
+			first = false;
+			err = mhost_loc_to_sockaddr(loc, smh->smh_port, &dst);
+			if (err >= 0)
+				err = mhost_send_to(sk, msg, len, &dst, err);
+			if (err >= 0) {
+				atomic_long_inc(&loc->tx_packets);
+				MHOST_INC_STATS(mn, tx_hostid);
+				goto out;
+			}
+			atomic_long_inc(&loc->tx_errors);
+			if (!mhost_path_failed(err))
+				goto out;
+			trace_mhost_failover(host->hid, i, loc->key.family,
+					     loc->key.addr, loc->addr_len, err);
 		}
-		err = mhost_loc_to_sockaddr(loc, smh->smh_port, &dst);
-		if (err >= 0)
-			err = mhost_send_to(sk, msg, len, &dst, err);
-		if (err >= 0) {
-			atomic_long_inc(&loc->tx_packets);
-			MHOST_INC_STATS(mn, tx_hostid);
-			break;
-		}
-		atomic_long_inc(&loc->tx_errors);
-		if (!mhost_path_failed(err))
-			break;
-		trace_mhost_failover(host->hid, i, loc->key.family,
-				     loc->key.addr, loc->addr_len, err);
 	}
-	if (err < 0 && mhost_path_failed(err))
-		MHOST_INC_STATS(mn, tx_unreach);
+	MHOST_INC_STATS(mn, tx_unreach);
+out:
 	mhost_host_put(host);
 	return err;
 }
@@ -714,6 +770,7 @@ int mhost_encap_rcv(struct sock *tsk, struct sk_buff *skb)
 {
 	bool is_ip4 = skb->protocol == htons(ETH_P_IP);
 	u16 family = is_ip4 ? AF_INET : AF_INET6;
+	struct mhost_net *mn;
 	struct sock *sk;
 
 	/* NULL once the AF_MHOST socket is being closed. */
@@ -721,6 +778,20 @@ int mhost_encap_rcv(struct sock *tsk, struct sk_buff *skb)
 	if (!sk) {
 		kfree_skb(skb);
 		return 0;
+	}
+
+	/* Path liveness: the way back from that address works. */
+	mn = mhost_pernet(sock_net(sk));
+	if (atomic_read(&mn->live.naddrs)) {
+		struct mhost_lockey key = { .family = family };
+
+		if (is_ip4)
+			memcpy(key.addr, &ip_hdr(skb)->saddr,
+			       sizeof(struct in_addr));
+		else
+			memcpy(key.addr, &ipv6_hdr(skb)->saddr,
+			       sizeof(struct in6_addr));
+		__mhost_live_heard(mn, &key);
 	}
 
 	if (is_ip4)
@@ -784,7 +855,8 @@ static bool mhost_icmp_args(struct sk_buff *skb, unsigned int udp_offset,
  * The transport socket's encap_err_rcv hook: an ICMP or ICMPv6 error
  * about a datagram it sent. As on UDP, it goes on the error queue when
  * the application asked for it (IP_RECVERR for IPv4, IPV6_RECVERR for
- * IPv6); recvmsg(MSG_ERRQUEUE) reads it from there.
+ * IPv6); recvmsg(MSG_ERRQUEUE) reads it from there. Path liveness sees
+ * it first.
  */
 void mhost_encap_err_rcv(MHOST_ENCAP_ERR_RCV_ARGS)
 {
@@ -793,7 +865,11 @@ void mhost_encap_err_rcv(MHOST_ENCAP_ERR_RCV_ARGS)
 	__be16 port;
 	u32 info;
 	int err;
+#endif
 
+	/* An unreachable may mean a locator died: liveness verifies it. */
+	mhost_live_icmp(mhost_pernet(sock_net(sk)), skb);
+#ifndef MHOST_HAVE_ENCAP_ERR_ARGS
 	if (!mhost_icmp_args(skb, udp_offset, &err, &port, &info, &payload))
 		return;
 #endif
@@ -853,6 +929,17 @@ static int __mhost_send_to_l4(struct sk_buff *skb, const struct sockaddr *src)
 
 	key.family = src->sa_family;
 	proto->addr_to_locator(src, key.addr);
+
+	/* Probes travel to their own port, over a plugged L3 as over IP. */
+	if (unlikely(uh->dest == READ_ONCE(mn->live.bound_port) && uh->dest)) {
+		skb_orphan(skb);
+		mhost_live_l3_rcv(mn, skb, &key, skb->dev->ifindex, src,
+				  proto->sockaddr_len);
+		return NET_RX_SUCCESS;
+	}
+	/* Path liveness: the way back from that address works. */
+	mhost_live_heard(mn, &key);
+
 	hash = jhash(&key, sizeof(key), (__force u32)uh->source);
 	ms = mhost_port_lookup(mn, uh->dest, skb->dev, hash);
 	if (!ms)

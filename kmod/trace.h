@@ -236,6 +236,130 @@ DEFINE_EVENT(mhost_proto_class, mhost_proto_unregister,
 	TP_ARGS(proto)
 );
 
+/*
+ * Path liveness (liveness.c): probes sent, answered, missed, and a
+ * locator's state changing, with the host id and the locator's address;
+ * netns tells apart namespaces that use the same host ids.
+ */
+DECLARE_EVENT_CLASS(mhost_probe_class,
+	TP_PROTO(const struct net *net, u32 hid, u16 family, const u8 *addr,
+		 unsigned int alen, u64 nonce, s64 val),
+	TP_ARGS(net, hid, family, addr, alen, nonce, val),
+	TP_STRUCT__entry(
+		__field(u32, netns)
+		__field(u32, hid)
+		__field(u16, family)
+		__array(u8, addr, MHOST_ADDR_MAX)
+		__field(u8, alen)
+		__array(char, text, MHOST_ADDR_TEXT)
+		__field(u64, nonce)
+		__field(s64, val)
+	),
+	TP_fast_assign(
+		__entry->netns = net->ns.inum;
+		__entry->hid = hid;
+		__entry->family = family;
+		memcpy(__entry->addr, addr, MHOST_ADDR_MAX);
+		__entry->alen = alen;
+		mhost_format_addr(__entry->text, family, addr, alen);
+		__entry->nonce = nonce;
+		__entry->val = val;
+	),
+	TP_printk("netns=%u hid=%u family=%u addr=%s nonce=%016llx err=%lld",
+		  __entry->netns, __entry->hid, __entry->family, __entry->text,
+		  __entry->nonce, __entry->val)
+);
+
+/* A probe request sent to a locator; err is what sending it returned. */
+DEFINE_EVENT(mhost_probe_class, mhost_probe_sent,
+	TP_PROTO(const struct net *net, u32 hid, u16 family, const u8 *addr,
+		 unsigned int alen, u64 nonce, s64 err),
+	TP_ARGS(net, hid, family, addr, alen, nonce, err)
+);
+
+/* Its reply came, rtt_us after it was sent. */
+DEFINE_EVENT_PRINT(mhost_probe_class, mhost_probe_answered,
+	TP_PROTO(const struct net *net, u32 hid, u16 family, const u8 *addr,
+		 unsigned int alen, u64 nonce, s64 rtt_us),
+	TP_ARGS(net, hid, family, addr, alen, nonce, rtt_us),
+	TP_printk("netns=%u hid=%u family=%u addr=%s nonce=%016llx rtt_us=%lld",
+		  __entry->netns, __entry->hid, __entry->family, __entry->text,
+		  __entry->nonce, __entry->val)
+);
+
+/* None came in time: the misses-th in a row. */
+DEFINE_EVENT_PRINT(mhost_probe_class, mhost_probe_missed,
+	TP_PROTO(const struct net *net, u32 hid, u16 family, const u8 *addr,
+		 unsigned int alen, u64 nonce, s64 misses),
+	TP_ARGS(net, hid, family, addr, alen, nonce, misses),
+	TP_printk("netns=%u hid=%u family=%u addr=%s nonce=%016llx misses=%lld",
+		  __entry->netns, __entry->hid, __entry->family, __entry->text,
+		  __entry->nonce, __entry->val)
+);
+
+TRACE_DEFINE_ENUM(MHOST_LOC_STATE_UNKNOWN);
+TRACE_DEFINE_ENUM(MHOST_LOC_STATE_UP);
+TRACE_DEFINE_ENUM(MHOST_LOC_STATE_SUSPECT);
+TRACE_DEFINE_ENUM(MHOST_LOC_STATE_DOWN);
+TRACE_DEFINE_ENUM(MHOST_LOC_CAUSE_NONE);
+TRACE_DEFINE_ENUM(MHOST_LOC_CAUSE_TRAFFIC);
+TRACE_DEFINE_ENUM(MHOST_LOC_CAUSE_PROBE_REPLY);
+TRACE_DEFINE_ENUM(MHOST_LOC_CAUSE_PROBE_TIMEOUT);
+TRACE_DEFINE_ENUM(MHOST_LOC_CAUSE_ICMP);
+TRACE_DEFINE_ENUM(MHOST_LOC_CAUSE_NEIGH);
+TRACE_DEFINE_ENUM(MHOST_LOC_CAUSE_LINK);
+
+#define mhost_show_loc_state(s) __print_symbolic(s,			\
+	{ MHOST_LOC_STATE_UNKNOWN, "unknown" },				\
+	{ MHOST_LOC_STATE_UP, "up" },					\
+	{ MHOST_LOC_STATE_SUSPECT, "suspect" },				\
+	{ MHOST_LOC_STATE_DOWN, "down" })
+
+/* Locator index of host hid went from old to new state, for cause. */
+TRACE_EVENT(mhost_locator_state,
+	TP_PROTO(const struct net *net, u32 hid, unsigned int index,
+		 u16 family, const u8 *addr, unsigned int alen, u8 old,
+		 u8 new, u8 cause),
+	TP_ARGS(net, hid, index, family, addr, alen, old, new, cause),
+	TP_STRUCT__entry(
+		__field(u32, netns)
+		__field(u32, hid)
+		__field(unsigned int, index)
+		__field(u16, family)
+		__array(u8, addr, MHOST_ADDR_MAX)
+		__field(u8, alen)
+		__array(char, text, MHOST_ADDR_TEXT)
+		__field(u8, old)
+		__field(u8, new)
+		__field(u8, cause)
+	),
+	TP_fast_assign(
+		__entry->netns = net->ns.inum;
+		__entry->hid = hid;
+		__entry->index = index;
+		__entry->family = family;
+		memcpy(__entry->addr, addr, MHOST_ADDR_MAX);
+		__entry->alen = alen;
+		mhost_format_addr(__entry->text, family, addr, alen);
+		__entry->old = old;
+		__entry->new = new;
+		__entry->cause = cause;
+	),
+	TP_printk("netns=%u hid=%u locator=%u family=%u addr=%s old=%s new=%s cause=%s",
+		  __entry->netns, __entry->hid, __entry->index,
+		  __entry->family, __entry->text,
+		  mhost_show_loc_state(__entry->old),
+		  mhost_show_loc_state(__entry->new),
+		  __print_symbolic(__entry->cause,
+				   { MHOST_LOC_CAUSE_NONE, "none" },
+				   { MHOST_LOC_CAUSE_TRAFFIC, "traffic" },
+				   { MHOST_LOC_CAUSE_PROBE_REPLY, "probe_reply" },
+				   { MHOST_LOC_CAUSE_PROBE_TIMEOUT, "probe_timeout" },
+				   { MHOST_LOC_CAUSE_ICMP, "icmp" },
+				   { MHOST_LOC_CAUSE_NEIGH, "neigh" },
+				   { MHOST_LOC_CAUSE_LINK, "link" }))
+);
+
 #endif /* _MHOST_TRACE_H */
 
 #undef TRACE_INCLUDE_PATH

@@ -13,6 +13,7 @@ import (
 	"runtime/debug"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/mnet/mnet/gosdk/mhostnl"
 )
@@ -43,6 +44,8 @@ type backend interface {
 	Devices() ([]mhostnl.Device, error)
 	Device(ifindex int) (*mhostnl.Device, error)
 	SetDevice(ifindex int, l3 bool) error
+	Liveness() (*mhostnl.LiveSettings, error)
+	SetLiveness(s mhostnl.LiveSettings) error
 	Watch(ctx context.Context) (watcher, error)
 	Close() error
 }
@@ -66,6 +69,8 @@ type env struct {
 	// openNetNS opens the network namespace -n names.
 	openNetNS func(name string) (fd int, close func(), err error)
 	resolver  netResolver
+	// now is the time, for how long ago the kernel heard from locators.
+	now func() time.Time
 }
 
 // links maps the interfaces of a namespace between names and indexes.
@@ -366,12 +371,13 @@ var usages = map[string]*command{}
 // come first, so that a short prefix never means a change unless no read
 // has that prefix.
 var (
-	objectOrder  = []string{"host", "proto", "dev", "sock", "stats", "monitor"}
+	objectOrder  = []string{"host", "proto", "dev", "sock", "live", "stats", "monitor"}
 	commandOrder = []string{
 		"host show", "host add", "host append", "host set", "host replace", "host del", "host flush", "host resolve",
 		"proto list",
 		"dev show", "dev set",
 		"sock list",
+		"live show", "live set",
 		"stats",
 		"monitor",
 	}
@@ -392,6 +398,7 @@ var verbAliases = map[string]map[string]string{
 	"host":  {"list": "show", "ls": "show", "get": "show", "delete": "del", "remove": "del", "rm": "del"},
 	"proto": {"show": "list", "ls": "list"},
 	"dev":   {"list": "show", "ls": "show", "get": "show"},
+	"live":  {"list": "show", "ls": "show", "get": "show"},
 	"sock":  {"show": "list", "ls": "list"},
 }
 
@@ -577,8 +584,8 @@ func listCommand(w io.Writer, name string) {
 
 const topHelp = `mhostctl controls the mhost kernel module (AF_MHOST sockets) over generic
 netlink: the host table that maps host ids to locators, the network layers
-mhost can use, the devices plugged-in layers may use, its sockets and its
-counters.
+mhost can use, the devices plugged-in layers may use, its sockets, path
+liveness and its counters.
 
 usage: mhostctl [OPTIONS] OBJECT COMMAND [ARGS]
        mhostctl [OPTIONS] -b FILE
@@ -610,6 +617,8 @@ Examples:
   mhostctl -n blue -s h s
   mhostctl -b hosts.batch
   mhostctl host resolve peer.example.net --port 7000
+  mhostctl host set 7 inet6 fd00::2 inet 10.0.0.2 interval 100 multiplier 2
+  mhostctl live set hold-down 2s revertive off
   mhostctl monitor --count 1
 `
 

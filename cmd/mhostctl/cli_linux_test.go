@@ -174,6 +174,13 @@ func TestCommands(t *testing.T) {
 		{"dev set eth0 l3 off", []string{"SetDevice 2 l3=false"}},
 		{"device set lo l3 on", []string{"SetDevice 1 l3=true"}},
 		{"-n blue dev set ns-veth0 l3 on", []string{"SetDevice 5 l3=true"}}, // DEV is named in the namespace
+		{"host set 7 inet6 fd00::2 interval 100 multiplier 2 inet 10.0.0.2 hold-down 2s revertive off",
+			[]string{"SetHost 7 [inet6 fd00::2, inet 10.0.0.2] live [interval 100ms multiplier 2 hold-down 2s revertive off]"}},
+		{"host add 7 inet 10.0.0.2 port 7000 interval 0", []string{"AddHost 7 [inet 10.0.0.2 port 7000] live [interval 0s]"}},
+		{"host replace 7 inet 10.0.0.2 revertive on", []string{"ReplaceHost 7 [inet 10.0.0.2] live [revertive on]"}},
+		{"live show", []string{"Liveness"}},
+		{"live set interval 500 hold-down 2000 revertive off", []string{"SetLiveness interval 500ms hold-down 2s revertive off"}},
+		{"live set port 7868 answer off multiplier 5", []string{"SetLiveness multiplier 5 port 7868 answer off"}},
 	}
 	for _, tt := range tests {
 		tb := newTestbed()
@@ -196,7 +203,7 @@ func TestUsageErrors(t *testing.T) {
 		{"bogus", `mhostctl: unknown command "bogus"`},
 		{"host", "mhostctl: host: missing command: one of show, add, append, set, replace, del, flush, resolve\n"},
 		{"host bogus", `mhostctl: host: unknown command "bogus"`},
-		{"host add", "mhostctl: host add: missing host ID\nusage: mhostctl host add ID LOCATOR...\nRun 'mhostctl help host add' for more.\n"},
+		{"host add", "mhostctl: host add: missing host ID\nusage: mhostctl host add ID LOCATOR... [KNOB VALUE]...\nRun 'mhostctl help host add' for more.\n"},
 		{"host add 7", "mhostctl: host add: missing LOCATOR"},
 		{"host add x inet 1.1.1.1", `mhostctl: host add: invalid host id "x"`},
 		{"host add 0 inet 1.1.1.1", `invalid host id "0"`},
@@ -230,6 +237,21 @@ func TestUsageErrors(t *testing.T) {
 		{"dev show lo eth0", "want at most one device, got 2 arguments"},
 		{"dev bogus", `mhostctl: dev: unknown command "bogus": one of show, set`},
 		{"dev set --l3 veth0", "flag provided but not defined: -l3"},
+		{"host set 7 inet 1.2.3.4 interval", `"interval" needs a value`},
+		{"host set 7 inet 1.2.3.4 interval 1.5ms", `invalid interval "1.5ms"`},
+		{"host set 7 inet 1.2.3.4 hold-down 1x", `invalid hold-down "1x"`},
+		{"host set 7 inet 1.2.3.4 multiplier 300", `invalid multiplier "300"`},
+		{"host set 7 inet 1.2.3.4 revertive yes", `invalid revertive "yes": want on or off`},
+		{"host set 7 interval 100 interval 200 inet 1.2.3.4", "interval given twice"},
+		{"host append 7 inet 1.2.3.4 interval 100", "host append: a host keeps its knobs on append"},
+		{"live", "mhostctl: live: missing command: one of show, set\n"},
+		{"live show x", `unexpected argument "x"`},
+		{"live set", "nothing to set"},
+		{"live set interval", `"interval" needs a value`},
+		{"live set bogus 1", `unknown setting "bogus"`},
+		{"live set port 0", `invalid port "0"`},
+		{"live set answer maybe", `invalid answer "maybe"`},
+		{"live set port 1 port 2", "port given twice"},
 	}
 	for _, tt := range tests {
 		tb := newTestbed()
@@ -256,7 +278,7 @@ func TestHelp(t *testing.T) {
 		{"host --help", "usage: mhostctl [OPTIONS] host COMMAND [ARGS]"},
 		{"help host", "host resolve NAME"},
 		{"host help", "host append [--create] ID LOCATOR..."},
-		{"host add -h", "usage: mhostctl host add ID LOCATOR...\n\nadd a host; fails if it exists"},
+		{"host add -h", "usage: mhostctl host add ID LOCATOR... [KNOB VALUE]...\n\nadd a host; fails if it exists"},
 		{"host add 7 inet 1.2.3.4 --help", "Example: mhostctl host add 7 inet6 fd00::2 inet 10.0.0.2"},
 		{"host show --help", `JSON: [{"id": 7, "locators": [{"family": "inet6"`},
 		{"host resolve -h", "FNV-1a hash of NAME in lower case"},
@@ -270,6 +292,11 @@ func TestHelp(t *testing.T) {
 		{"dev set -h", "Devices start disabled."},
 		{"help dev show", `JSON: [{"dev": "veth0", "ifindex": 5, "l3": true}, ...]`},
 		{"help", "dev show [DEV]"},
+		{"monitor --help", "state host 7 inet6 fd00::2 up -> suspect (neigh)"},
+		{"host set --help", "hold-down D"},
+		{"live set -h", "answer on|off"},
+		{"live show --help", `"port_error"`},
+		{"stats -h", `"probes_sent"`},
 	}
 	for _, tt := range tests {
 		tb := newTestbed()
@@ -347,28 +374,37 @@ var sampleHosts = []mhostnl.Host{
 		{Family: mhostnl.FamilyInet6, Addr: mustAddr("fe80::2"), Ifindex: 9, Port: 7000},
 	}},
 	{ID: 7, Locators: []mhostnl.Locator{
-		{Family: mhostnl.FamilyInet6, Addr: mustAddr("fd00::2"), TxPackets: 10, TxErrors: 1},
-		{Family: mhostnl.FamilyInet, Addr: mustAddr("10.0.0.2"), TxPackets: 5},
-	}},
+		{Family: mhostnl.FamilyInet6, Addr: mustAddr("fd00::2"), TxPackets: 10, TxErrors: 1,
+			State: mhostnl.LocatorDown, Cause: mhostnl.CauseICMP, LastHeard: testNow.Add(-1500 * time.Millisecond),
+			Changed: testNow.Add(-200 * time.Millisecond), RTT: 3140 * time.Microsecond, RTTVar: 900 * time.Microsecond, Flaps: 2},
+		{Family: mhostnl.FamilyInet, Addr: mustAddr("10.0.0.2"), TxPackets: 5,
+			State: mhostnl.LocatorUp, Cause: mhostnl.CauseProbeReply, LastHeard: testNow.Add(-120 * time.Millisecond),
+			Changed: testNow.Add(-3 * time.Second), RTT: 2500 * time.Microsecond, RTTVar: 400 * time.Microsecond,
+			HoldDown: 700 * time.Millisecond},
+	}, Live: &mhostnl.LiveKnobs{Interval: ptr(100 * time.Millisecond), Revertive: ptr(false)}},
 }
+
+func ptr[T any](v T) *T { return &v }
 
 func TestRender(t *testing.T) {
 	tests := []struct {
 		args, stdout string
 	}{
-		{"host show", `ID  KIND       ADDRESS            PORT  DEV
-7   inet6      fd00::2            -     -
-7   inet       10.0.0.2           -     -
-8   testproto  02:00:00:00:00:02  -     veth0
-8   inet6      fe80::2            7000  9
+		{"host show", `ID  KIND       ADDRESS            PORT  DEV    STATE    CAUSE        HEARD  RTT
+7   inet6      fd00::2            -     -      down     icmp         1.5s   3.1ms
+7   inet       10.0.0.2           -     -      up       probe_reply  120ms  2.5ms
+8   testproto  02:00:00:00:00:02  -     veth0  unknown  -            -      -
+8   inet6      fe80::2            7000  9      unknown  -            -      -
+host 7: interval 100ms revertive off
 `},
-		{"-s host show", `ID  KIND       ADDRESS            PORT  DEV    TX_PACKETS  TX_ERRORS
-7   inet6      fd00::2            -     -      10          1
-7   inet       10.0.0.2           -     -      5           0
-8   testproto  02:00:00:00:00:02  -     veth0  3           0
-8   inet6      fe80::2            7000  9      0           0
+		{"-s host show", `ID  KIND       ADDRESS            PORT  DEV    STATE    CAUSE        HEARD  RTT    TX_PACKETS  TX_ERRORS  FLAPS  HOLD
+7   inet6      fd00::2            -     -      down     icmp         1.5s   3.1ms  10          1          2      -
+7   inet       10.0.0.2           -     -      up       probe_reply  120ms  2.5ms  5           0          0      700ms
+8   testproto  02:00:00:00:00:02  -     veth0  unknown  -            -      -      3           0          0      -
+8   inet6      fe80::2            7000  9      unknown  -            -      -      0           0          0      -
+host 7: interval 100ms revertive off
 `},
-		{"host show 7 -j", `[{"id":7,"locators":[{"family":"inet6","family_number":10,"address":"fd00::2","port":0,"ifindex":0,"dev":"","tx_packets":10,"tx_errors":1},{"family":"inet","family_number":2,"address":"10.0.0.2","port":0,"ifindex":0,"dev":"","tx_packets":5,"tx_errors":0}]}]
+		{"host show 7 -j", `[{"id":7,"locators":[{"family":"inet6","family_number":10,"address":"fd00::2","port":0,"ifindex":0,"dev":"","tx_packets":10,"tx_errors":1,"state":"down","cause":"icmp","last_heard_ms":1500,"changed_ms":200,"rtt_us":3140,"rttvar_us":900,"flaps":2,"hold_down_ms":0},{"family":"inet","family_number":2,"address":"10.0.0.2","port":0,"ifindex":0,"dev":"","tx_packets":5,"tx_errors":0,"state":"up","cause":"probe_reply","last_heard_ms":120,"changed_ms":3000,"rtt_us":2500,"rttvar_us":400,"flaps":0,"hold_down_ms":700}],"live":{"interval_ms":100,"revertive":false}}]
 `},
 		{"host show 7 -j -p", `[
   {
@@ -382,7 +418,15 @@ func TestRender(t *testing.T) {
         "ifindex": 0,
         "dev": "",
         "tx_packets": 10,
-        "tx_errors": 1
+        "tx_errors": 1,
+        "state": "down",
+        "cause": "icmp",
+        "last_heard_ms": 1500,
+        "changed_ms": 200,
+        "rtt_us": 3140,
+        "rttvar_us": 900,
+        "flaps": 2,
+        "hold_down_ms": 0
       },
       {
         "family": "inet",
@@ -392,9 +436,21 @@ func TestRender(t *testing.T) {
         "ifindex": 0,
         "dev": "",
         "tx_packets": 5,
-        "tx_errors": 0
+        "tx_errors": 0,
+        "state": "up",
+        "cause": "probe_reply",
+        "last_heard_ms": 120,
+        "changed_ms": 3000,
+        "rtt_us": 2500,
+        "rttvar_us": 400,
+        "flaps": 0,
+        "hold_down_ms": 700
       }
-    ]
+    ],
+    "live": {
+      "interval_ms": 100,
+      "revertive": false
+    }
   }
 ]
 `},
@@ -465,23 +521,33 @@ func TestRender(t *testing.T) {
   }
 ]
 `},
-		{"stats", `COUNTER             VALUE
-hosts               2
-sockets             3
-tx_host_id          4
-tx_failover         5
-tx_unreach          6
-rx_l3_unknown       7
-hosts_allocated     8
-tx_l3               9
-rx_l3               10
-rx_l3_short         11
-rx_l3_bad_header    12
-rx_l3_bad_len       13
-rx_l3_truncated     14
-rx_l3_no_socket     15
-rx_l3_bad_csum      16
-rx_l3_dev_disabled  17
+		{"stats", `COUNTER                  VALUE
+hosts                    2
+sockets                  3
+tx_host_id               4
+tx_failover              5
+tx_unreach               6
+rx_l3_unknown            7
+hosts_allocated          8
+tx_l3                    9
+rx_l3                    10
+rx_l3_short              11
+rx_l3_bad_header         12
+rx_l3_bad_len            13
+rx_l3_truncated          14
+rx_l3_no_socket          15
+rx_l3_bad_csum           16
+rx_l3_dev_disabled       17
+live_hosts               0
+probes_sent              0
+probes_answered          0
+probes_missed            0
+locator_changes          0
+locator_signals          0
+locator_signals_ignored  0
+probe_replies            0
+probe_replies_limited    0
+probes_bad               0
 `},
 		{"stats -j --pretty", `{
   "hosts": 2,
@@ -499,7 +565,17 @@ rx_l3_dev_disabled  17
   "rx_l3_truncated": 14,
   "rx_l3_no_socket": 15,
   "rx_l3_bad_csum": 16,
-  "rx_l3_dev_disabled": 17
+  "rx_l3_dev_disabled": 17,
+  "live_hosts": 0,
+  "probes_sent": 0,
+  "probes_answered": 0,
+  "probes_missed": 0,
+  "locator_changes": 0,
+  "locator_signals": 0,
+  "locator_signals_ignored": 0,
+  "probe_replies": 0,
+  "probe_replies_limited": 0,
+  "probes_bad": 0
 }
 `},
 		{"host show -j", ""}, // checked below: a list of both hosts
@@ -541,7 +617,7 @@ func TestRenderEmpty(t *testing.T) {
 	if code := tb.run(t, "host show -j"); code != exitOK || tb.stdout.String() != "[]\n" {
 		t.Errorf("empty host show -j: exit %d, %q", code, tb.stdout.String())
 	}
-	if code := tb.run(t, "host show"); code != exitOK || tb.stdout.String() != "ID  KIND  ADDRESS  PORT  DEV\n" {
+	if code := tb.run(t, "host show"); code != exitOK || tb.stdout.String() != "ID  KIND  ADDRESS  PORT  DEV  STATE  CAUSE  HEARD  RTT\n" {
 		t.Errorf("empty host show: exit %d, %q", code, tb.stdout.String())
 	}
 }
@@ -556,6 +632,9 @@ func TestMonitor(t *testing.T) {
 		{ev: mhostnl.Event{Type: mhostnl.EventDevSet, Device: mhostnl.Device{Index: 5, Name: "veth0", L3: true}}},
 		{ev: mhostnl.Event{Type: mhostnl.EventDevSet, Device: mhostnl.Device{Index: 5, Name: "veth0"}}},
 		{ev: mhostnl.Event{Type: mhostnl.EventDevDel, Device: mhostnl.Device{Index: 7, Name: "gone0"}}},
+		{ev: mhostnl.Event{Type: mhostnl.EventLocatorState, PrevState: mhostnl.LocatorUp, Host: mhostnl.Host{ID: 7,
+			Locators: []mhostnl.Locator{{Family: mhostnl.FamilyInet6, Addr: mustAddr("fd00::2"),
+				State: mhostnl.LocatorSuspect, Cause: mhostnl.CauseNeigh, LastHeard: testNow.Add(-80 * time.Millisecond)}}}}},
 	}
 	text := `new host 7 inet6 fd00::2 inet 10.0.0.2
 new host 8 testproto 02:00:00:00:00:02 dev veth0 inet6 fe80::2 dev 9 port 7000
@@ -564,21 +643,23 @@ flush
 set dev veth0 l3 on
 set dev veth0 l3 off
 del dev gone0
+state host 7 inet6 fd00::2 up -> suspect (neigh)
 `
-	jsonLines := `{"event":"new","id":7,"locators":[{"family":"inet6","family_number":10,"address":"fd00::2","port":0,"ifindex":0,"dev":"","tx_packets":10,"tx_errors":1},{"family":"inet","family_number":2,"address":"10.0.0.2","port":0,"ifindex":0,"dev":"","tx_packets":5,"tx_errors":0}]}
-{"event":"new","id":8,"locators":[{"family":"testproto","family_number":1,"address":"02:00:00:00:00:02","port":0,"ifindex":5,"dev":"veth0","tx_packets":3,"tx_errors":0},{"family":"inet6","family_number":10,"address":"fe80::2","port":7000,"ifindex":9,"dev":"9","tx_packets":0,"tx_errors":0}]}
+	jsonLines := `{"event":"new","id":7,"locators":[{"family":"inet6","family_number":10,"address":"fd00::2","port":0,"ifindex":0,"dev":"","tx_packets":10,"tx_errors":1,"state":"down","cause":"icmp","last_heard_ms":1500,"changed_ms":200,"rtt_us":3140,"rttvar_us":900,"flaps":2,"hold_down_ms":0},{"family":"inet","family_number":2,"address":"10.0.0.2","port":0,"ifindex":0,"dev":"","tx_packets":5,"tx_errors":0,"state":"up","cause":"probe_reply","last_heard_ms":120,"changed_ms":3000,"rtt_us":2500,"rttvar_us":400,"flaps":0,"hold_down_ms":700}]}
+{"event":"new","id":8,"locators":[{"family":"testproto","family_number":1,"address":"02:00:00:00:00:02","port":0,"ifindex":5,"dev":"veth0","tx_packets":3,"tx_errors":0,"state":"unknown","cause":"none","last_heard_ms":null,"changed_ms":null,"rtt_us":null,"rttvar_us":null,"flaps":0,"hold_down_ms":0},{"family":"inet6","family_number":10,"address":"fe80::2","port":7000,"ifindex":9,"dev":"9","tx_packets":0,"tx_errors":0,"state":"unknown","cause":"none","last_heard_ms":null,"changed_ms":null,"rtt_us":null,"rttvar_us":null,"flaps":0,"hold_down_ms":0}]}
 {"event":"del","id":7}
 {"event":"flush"}
 {"event":"dev_set","dev":"veth0","ifindex":5,"l3":true}
 {"event":"dev_set","dev":"veth0","ifindex":5,"l3":false}
 {"event":"dev_del","dev":"gone0","ifindex":7,"l3":false}
+{"event":"state","id":7,"locators":[{"family":"inet6","family_number":10,"address":"fd00::2","port":0,"ifindex":0,"dev":"","tx_packets":0,"tx_errors":0,"state":"suspect","cause":"neigh","last_heard_ms":80,"changed_ms":null,"rtt_us":null,"rttvar_us":null,"flaps":0,"hold_down_ms":0}],"prev_state":"up"}
 `
 	for _, tt := range []struct {
 		args, stdout string
 	}{
-		{"monitor --count 7", text},
+		{"monitor --count 8", text},
 		{"monitor --count 2", strings.Join(strings.SplitAfter(text, "\n")[:2], "")},
-		{"monitor -j --count 7", jsonLines},
+		{"monitor -j --count 8", jsonLines},
 	} {
 		tb := newTestbed()
 		tb.b.events = events
@@ -615,3 +696,30 @@ del dev gone0
 }
 
 func mustAddr(s string) netip.Addr { return netip.MustParseAddr(s) }
+
+func TestLiveShow(t *testing.T) {
+	settings := mhostnl.LiveSettings{
+		LiveKnobs: mhostnl.LiveKnobs{Interval: ptr(250 * time.Millisecond), Multiplier: ptr(3),
+			HoldDown: ptr(time.Second), Revertive: ptr(true)},
+		Port: ptr(uint16(7867)), Answer: ptr(true),
+	}
+	for _, tt := range []struct {
+		args, stdout string
+		portErr      unix.Errno
+	}{
+		{"live show", "interval 250ms multiplier 3 hold-down 1s revertive on port 7867 answer on\n", 0},
+		{"live show", "interval 250ms multiplier 3 hold-down 1s revertive on port 7867 answer on\n" +
+			"probe port not bound: address already in use: nothing is probed\n", unix.EADDRINUSE},
+		{"-j live show", `{"interval_ms":250,"multiplier":3,"hold_down_ms":1000,"revertive":true,"port":7867,"answer":true,"port_error":""}` + "\n", 0},
+	} {
+		tb := newTestbed()
+		tb.b.live = settings
+		tb.b.live.PortError = tt.portErr
+		if code := tb.run(t, tt.args); code != exitOK {
+			t.Errorf("%q: exit %d, stderr %q", tt.args, code, tb.stderr.String())
+		}
+		if got := tb.stdout.String(); got != tt.stdout {
+			t.Errorf("%q: stdout\n%s\nwant\n%s", tt.args, got, tt.stdout)
+		}
+	}
+}

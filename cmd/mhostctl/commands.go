@@ -28,27 +28,36 @@ JSON: [{"name": "inet", "family_number": 2, "module": "kernel", "addr_len": 4,
 	})
 	hostJSON := `JSON: [{"id": 7, "locators": [{"family": "inet6", "family_number": 10,
         "address": "fd00::2", "port": 0, "ifindex": 0, "dev": "",
-        "tx_packets": 0, "tx_errors": 0}, ...]}, ...]
+        "tx_packets": 0, "tx_errors": 0, "state": "up", "cause": "probe_reply",
+        "last_heard_ms": 120, "changed_ms": 3000, "rtt_us": 2500,
+        "rttvar_us": 400, "flaps": 0, "hold_down_ms": 0}, ...],
+        "live": {"interval_ms": 100}}, ...]
+Times are null for never, round trips null before a probe was answered;
+"live" holds the host's own knobs, and is left out when it has none.
 `
 	register("host add", &command{
-		synopsis: "mhostctl host add ID LOCATOR...",
+		synopsis: "mhostctl host add ID LOCATOR... [KNOB VALUE]...",
 		summary:  "add a host; fails if it exists",
 		help: `Adds host ID (1 to 4294967295, decimal or 0x hex) with the locators given,
 in order. Fails if the table has the host already: 'host set' replaces.
 
+` + hostKnobHelp + `
 Example: mhostctl host add 7 inet6 fd00::2 inet 10.0.0.2
 `,
 		run: hostNew(backend.AddHost, "use 'mhostctl host set' to replace it"),
 	})
 	register("host set", &command{
-		synopsis: "mhostctl host set ID LOCATOR...",
+		synopsis: "mhostctl host set ID LOCATOR... [KNOB VALUE]...",
 		summary:  "add a host, or replace its locators",
-		help:     "Example: mhostctl host set 7 inet 10.0.0.2 port 7000\n",
-		run:      hostNew(backend.SetHost, ""),
+		help: hostKnobHelp + `
+Example: mhostctl host set 7 inet 10.0.0.2 port 7000 interval 100
+`,
+		run: hostNew(backend.SetHost, ""),
 	})
 	register("host replace", &command{
-		synopsis: "mhostctl host replace ID LOCATOR...",
+		synopsis: "mhostctl host replace ID LOCATOR... [KNOB VALUE]...",
 		summary:  "replace the locators of a host; fails if it does not exist",
+		help:     hostKnobHelp,
 		run:      hostNew(backend.ReplaceHost, "use 'mhostctl host set' to create it"),
 	})
 	register("host append", &command{
@@ -69,9 +78,14 @@ Example: mhostctl host append 7 inet 192.0.2.7
 	register("host show", &command{
 		synopsis: "mhostctl host show [-s] [ID]",
 		summary:  "show one host or all of them",
-		help: `One row per locator: the host id and the locator; with -s also the datagrams
-sent over it and the sends that failed on it (making mhost try the next
-locator). Devices are named as the namespace names them.
+		help: `One row per locator: the host id, the locator, and what path liveness
+knows of it: its state (unknown, up, suspect, down), the cause of its last
+change (traffic, probe_reply, probe_timeout, icmp, neigh, link), how long
+ago it was last heard from, and the smoothed round trip of its probes.
+With -s also the datagrams sent over it, the sends that failed on it
+(making mhost try the next locator), its flaps (up to down) and the
+hold-down left before traffic returns to it. A host's own liveness knobs
+follow the table. Devices are named as the namespace names them.
 
 ` + hostJSON + "\nThe JSON is a list even for one host.\n",
 		run: hostShow,
@@ -122,14 +136,22 @@ JSON: [{"port": 7000, "uid": 0, "inode": 1234, "rx_queue": 0, "tx_queue": 0,
        "tx_unreach": 0, "rx_l3_unknown": 0, "hosts_allocated": 0, "tx_l3": 0,
        "rx_l3": 0, "rx_l3_short": 0, "rx_l3_bad_header": 0, "rx_l3_bad_len": 0,
        "rx_l3_truncated": 0, "rx_l3_no_socket": 0, "rx_l3_bad_csum": 0,
-       "rx_l3_dev_disabled": 0}
-hosts_allocated counts the hosts of every namespace.
+       "rx_l3_dev_disabled": 0, "live_hosts": 0, "probes_sent": 0,
+       "probes_answered": 0, "probes_missed": 0, "locator_changes": 0,
+       "locator_signals": 0, "locator_signals_ignored": 0, "probe_replies": 0,
+       "probe_replies_limited": 0, "probes_bad": 0}
+hosts_allocated counts the hosts of every namespace. The path liveness
+counters: live_hosts, the hosts being watched (sent to recently); probes
+sent, answered and missed; changes of a locator's state; failures
+signalled (ICMP, neighbour, link) and those a probe's answer refuted; the
+probes of peers answered, and refused (rate limit, or answering off); and
+probe messages dropped as malformed or unasked for.
 `,
 		run: stats,
 	})
 	register("monitor", &command{
 		synopsis: "mhostctl monitor [--count N]",
-		summary:  "print changes of hosts and devices as they happen",
+		summary:  "print changes of hosts, devices and locator states as they happen",
 		help: `Prints one line per change until interrupted, or until N changes with
 --count N:
   new host 7 inet6 fd00::2 inet 10.0.0.2
@@ -137,11 +159,16 @@ hosts_allocated counts the hosts of every namespace.
   flush
   set dev veth0 l3 on
   del dev veth0        (an enabled device went away)
+  state host 7 inet6 fd00::2 up -> suspect (neigh)
+The last is path liveness: a locator's state left, the new one and the
+cause.
 
 JSON: one object per line: {"event": "new", "id": 7, "locators": [...]},
 {"event": "del", "id": 7}, {"event": "flush"},
 {"event": "dev_set", "dev": "veth0", "ifindex": 5, "l3": true},
-{"event": "dev_del", "dev": "veth0", "ifindex": 5, "l3": false}.
+{"event": "dev_del", "dev": "veth0", "ifindex": 5, "l3": false},
+{"event": "state", "id": 7, "locators": [{... "state": "suspect",
+"cause": "neigh" ...}], "prev_state": "up"}.
 `,
 		run: monitor,
 	})
@@ -176,11 +203,15 @@ func (c *cli) hostArgs(cmd string, args []string) (mhostnl.Host, error) {
 	if err != nil {
 		return mhostnl.Host{}, err
 	}
-	locs, err := c.parseLocators(cmd, args[1:])
+	rest, live, err := splitKnobs(cmd, args[1:])
 	if err != nil {
 		return mhostnl.Host{}, err
 	}
-	return mhostnl.Host{ID: id, Locators: locs}, nil
+	locs, err := c.parseLocators(cmd, rest)
+	if err != nil {
+		return mhostnl.Host{}, err
+	}
+	return mhostnl.Host{ID: id, Locators: locs, Live: live}, nil
 }
 
 func hostNew(do func(backend, mhostnl.Host) error, existsHint string) func(c *cli, cmd string, args []string) error {
@@ -227,6 +258,9 @@ func hostAppend(c *cli, cmd string, args []string) error {
 	h, err := c.hostArgs(cmd, args)
 	if err != nil {
 		return err
+	}
+	if h.Live != nil {
+		return usagef(cmd, "a host keeps its knobs on append: set them with 'mhostctl host set'")
 	}
 	b, err := c.backend()
 	if err != nil {

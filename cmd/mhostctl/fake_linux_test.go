@@ -10,10 +10,14 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/mnet/mnet/gosdk/mhostnl"
 	"golang.org/x/sys/unix"
 )
+
+// testNow is the time of the tests' clock.
+var testNow = time.Date(2026, 12, 2, 12, 0, 0, 0, time.UTC)
 
 // fakeBackend stands in for the kernel: it records the calls and answers
 // from its fields.
@@ -24,7 +28,8 @@ type fakeBackend struct {
 	socks  []mhostnl.Socket
 	stats  mhostnl.Stats
 	devs   []mhostnl.Device // every device the kernel knows; Devices lists the enabled ones
-	err    error            // returned by every call when set
+	live   mhostnl.LiveSettings
+	err    error // returned by every call when set
 	// batchErr fails the hosts of a batch by id.
 	batchErr map[uint32]error
 	events   []eventOrError
@@ -46,7 +51,11 @@ func hostString(h mhostnl.Host) string {
 	for _, l := range h.Locators {
 		parts = append(parts, l.String())
 	}
-	return fmt.Sprintf("%d [%s]", h.ID, strings.Join(parts, ", "))
+	s := fmt.Sprintf("%d [%s]", h.ID, strings.Join(parts, ", "))
+	if h.Live != nil {
+		s += " live [" + knobsText(h.Live) + "]"
+	}
+	return s
 }
 
 func (f *fakeBackend) Protocols() ([]mhostnl.Protocol, error) {
@@ -136,6 +145,23 @@ func (f *fakeBackend) SetDevice(ifindex int, l3 bool) error {
 	return f.call("SetDevice %d l3=%v", ifindex, l3)
 }
 
+func (f *fakeBackend) Liveness() (*mhostnl.LiveSettings, error) {
+	s := f.live
+	return &s, f.call("Liveness")
+}
+func (f *fakeBackend) SetLiveness(s mhostnl.LiveSettings) error {
+	var parts []string
+	if k := knobsText(&s.LiveKnobs); k != "" {
+		parts = append(parts, k)
+	}
+	if s.Port != nil {
+		parts = append(parts, fmt.Sprintf("port %d", *s.Port))
+	}
+	if s.Answer != nil {
+		parts = append(parts, "answer "+onOffText(*s.Answer))
+	}
+	return f.call("SetLiveness %s", strings.Join(parts, " "))
+}
 func (f *fakeBackend) Close() error { f.closed = true; return nil }
 
 func (f *fakeBackend) Watch(ctx context.Context) (watcher, error) {
@@ -219,6 +245,7 @@ func newTestbed() *testbed {
 
 func (tb *testbed) env() *env {
 	return &env{
+		now:    func() time.Time { return testNow },
 		stdout: &tb.stdout,
 		stderr: &tb.stderr,
 		stdin:  strings.NewReader(tb.stdin),

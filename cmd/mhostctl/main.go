@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 	"net"
@@ -37,6 +38,7 @@ func systemEnv() *env {
 		links:     listLinks,
 		openNetNS: openNetNS,
 		resolver:  net.DefaultResolver,
+		now:       time.Now,
 	}
 }
 

@@ -5,9 +5,11 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/mnet/mnet/gosdk/mhostnl"
 )
@@ -24,11 +26,40 @@ type jsonLocator struct {
 	Dev          string `json:"dev"`
 	TxPackets    uint64 `json:"tx_packets"`
 	TxErrors     uint64 `json:"tx_errors"`
+	// Path liveness. Times are milliseconds ago, null for never; the
+	// round trip is null before a probe was answered.
+	State       string `json:"state"`
+	Cause       string `json:"cause"`
+	LastHeardMs *int64 `json:"last_heard_ms"`
+	ChangedMs   *int64 `json:"changed_ms"`
+	RTTUs       *int64 `json:"rtt_us"`
+	RTTVarUs    *int64 `json:"rttvar_us"`
+	Flaps       uint32 `json:"flaps"`
+	HoldDownMs  int64  `json:"hold_down_ms"`
 }
 
 type jsonHost struct {
 	ID       uint32        `json:"id"`
 	Locators []jsonLocator `json:"locators"`
+	// The host's own liveness knobs, those it has.
+	Live *jsonKnobs `json:"live,omitempty"`
+}
+
+type jsonKnobs struct {
+	IntervalMs *int64 `json:"interval_ms,omitempty"`
+	Multiplier *int   `json:"multiplier,omitempty"`
+	HoldDownMs *int64 `json:"hold_down_ms,omitempty"`
+	Revertive  *bool  `json:"revertive,omitempty"`
+}
+
+type jsonLiveness struct {
+	IntervalMs int64  `json:"interval_ms"`
+	Multiplier int    `json:"multiplier"`
+	HoldDownMs int64  `json:"hold_down_ms"`
+	Revertive  bool   `json:"revertive"`
+	Port       uint16 `json:"port"`
+	Answer     bool   `json:"answer"`
+	PortError  string `json:"port_error"`
 }
 
 type jsonProtocol struct {
@@ -67,6 +98,17 @@ type jsonStats struct {
 	RxL3NoSocket    uint64 `json:"rx_l3_no_socket"`
 	RxL3BadCsum     uint64 `json:"rx_l3_bad_csum"`
 	RxL3DevDisabled uint64 `json:"rx_l3_dev_disabled"`
+
+	LiveHosts             uint32 `json:"live_hosts"`
+	ProbesSent            uint64 `json:"probes_sent"`
+	ProbesAnswered        uint64 `json:"probes_answered"`
+	ProbesMissed          uint64 `json:"probes_missed"`
+	LocatorChanges        uint64 `json:"locator_changes"`
+	LocatorSignals        uint64 `json:"locator_signals"`
+	LocatorSignalsIgnored uint64 `json:"locator_signals_ignored"`
+	ProbeReplies          uint64 `json:"probe_replies"`
+	ProbeRepliesLimited   uint64 `json:"probe_replies_limited"`
+	ProbesBad             uint64 `json:"probes_bad"`
 }
 
 type jsonDevice struct {
@@ -83,6 +125,9 @@ type jsonEvent struct {
 	Dev     string `json:"dev,omitempty"`
 	Ifindex int    `json:"ifindex,omitempty"`
 	L3      *bool  `json:"l3,omitempty"`
+	// A locator's change of state: the state it left; the new one and
+	// the cause are the locator's.
+	PrevState string `json:"prev_state,omitempty"`
 }
 
 type jsonResolved struct {
@@ -103,9 +148,65 @@ func (c *cli) jsonLocators(locs []mhostnl.Locator) []jsonLocator {
 			Dev:          c.devName(l.Ifindex),
 			TxPackets:    l.TxPackets,
 			TxErrors:     l.TxErrors,
+			State:        l.State.String(),
+			Cause:        l.Cause.String(),
+			LastHeardMs:  c.msSince(l.LastHeard),
+			ChangedMs:    c.msSince(l.Changed),
+			RTTUs:        micros(l.RTT),
+			RTTVarUs:     micros(l.RTTVar),
+			Flaps:        l.Flaps,
+			HoldDownMs:   l.HoldDown.Milliseconds(),
 		})
 	}
 	return out
+}
+
+// msSince returns the milliseconds since t, nil for the zero time.
+func (c *cli) msSince(t time.Time) *int64 {
+	if t.IsZero() {
+		return nil
+	}
+	ms := max(c.now().Sub(t).Milliseconds(), 0)
+	return &ms
+}
+
+// micros returns d in microseconds, nil for 0 (no measurement).
+func micros(d time.Duration) *int64 {
+	if d == 0 {
+		return nil
+	}
+	us := d.Microseconds()
+	return &us
+}
+
+func jsonKnobsOf(k *mhostnl.LiveKnobs) *jsonKnobs {
+	if k == nil {
+		return nil
+	}
+	ms := func(d *time.Duration) *int64 {
+		if d == nil {
+			return nil
+		}
+		v := d.Milliseconds()
+		return &v
+	}
+	return &jsonKnobs{IntervalMs: ms(k.Interval), Multiplier: k.Multiplier, HoldDownMs: ms(k.HoldDown), Revertive: k.Revertive}
+}
+
+// ago writes how long ago t was, "-" for never.
+func (c *cli) ago(t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return max(c.now().Sub(t), 0).Round(time.Millisecond).String()
+}
+
+// rtt writes a round trip to a tenth of a millisecond, "-" for none.
+func rtt(d time.Duration) string {
+	if d == 0 {
+		return "-"
+	}
+	return d.Round(100 * time.Microsecond).String()
 }
 
 // printJSON writes v as JSON on one line, indented with -p.
@@ -149,30 +250,50 @@ func (c *cli) renderHosts(hosts []mhostnl.Host) error {
 	if c.json {
 		out := make([]jsonHost, 0, len(hosts))
 		for _, h := range hosts {
-			out = append(out, jsonHost{ID: h.ID, Locators: c.jsonLocators(h.Locators)})
+			out = append(out, jsonHost{ID: h.ID, Locators: c.jsonLocators(h.Locators), Live: jsonKnobsOf(h.Live)})
 		}
 		return c.printJSON(out)
 	}
-	header := "ID\tKIND\tADDRESS\tPORT\tDEV"
+	header := "ID\tKIND\tADDRESS\tPORT\tDEV\tSTATE\tCAUSE\tHEARD\tRTT"
 	if c.stats {
-		header += "\tTX_PACKETS\tTX_ERRORS"
+		header += "\tTX_PACKETS\tTX_ERRORS\tFLAPS\tHOLD"
 	}
 	var rows [][]string
 	for _, h := range hosts {
 		id := u64(uint64(h.ID))
 		if len(h.Locators) == 0 {
-			rows = append(rows, []string{id, "-", "-", "-", "-", "-", "-"}[:strings.Count(header, "\t")+1])
+			rows = append(rows, append([]string{id}, slices.Repeat([]string{"-"}, strings.Count(header, "\t"))...))
 		}
 		for _, l := range h.Locators {
+			cause := "-"
+			if l.Cause != mhostnl.CauseNone {
+				cause = l.Cause.String()
+			}
 			row := []string{id, c.familyName(l.Family), l.AddrString(),
-				dash(strconv.Itoa(int(l.Port))), dash(c.devName(l.Ifindex))}
+				dash(strconv.Itoa(int(l.Port))), dash(c.devName(l.Ifindex)),
+				l.State.String(), cause, c.ago(l.LastHeard), rtt(l.RTT)}
 			if c.stats {
-				row = append(row, u64(l.TxPackets), u64(l.TxErrors))
+				hold := "-"
+				if l.HoldDown > 0 {
+					hold = l.HoldDown.String()
+				}
+				row = append(row, u64(l.TxPackets), u64(l.TxErrors), u64(uint64(l.Flaps)), hold)
 			}
 			rows = append(rows, row)
 		}
 	}
-	return c.table(header, rows)
+	if err := c.table(header, rows); err != nil {
+		return err
+	}
+	// The hosts' own liveness knobs, below the table.
+	for _, h := range hosts {
+		if h.Live != nil {
+			if _, err := fmt.Fprintf(c.stdout, "host %d: %s\n", h.ID, dash(knobsText(h.Live))); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 func (c *cli) renderProtocols(ps []mhostnl.Protocol) error {
@@ -238,6 +359,16 @@ func (c *cli) renderStats(s *mhostnl.Stats) error {
 		{"rx_l3_no_socket", u64(s.RxL3NoSocket)},
 		{"rx_l3_bad_csum", u64(s.RxL3BadCsum)},
 		{"rx_l3_dev_disabled", u64(s.RxL3DevDisabled)},
+		{"live_hosts", u64(uint64(s.LiveHosts))},
+		{"probes_sent", u64(s.ProbesSent)},
+		{"probes_answered", u64(s.ProbesAnswered)},
+		{"probes_missed", u64(s.ProbesMissed)},
+		{"locator_changes", u64(s.LocatorChanges)},
+		{"locator_signals", u64(s.LocatorSignals)},
+		{"locator_signals_ignored", u64(s.LocatorSignalsIgnored)},
+		{"probe_replies", u64(s.ProbeReplies)},
+		{"probe_replies_limited", u64(s.ProbeRepliesLimited)},
+		{"probes_bad", u64(s.ProbesBad)},
 	}
 	return c.table("COUNTER\tVALUE", rows)
 }
@@ -268,8 +399,12 @@ func (c *cli) renderEvent(ev mhostnl.Event) error {
 	dev := ev.Type == mhostnl.EventDevSet || ev.Type == mhostnl.EventDevDel
 	if c.json {
 		je := jsonEvent{Event: ev.Type.String(), ID: ev.Host.ID}
-		if ev.Type == mhostnl.EventHostNew {
+		switch ev.Type {
+		case mhostnl.EventHostNew:
 			je.Locators = c.jsonLocators(ev.Host.Locators)
+		case mhostnl.EventLocatorState:
+			je.Locators = c.jsonLocators(ev.Host.Locators)
+			je.PrevState = ev.PrevState.String()
 		}
 		if dev {
 			je.Dev, je.Ifindex, je.L3 = ev.Device.Name, ev.Device.Index, &ev.Device.L3
@@ -294,9 +429,57 @@ func (c *cli) renderEvent(ev mhostnl.Event) error {
 		s = "set dev " + ev.Device.Name + " l3 " + onOffText(ev.Device.L3)
 	case mhostnl.EventDevDel:
 		s = "del dev " + ev.Device.Name
+	case mhostnl.EventLocatorState:
+		s = "state host " + u64(uint64(ev.Host.ID))
+		for _, l := range ev.Host.Locators {
+			s += " " + c.locatorText(l) + " " + ev.PrevState.String() + " -> " + l.State.String() +
+				" (" + l.Cause.String() + ")"
+		}
 	default:
 		s = ev.Type.String()
 	}
 	_, err := fmt.Fprintln(c.stdout, s)
+	return err
+}
+
+func (c *cli) renderLiveness(s *mhostnl.LiveSettings) error {
+	var (
+		interval, hold time.Duration
+		mult           int
+		rev, answer    bool
+		port           uint16
+	)
+	if s.Interval != nil {
+		interval = *s.Interval
+	}
+	if s.HoldDown != nil {
+		hold = *s.HoldDown
+	}
+	if s.Multiplier != nil {
+		mult = *s.Multiplier
+	}
+	if s.Revertive != nil {
+		rev = *s.Revertive
+	}
+	if s.Answer != nil {
+		answer = *s.Answer
+	}
+	if s.Port != nil {
+		port = *s.Port
+	}
+	var perr string
+	if s.PortError != 0 {
+		perr = s.PortError.Error()
+	}
+	if c.json {
+		return c.printJSON(jsonLiveness{IntervalMs: interval.Milliseconds(), Multiplier: mult,
+			HoldDownMs: hold.Milliseconds(), Revertive: rev, Port: port, Answer: answer, PortError: perr})
+	}
+	line := fmt.Sprintf("interval %v multiplier %d hold-down %v revertive %s port %d answer %s",
+		interval, mult, hold, onOffText(rev), port, onOffText(answer))
+	if perr != "" {
+		line += "\nprobe port not bound: " + perr + ": nothing is probed"
+	}
+	_, err := fmt.Fprintln(c.stdout, line)
 	return err
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"net/netip"
+	"time"
 
 	"github.com/mdlayher/genetlink"
 	"github.com/mdlayher/netlink"
@@ -88,6 +89,16 @@ func encodeHost(h *Host, flags uint32) ([]byte, error) {
 	ae.Uint32(uapi.AHostID, h.ID)
 	ae.Uint32(uapi.AHostFlags, flags)
 	encodeLocators(ae, h.Locators)
+	if h.Live != nil {
+		var err error
+		ae.Nested(uapi.AHostLive, func(nae *netlink.AttributeEncoder) error {
+			err = h.Live.encode(nae)
+			return err
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
 	return ae.Encode()
 }
 
@@ -140,6 +151,12 @@ func decodeHost(b []byte, needLocators bool) (Host, error) {
 				}
 				return nil
 			})
+		case uapi.AHostLive:
+			ad.Nested(func(nad *netlink.AttributeDecoder) error {
+				k := decodeLive(nad).LiveKnobs
+				h.Live = &k
+				return nil
+			})
 		}
 	}
 	if err := ad.Err(); err != nil {
@@ -175,6 +192,22 @@ func decodeLocator(ad *netlink.AttributeDecoder) (Locator, error) {
 			l.TxPackets = ad.Uint64()
 		case uapi.LocATxErrors:
 			l.TxErrors = ad.Uint64()
+		case uapi.LocAState:
+			l.State = LocatorState(ad.Uint8())
+		case uapi.LocACause:
+			l.Cause = LocatorCause(ad.Uint8())
+		case uapi.LocALastHeardMs:
+			l.LastHeard = msAgo(ad.Uint32())
+		case uapi.LocAChangedMs:
+			l.Changed = msAgo(ad.Uint32())
+		case uapi.LocARttUs:
+			l.RTT = time.Duration(ad.Uint32()) * time.Microsecond
+		case uapi.LocARttvarUs:
+			l.RTTVar = time.Duration(ad.Uint32()) * time.Microsecond
+		case uapi.LocAFlaps:
+			l.Flaps = ad.Uint32()
+		case uapi.LocAHoldMs:
+			l.HoldDown = time.Duration(ad.Uint32()) * time.Millisecond
 		}
 	}
 	if err := ad.Err(); err != nil {
@@ -378,6 +411,26 @@ func decodeStats(msgs []genetlink.Message) (*Stats, error) {
 					s.RxL3BadCsum = ad.Uint64()
 				case uapi.StatsARxL3DevDisabled:
 					s.RxL3DevDisabled = ad.Uint64()
+				case uapi.StatsALiveHosts:
+					s.LiveHosts = ad.Uint32()
+				case uapi.StatsAProbesSent:
+					s.ProbesSent = ad.Uint64()
+				case uapi.StatsAProbesAnswered:
+					s.ProbesAnswered = ad.Uint64()
+				case uapi.StatsAProbesMissed:
+					s.ProbesMissed = ad.Uint64()
+				case uapi.StatsALocChanges:
+					s.LocatorChanges = ad.Uint64()
+				case uapi.StatsALocSignals:
+					s.LocatorSignals = ad.Uint64()
+				case uapi.StatsALocSignalsIgnored:
+					s.LocatorSignalsIgnored = ad.Uint64()
+				case uapi.StatsAProbeReplies:
+					s.ProbeReplies = ad.Uint64()
+				case uapi.StatsAProbeRepliesLimited:
+					s.ProbeRepliesLimited = ad.Uint64()
+				case uapi.StatsAProbesBad:
+					s.ProbesBad = ad.Uint64()
 				}
 			}
 			return nil
@@ -411,6 +464,15 @@ func decodeEvent(m genetlink.Message) (ev Event, ok bool, err error) {
 	case uapi.CmdDevDel:
 		ev.Type = EventDevDel
 		ev.Device, err = decodeDevice(m.Data)
+	case uapi.CmdLocState:
+		ev.Type = EventLocatorState
+		ev.Host, err = decodeHost(m.Data, true)
+		if err == nil && len(ev.Host.Locators) != 1 {
+			err = malformed(fmt.Errorf("state change of host %d with %d locators", ev.Host.ID, len(ev.Host.Locators)))
+		}
+		if err == nil {
+			ev.PrevState, err = decodePrevState(m.Data)
+		}
 	default:
 		return Event{}, false, nil
 	}
@@ -418,4 +480,37 @@ func decodeEvent(m genetlink.Message) (ev Event, ok bool, err error) {
 		return Event{}, false, err
 	}
 	return ev, true, nil
+}
+
+// decodePrevState finds the state a locator left in a CmdLocState event.
+func decodePrevState(b []byte) (LocatorState, error) {
+	var (
+		prev  LocatorState
+		found bool
+	)
+	err := decodeNests(b, uapi.AHostLocators, func(ad *netlink.AttributeDecoder) error {
+		for ad.Next() {
+			if ad.Type() != uapi.ALocator {
+				continue
+			}
+			ad.Nested(func(lad *netlink.AttributeDecoder) error {
+				for lad.Next() {
+					if lad.Type() == uapi.LocAPrevState {
+						prev, found = LocatorState(lad.Uint8()), true
+					}
+				}
+				return nil
+			})
+		}
+		return nil
+	})
+	if err == nil && !found {
+		err = malformed(errors.New("state change without the state before"))
+	}
+	return prev, err
+}
+
+// msAgo returns the moment ms milliseconds ago.
+func msAgo(ms uint32) time.Time {
+	return time.Now().Add(-time.Duration(ms) * time.Millisecond)
 }

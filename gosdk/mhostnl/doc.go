@@ -1,8 +1,8 @@
 // Package mhostnl controls the mhost kernel module over its generic
 // netlink family "mhost": the host table that maps host identifiers to
 // locators, the network layers mhost can use, the devices plugged-in
-// layers may use, its open sockets and its counters, and the events that
-// announce changes.
+// layers may use, its open sockets, path liveness and its counters, and
+// the events that announce changes.
 //
 // The name says what the package speaks, netlink, and keeps it apart from
 // package mhost (the AF_MHOST sockets) and from the mhostctl command built
@@ -43,6 +43,16 @@
 // the devices an administrator enabled: SetDevice(ifindex, true) does it,
 // Devices lists the enabled ones, and a Watcher reports EventDevSet and,
 // when an enabled device goes away, EventDevDel.
+//
+// # Path liveness
+//
+// The kernel watches the locators of the hosts a namespace sends to:
+// each Locator a Host read back carries its State (LocatorUp, ...), the
+// Cause of its last change, when it was last heard from and its probes'
+// round trip. Failover to the next locator and failback follow the
+// knobs: the namespace's (Client.Liveness, Client.SetLiveness) unless a
+// host has its own (Host.Live). A Watcher reports each change of state
+// as an EventLocatorState.
 //
 // # Consistent reads
 //

@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/mnet/mnet/gosdk/internal/uapi"
 )
@@ -41,6 +42,13 @@ func (f Family) String() string {
 type Host struct {
 	ID       uint32
 	Locators []Locator
+
+	// Live, when not nil, are the host's own path liveness knobs; those
+	// it does not set follow the namespace's (Client.Liveness). Adding
+	// or replacing a host with Live set gives it exactly those knobs (an
+	// empty LiveKnobs drops its own); with Live nil, a replaced host
+	// keeps its knobs and a new one has none.
+	Live *LiveKnobs
 }
 
 // A Locator is one address of a host in one network layer.
@@ -66,6 +74,18 @@ type Locator struct {
 	// Counters the kernel keeps; they are ignored when adding a host.
 	TxPackets uint64 // datagrams sent over this locator
 	TxErrors  uint64 // sends that failed on it, making mhost try the next
+
+	// Path liveness, as the kernel reports it; ignored when adding a
+	// host. The kernel counts in milliseconds how long ago things
+	// happened; the times are the moments that makes, zero for never.
+	State     LocatorState
+	Cause     LocatorCause  // of the last change of state
+	LastHeard time.Time     // when a datagram or a probe's answer came from it
+	Changed   time.Time     // when it last changed state
+	RTT       time.Duration // smoothed round trip of its probes; 0 before one was answered
+	RTTVar    time.Duration // and its variation (RFC 6298)
+	Flaps     uint32        // times it went from up to down
+	HoldDown  time.Duration // left before traffic may return to it; 0 if none
 }
 
 // family returns the locator's family, taken from Addr when Family is 0.
@@ -170,6 +190,18 @@ type Stats struct {
 	RxL3BadCsum   uint64 // UDP checksum wrong or missing
 	// on a device not enabled for plugged-in network layers
 	RxL3DevDisabled uint64
+
+	// Path liveness:
+	LiveHosts             uint32 // hosts being watched (sent to recently)
+	ProbesSent            uint64 // probe requests sent
+	ProbesAnswered        uint64 // of those, answered
+	ProbesMissed          uint64 // of those, not answered in time
+	LocatorChanges        uint64 // changes of a locator's state
+	LocatorSignals        uint64 // failures signalled: ICMP, neighbour, link
+	LocatorSignalsIgnored uint64 // of those, refuted by an answered probe
+	ProbeReplies          uint64 // requests of peers answered
+	ProbeRepliesLimited   uint64 // requests of peers not answered: rate limit, or answering off
+	ProbesBad             uint64 // probe messages dropped: malformed, unknown nonce, wrong source
 }
 
 // A Device is what mhost keeps of a network device of the namespace.
@@ -193,9 +225,13 @@ const (
 	EventHostFlush                      // every host of the namespace was deleted
 	EventDevSet                         // a device's settings changed; Event.Device is its new state
 	EventDevDel                         // a device with settings left the namespace or was deleted; Event.Device is its last state
+	// A locator of a host changed state: Event.Host has the host's ID
+	// and that one locator, in its new state and with the cause;
+	// Event.PrevState is the state it left.
+	EventLocatorState
 )
 
-// String returns "new", "del", "flush", "dev_set" or "dev_del".
+// String returns "new", "del", "flush", "dev_set", "dev_del" or "state".
 func (t EventType) String() string {
 	switch t {
 	case EventHostNew:
@@ -208,14 +244,19 @@ func (t EventType) String() string {
 		return "dev_set"
 	case EventDevDel:
 		return "dev_del"
+	case EventLocatorState:
+		return "state"
 	}
 	return "event(" + strconv.Itoa(int(t)) + ")"
 }
 
 // An Event is a change of the host table or of the device settings of the
-// namespace a Watcher watches.
+// namespace a Watcher watches, or of the state of one of its locators.
 type Event struct {
-	Type   EventType
-	Host   Host   // the host as it now is for EventHostNew, its ID for EventHostDel
-	Device Device // the device, for EventDevSet and EventDevDel
+	Type EventType
+	// The host as it now is for EventHostNew, its ID for EventHostDel,
+	// its ID and the locator that changed for EventLocatorState.
+	Host      Host
+	Device    Device       // the device, for EventDevSet and EventDevDel
+	PrevState LocatorState // EventLocatorState only
 }

@@ -6,7 +6,8 @@
 // allocations, one datagram per call and batched), host-id resolution as
 // the host table grows,
 // kernel memory per host entry, the control plane's install and dump
-// rates, and the non-IP path over veth against AF_PACKET.
+// rates, the non-IP path over veth against AF_PACKET, and how fast path
+// liveness fails over and back.
 //
 // It runs inside the test VM (mhost.ko loaded, root), never on the
 // machine that builds it: cmd/mhost-bench is the program, `mhostvm bench`
@@ -58,12 +59,16 @@ type Config struct {
 	// CtlHosts and CtlRounds size the control-plane benchmark.
 	CtlHosts  int `json:"ctl_hosts"`
 	CtlRounds int `json:"ctl_rounds"`
+	// FailoverRounds is how many times each failure is made and healed;
+	// ProbeWindow how long the probes of a host are counted.
+	FailoverRounds int           `json:"failover_rounds"`
+	ProbeWindow    time.Duration `json:"probe_window_ns"`
 	// Profile samples the sender's CPU with each arm of the main rows
 	// alone for ProfileTime, to show where the difference goes.
 	Profile     bool          `json:"profile"`
 	ProfileTime time.Duration `json:"profile_time_ns"`
 	// Run selects benchmark groups by regular expression (empty: all):
-	// throughput, latency, gosdk, nonip, hid, control.
+	// throughput, latency, gosdk, nonip, hid, control, failover, design (only with a BaselineModule).
 	Run string `json:"run,omitempty"`
 	// Accel is what the harness says the VM runs on: kvm or tcg.
 	Accel string `json:"accel,omitempty"`
@@ -105,6 +110,9 @@ func FullConfig() Config {
 		Profile:     true,
 		ProfileTime: 2 * time.Second,
 		Seed:        1,
+
+		FailoverRounds: 11,
+		ProbeWindow:    4 * time.Second,
 	}
 }
 
@@ -130,6 +138,9 @@ func SmokeConfig() Config {
 		Profile:     true,
 		ProfileTime: 100 * time.Millisecond,
 		Seed:        1,
+
+		FailoverRounds: 1,
+		ProbeWindow:    time.Second,
 	}
 }
 
@@ -145,6 +156,7 @@ func IcountConfig() Config {
 	c.Pings = 500
 	c.PingWarmup = 50
 	c.ProfileTime = 500 * time.Millisecond
+	c.FailoverRounds = 5
 	return c
 }
 
@@ -167,6 +179,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("profile time %v", c.ProfileTime)
 	case c.LoadChunk < 1 || c.CtlHosts < 1 || c.CtlRounds < 1:
 		return fmt.Errorf("load chunk, ctl hosts and ctl rounds must be positive")
+	case c.FailoverRounds < 1 || c.ProbeWindow < 100*time.Millisecond:
+		return fmt.Errorf("failover rounds %d, probe window %v", c.FailoverRounds, c.ProbeWindow)
 	}
 	for i := 1; i < len(c.HidTables); i++ {
 		if c.HidTables[i] <= c.HidTables[i-1] {
@@ -186,7 +200,7 @@ func (c *Config) Validate() error {
 
 // Groups are the benchmark groups, in the order they run.
 // design runs only with a baseline module.
-var Groups = []string{"throughput", "latency", "gosdk", "nonip", "hid", "control", "design"}
+var Groups = []string{"throughput", "latency", "gosdk", "nonip", "hid", "control", "failover", "design"}
 
 // Watchdog is how long a group may run before its goroutines are dumped
 // to the log (it goes on running): a hang shows where it is.
@@ -240,6 +254,7 @@ func Run(cfg Config, log io.Writer) (*Report, error) {
 		"nonip":      r.nonIP,
 		"hid":        r.hidScaling,
 		"control":    r.controlPlane,
+		"failover":   r.failover,
 		"design":     r.design,
 	}
 	for _, g := range Groups {

@@ -159,6 +159,12 @@ func (r *runner) hidScaling() error {
 	if _, err := linkUp(ns, "lo"); err != nil {
 		return err
 	}
+	// These rows measure the host table. With path liveness on, a sender
+	// spraying datagrams over thousands of hosts has it watch and probe
+	// the first 1024: that is the failover group's business.
+	if err := liveOff(ns); err != nil {
+		return err
+	}
 	nl, err := mhostnl.Dial(&mhostnl.Config{NetNS: ns})
 	if err != nil {
 		return err

@@ -102,6 +102,8 @@ type Row struct {
 	Note  string             `json:"note,omitempty"`
 	// Single marks a row measured once, not in rounds.
 	Single bool `json:"single,omitempty"`
+	// Count marks a row whose value counts something that may be 0.
+	Count bool `json:"count,omitempty"`
 }
 
 func newRow(id, group, name, metric, unit string, higher bool, base, cand []float64, tgt *Target) *Row {
@@ -240,12 +242,14 @@ func (r *Report) Check() []string {
 				n = 1
 			case row.Group == "control" || strings.HasPrefix(row.ID, "memory/control/"):
 				n = r.Params.CtlRounds
+			case row.Group == "failover":
+				n = r.Params.FailoverRounds
 			}
 			if len(s.Values) < n {
 				bad = append(bad, fmt.Sprintf("%s: %s has %d values, want %d", row.ID, s.Label, len(s.Values), n))
 			}
 			for _, v := range s.Values {
-				if math.IsNaN(v) || math.IsInf(v, 0) || v < 0 || v == 0 && row.Unit != unitAllocs {
+				if math.IsNaN(v) || math.IsInf(v, 0) || v < 0 || (v == 0 && !row.Count && row.Unit != unitAllocs) {
 					bad = append(bad, fmt.Sprintf("%s: %s value %v is not a positive finite number", row.ID, s.Label, v))
 					break
 				}

@@ -50,6 +50,7 @@ func TestBenchSmoke(t *testing.T) {
 		"hid":        2 * len(cfg.HidTables), // against one hid and against sockaddr_in
 		"memory":     2,                      // largest hid table, control plane
 		"control":    3,                      // install, dump, flush
+		"failover":   5,                      // silent, signalled, recovery, probes twice
 		"design":     2 * len(cfg.Sizes) * 2, // two pairs; throughput and p50
 	}
 	got := map[string]int{}

@@ -108,6 +108,8 @@ type nlCtlLocator struct {
 	Ifindex      int    `json:"ifindex"`
 	Dev          string `json:"dev"`
 	TxPackets    uint64 `json:"tx_packets"`
+	State        string `json:"state"`
+	Cause        string `json:"cause"`
 	TxErrors     uint64 `json:"tx_errors"`
 }
 

@@ -43,4 +43,52 @@ const (
 	devAIfindex = 2 // MHOST_DEV_A_IFINDEX
 	devAName    = 3 // MHOST_DEV_A_NAME
 	devAL3      = 4 // MHOST_DEV_A_L3
+
+	statsATxUnreach = 6 // MHOST_STATS_A_TX_UNREACH
+
+	// Path liveness:
+	cmdLiveGet  = 11 // MHOST_CMD_LIVE_GET
+	cmdLiveSet  = 12 // MHOST_CMD_LIVE_SET
+	cmdLocState = 13 // MHOST_CMD_LOC_STATE
+
+	aHostLive = 9  // MHOST_A_HOST_LIVE
+	aLive     = 10 // MHOST_A_LIVE
+
+	locAState      = 8  // MHOST_LOC_A_STATE
+	locACause      = 9  // MHOST_LOC_A_CAUSE
+	locALastHeard  = 10 // MHOST_LOC_A_LAST_HEARD_MS
+	locAChanged    = 11 // MHOST_LOC_A_CHANGED_MS
+	locARTT        = 12 // MHOST_LOC_A_RTT_US
+	locARTTVar     = 13 // MHOST_LOC_A_RTTVAR_US
+	locAFlaps      = 14 // MHOST_LOC_A_FLAPS
+	locAHold       = 15 // MHOST_LOC_A_HOLD_MS
+	locAPrevState  = 16 // MHOST_LOC_A_PREV_STATE
+	liveAInterval  = 2  // MHOST_LIVE_A_INTERVAL_MS
+	liveAMult      = 3  // MHOST_LIVE_A_MULTIPLIER
+	liveAHoldDown  = 4  // MHOST_LIVE_A_HOLD_DOWN_MS
+	liveARevertive = 5  // MHOST_LIVE_A_REVERTIVE
+	liveAPort      = 6  // MHOST_LIVE_A_PORT
+	liveAAnswer    = 7  // MHOST_LIVE_A_ANSWER
+	liveAPortError = 8  // MHOST_LIVE_A_PORT_ERROR
+
+	statsALiveHosts      = 18 // MHOST_STATS_A_LIVE_HOSTS
+	statsAProbesSent     = 19 // MHOST_STATS_A_PROBES_SENT
+	statsAProbesAnswered = 20 // MHOST_STATS_A_PROBES_ANSWERED
+	statsAProbesMissed   = 21 // MHOST_STATS_A_PROBES_MISSED
+	statsALocChanges     = 22 // MHOST_STATS_A_LOC_CHANGES
+	statsALocSignals     = 23 // MHOST_STATS_A_LOC_SIGNALS
+	statsASignalsIgnored = 24 // MHOST_STATS_A_LOC_SIGNALS_IGNORED
+	statsAProbeReplies   = 25 // MHOST_STATS_A_PROBE_REPLIES
+	statsARepliesLimited = 26 // MHOST_STATS_A_PROBE_REPLIES_LIMITED
+	statsAProbesBad      = 27 // MHOST_STATS_A_PROBES_BAD
+
+	mhostRecvHostID = 1 // MHOST_RECVHOSTID
+
+	probePort     = 7867 // MHOST_PROBE_PORT
+	probeVersion  = 1    // MHOST_PROBE_VERSION
+	probeRequest  = 1    // MHOST_PROBE_REQUEST
+	probeReply    = 2    // MHOST_PROBE_REPLY
+	liveInterval  = 250  // MHOST_LIVE_INTERVAL_MS
+	liveHoldDown  = 1000 // MHOST_LIVE_HOLD_DOWN_MS
+	liveMultipler = 3    // MHOST_LIVE_MULTIPLIER
 )

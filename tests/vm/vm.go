@@ -37,7 +37,8 @@ type Config struct {
 	Module       bool
 	ModuleParams string
 	// KernelModules are loaded from the kernel's tree, dependencies
-	// first, before mhost. Default: veth, vxlan, sch_netem.
+	// first, before mhost. Default: veth, vxlan, sch_netem, bridge,
+	// crc32c_generic, nf_tables.
 	KernelModules []string
 
 	// TestPackages are compiled with -tags guest into /tests/<base>.test.
@@ -315,8 +316,11 @@ func (cfg *Config) defaults() error {
 	}
 	if cfg.KernelModules == nil {
 		// veth joins test namespaces, vxlan tunnels between them;
-		// netem impairs their links.
-		cfg.KernelModules = []string{"veth", "vxlan", "sch_netem"}
+		// netem impairs their links; a bridge stands for a switch
+		// and nf_tables for a firewall on a path (path liveness).
+		// crc32c_generic first: nf_tables needs libcrc32c, whose
+		// init fails without a crc32c (modprobe follows its softdep).
+		cfg.KernelModules = []string{"veth", "vxlan", "sch_netem", "bridge", "crc32c_generic", "nf_tables"}
 	}
 	if cfg.StepTimeout <= 0 {
 		cfg.StepTimeout = plan.DefaultStepTimeout

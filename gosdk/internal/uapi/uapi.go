@@ -62,6 +62,9 @@ const (
 	CmdDevGet    = 8  // one device, or a dump of the enabled ones
 	CmdDevSet    = 9  // enable or disable plugged-L3 traffic on a device
 	CmdDevDel    = 10 // event only: a device with state went away
+	CmdLiveGet   = 11 // the namespace's path liveness settings
+	CmdLiveSet   = 12
+	CmdLocState  = 13 // event only: a locator changed state
 )
 
 // Top-level attributes (enum mhost_attr) and the flags of AHostFlags.
@@ -74,6 +77,8 @@ const (
 	AStats        = 6
 	AHostFlags    = 7
 	ADev          = 8
+	AHostLive     = 9  // nest of LiveA*: a host's own liveness knobs
+	ALive         = 10 // nest of LiveA*: the namespace's liveness settings
 
 	HostFCreate  = 0x1
 	HostFReplace = 0x2
@@ -91,6 +96,16 @@ const (
 	LocAIfindex   = 5
 	LocATxPackets = 6
 	LocATxErrors  = 7
+	// Path liveness, read only:
+	LocAState       = 8  // u8: LocState*
+	LocACause       = 9  // u8: LocCause*, of the last change
+	LocALastHeardMs = 10 // u32, absent if never heard from
+	LocAChangedMs   = 11 // u32, absent if never changed
+	LocARttUs       = 12 // u32, absent before the first answered probe
+	LocARttvarUs    = 13 // u32, likewise
+	LocAFlaps       = 14 // u32
+	LocAHoldMs      = 15 // u32: hold-down left, absent if none
+	LocAPrevState   = 16 // u8: the state before, CmdLocState only
 )
 
 // Protocol attributes (enum mhost_proto_attr).
@@ -135,6 +150,17 @@ const (
 	StatsARxL3NoSocket    = 15
 	StatsARxL3BadCsum     = 16
 	StatsARxL3DevDisabled = 17
+	// Path liveness:
+	StatsALiveHosts           = 18 // u32
+	StatsAProbesSent          = 19
+	StatsAProbesAnswered      = 20
+	StatsAProbesMissed        = 21
+	StatsALocChanges          = 22
+	StatsALocSignals          = 23
+	StatsALocSignalsIgnored   = 24
+	StatsAProbeReplies        = 25
+	StatsAProbeRepliesLimited = 26
+	StatsAProbesBad           = 27
 )
 
 // Device attributes (enum mhost_dev_attr).
@@ -143,4 +169,54 @@ const (
 	DevAIfindex = 2
 	DevAName    = 3 // read only
 	DevAL3      = 4 // u8: 1 if plugged-L3 traffic is enabled
+)
+
+// Locator states (enum mhost_loc_state) and the causes of their changes
+// (enum mhost_loc_cause).
+const (
+	LocStateUnknown = 0
+	LocStateUp      = 1
+	LocStateSuspect = 2
+	LocStateDown    = 3
+
+	LocCauseNone         = 0
+	LocCauseTraffic      = 1
+	LocCauseProbeReply   = 2
+	LocCauseProbeTimeout = 3
+	LocCauseICMP         = 4
+	LocCauseNeigh        = 5
+	LocCauseLink         = 6
+)
+
+// Path liveness knobs and settings (enum mhost_live_attr), their
+// defaults, and the probe protocol.
+const (
+	LiveAPad        = 1
+	LiveAIntervalMs = 2 // u32: 10 to 60000; 0 turns liveness off
+	LiveAMultiplier = 3 // u8: 1 to 20
+	LiveAHoldDownMs = 4 // u32: 0 to 60000
+	LiveARevertive  = 5 // u8: 0 or 1
+	LiveAPort       = 6 // u16, the namespace's only
+	LiveAAnswer     = 7 // u8, the namespace's only
+	LiveAPortError  = 8 // u32, read only: an errno
+
+	LiveIntervalMs = 250
+	LiveMultiplier = 3
+	LiveHoldDownMs = 1000
+
+	ProbePort    = 7867
+	ProbeVersion = 1
+	ProbeRequest = 1
+	ProbeReply   = 2
+)
+
+// struct mhost_probe: every field big-endian.
+const (
+	SizeofProbe      = 24
+	ProbeVersionOff  = 0
+	ProbeTypeOff     = 1
+	ProbeFlagsOff    = 2
+	ProbeReservedOff = 4
+	ProbeNonceOff    = 8
+	ProbeStampOff    = 16
 )

@@ -167,6 +167,15 @@ struct sockaddr_mhost_eth {
  * the device as it now is. A device's state goes with it when it is
  * deleted or moves to another namespace (it arrives there disabled),
  * announced as a MHOST_CMD_DEV_DEL, which is an event only.
+ *
+ * Path liveness (see "Path liveness" below). MHOST_CMD_LIVE_GET reads
+ * and MHOST_CMD_LIVE_SET changes the namespace's settings, in
+ * MHOST_A_LIVE; a host's own knobs ride on MHOST_CMD_HOST_NEW in
+ * MHOST_A_HOST_LIVE. A locator changing state is announced to the
+ * "events" group as a MHOST_CMD_LOC_STATE, an event only: MHOST_A_HOST_ID
+ * and MHOST_A_HOST_LOCATORS with that one locator, its new state
+ * (MHOST_LOC_A_STATE), the one before (MHOST_LOC_A_PREV_STATE) and the
+ * cause (MHOST_LOC_A_CAUSE).
  */
 enum mhost_cmd {
 	MHOST_CMD_UNSPEC,
@@ -180,6 +189,9 @@ enum mhost_cmd {
 	MHOST_CMD_DEV_GET,
 	MHOST_CMD_DEV_SET,
 	MHOST_CMD_DEV_DEL,	/* event only */
+	MHOST_CMD_LIVE_GET,	/* the namespace's liveness settings */
+	MHOST_CMD_LIVE_SET,
+	MHOST_CMD_LOC_STATE,	/* event only: a locator changed state */
 	__MHOST_CMD_MAX,
 };
 #define MHOST_CMD_MAX (__MHOST_CMD_MAX - 1)
@@ -195,6 +207,10 @@ enum mhost_attr {
 	MHOST_A_STATS,		/* nest: enum mhost_stats_attr */
 	MHOST_A_HOST_FLAGS,	/* u32: MHOST_HOST_F_*, HOST_NEW only */
 	MHOST_A_DEV,		/* nest: enum mhost_dev_attr */
+	/* nest: enum mhost_live_attr, a host's own liveness knobs */
+	MHOST_A_HOST_LIVE,
+	/* nest: enum mhost_live_attr, the namespace's liveness settings */
+	MHOST_A_LIVE,
 	__MHOST_A_MAX,
 };
 #define MHOST_A_MAX (__MHOST_A_MAX - 1)
@@ -219,6 +235,24 @@ enum mhost_loc_attr {
 	MHOST_LOC_A_IFINDEX,
 	MHOST_LOC_A_TX_PACKETS,	/* u64, read only: datagrams it carried */
 	MHOST_LOC_A_TX_ERRORS,	/* u64, read only: sends that failed on it */
+	/* Path liveness, read only: */
+	MHOST_LOC_A_STATE,	/* u8: enum mhost_loc_state */
+	MHOST_LOC_A_CAUSE,	/* u8: enum mhost_loc_cause, of the last change */
+	/* u32: milliseconds since it was last heard from; absent if never */
+	MHOST_LOC_A_LAST_HEARD_MS,
+	/* u32: milliseconds since its last change of state; absent if none */
+	MHOST_LOC_A_CHANGED_MS,
+	/* u32: smoothed probe round trip and its variation (RFC 6298), in
+	 * microseconds; absent before the first answered probe
+	 */
+	MHOST_LOC_A_RTT_US,
+	MHOST_LOC_A_RTTVAR_US,
+	MHOST_LOC_A_FLAPS,	/* u32: times it went from up to down */
+	/* u32: milliseconds of hold-down left before traffic may come back
+	 * to it; absent if none
+	 */
+	MHOST_LOC_A_HOLD_MS,
+	MHOST_LOC_A_PREV_STATE,	/* u8: the state before, MHOST_CMD_LOC_STATE only */
 	__MHOST_LOC_A_MAX,
 };
 #define MHOST_LOC_A_MAX (__MHOST_LOC_A_MAX - 1)
@@ -281,6 +315,21 @@ enum mhost_stats_attr {
 	MHOST_STATS_A_RX_L3_BAD_CSUM,	/* u64: UDP checksum wrong or 0 */
 	/* u64: arrived on a device not enabled for plugged L3s (unparsed) */
 	MHOST_STATS_A_RX_L3_DEV_DISABLED,
+	/* Path liveness: */
+	MHOST_STATS_A_LIVE_HOSTS,	/* u32: hosts being watched (recent sends) */
+	MHOST_STATS_A_PROBES_SENT,	/* u64: probe requests sent */
+	MHOST_STATS_A_PROBES_ANSWERED,	/* u64: of those, answered */
+	MHOST_STATS_A_PROBES_MISSED,	/* u64: of those, not answered in time */
+	MHOST_STATS_A_LOC_CHANGES,	/* u64: locator state changes */
+	/* u64: failures signalled (ICMP, neighbour, link) for a locator */
+	MHOST_STATS_A_LOC_SIGNALS,
+	/* u64: of those, refuted by a probe answered: nothing moved */
+	MHOST_STATS_A_LOC_SIGNALS_IGNORED,
+	MHOST_STATS_A_PROBE_REPLIES,	/* u64: requests of peers answered */
+	/* u64: requests not answered: rate limit per source, or switched off */
+	MHOST_STATS_A_PROBE_REPLIES_LIMITED,
+	/* u64: probe messages dropped: malformed, unknown nonce, wrong source */
+	MHOST_STATS_A_PROBES_BAD,
 	__MHOST_STATS_A_MAX,
 };
 #define MHOST_STATS_A_MAX (__MHOST_STATS_A_MAX - 1)
@@ -294,5 +343,135 @@ enum mhost_dev_attr {
 	__MHOST_DEV_A_MAX,
 };
 #define MHOST_DEV_A_MAX (__MHOST_DEV_A_MAX - 1)
+
+/* ---- Path liveness ---- */
+
+/*
+ * Each locator of a host the namespace sends to has a state. Sends to a
+ * host id take the first locator, in the host's order, that is usable:
+ * not DOWN, and not held down after coming back (below); when none is,
+ * the held-down ones, then the DOWN ones, in order, since a probe may be
+ * wrong. A local failure to send still moves on to the next one within
+ * the same call.
+ *
+ * What moves a locator:
+ * - A datagram received from its address: it is UP (from UNKNOWN), and
+ *   needs no probe while traffic keeps coming. (This proves the way
+ *   back only: it never brings a SUSPECT or DOWN locator back up.)
+ * - Probes (below), while the host is being sent to: every interval when
+ *   the locator in use has been silent that long, and then every 4
+ *   intervals on the others too; none while traffic comes back on the
+ *   one in use. A probe is missed after the smoothed round trip and four
+ *   times its variation, but at least 100 ms and at most 2/5 of the
+ *   interval. One missed makes the locator SUSPECT and probed in rounds
+ *   of two, one round per timeout; multiplier rounds missed whole make it
+ *   DOWN. DOWN locators keep being probed (every 3/4 interval, backing off
+ *   after 10 s), and an answer brings them UP.
+ * - A failure signalled by the network: an ICMP or ICMPv6 destination
+ *   unreachable (but port unreachable) for its address, its next hop's
+ *   neighbour entry failing, or the local link it leaves by losing its
+ *   carrier or going down. It becomes SUSPECT at once and is sent two
+ *   probes due within the smoothed round trip plus 50 ms: unanswered,
+ *   it is DOWN; answered, it is UP again and the signal is counted as
+ *   ignored (MHOST_STATS_A_LOC_SIGNALS_IGNORED). So a forged ICMP error
+ *   moves no traffic.
+ * A path that fails from here (no route, a device down or not enabled, a
+ * network layer unloaded) is no liveness news: every send tries it and
+ * moves on, and it carries traffic again the moment it works.
+ *
+ * A namespace watches the hosts it sent to in the last 5 seconds, up to
+ * 1024 of them; the others are sent to as if liveness were off.
+ *
+ * Failback: when revertive (the default), a locator that came back is
+ * held down for hold-down before traffic returns to it; each flap (UP to
+ * DOWN) doubles its next hold-down, up to 32 times, and the penalty
+ * decays by one flap per 4 hold-downs it stays UP. When not revertive,
+ * traffic stays on the locator it moved to until that one fails.
+ */
+enum mhost_loc_state {
+	MHOST_LOC_STATE_UNKNOWN,	/* nothing heard, nothing missed */
+	MHOST_LOC_STATE_UP,
+	MHOST_LOC_STATE_SUSPECT,	/* a probe missed or a failure signalled */
+	MHOST_LOC_STATE_DOWN,
+};
+
+enum mhost_loc_cause {
+	MHOST_LOC_CAUSE_NONE,		/* never changed */
+	MHOST_LOC_CAUSE_TRAFFIC,	/* a datagram came from it */
+	MHOST_LOC_CAUSE_PROBE_REPLY,	/* a probe was answered */
+	MHOST_LOC_CAUSE_PROBE_TIMEOUT,	/* probes went unanswered */
+	MHOST_LOC_CAUSE_ICMP,		/* an ICMP or ICMPv6 unreachable */
+	MHOST_LOC_CAUSE_NEIGH,		/* its next hop's neighbour failed */
+	MHOST_LOC_CAUSE_LINK,		/* the local link went down */
+};
+
+/*
+ * The liveness knobs (MHOST_A_LIVE for the namespace, MHOST_A_HOST_LIVE
+ * for one host, whose unset knobs follow the namespace's).
+ * MHOST_CMD_HOST_NEW with MHOST_A_HOST_LIVE sets the host's knobs to
+ * exactly those given; without it, a replaced or appended host keeps
+ * its own and a created one has none.
+ */
+enum mhost_live_attr {
+	MHOST_LIVE_A_UNSPEC,
+	MHOST_LIVE_A_PAD,
+	/* u32: probe interval in ms, 10 to 60000; 0 turns liveness off */
+	MHOST_LIVE_A_INTERVAL_MS,
+	MHOST_LIVE_A_MULTIPLIER,	/* u8: missed probes after SUSPECT, 1 to 20 */
+	MHOST_LIVE_A_HOLD_DOWN_MS,	/* u32: 0 to 60000 */
+	MHOST_LIVE_A_REVERTIVE,		/* u8: 0 or 1 */
+	/* Namespace only: */
+	MHOST_LIVE_A_PORT,		/* u16: the probe port, 1 to 65535 */
+	MHOST_LIVE_A_ANSWER,		/* u8: 1 answers the probes of peers */
+	/* u32, read only: why the probe port could not be bound (an errno),
+	 * 0 when it is
+	 */
+	MHOST_LIVE_A_PORT_ERROR,
+	__MHOST_LIVE_A_MAX,
+};
+#define MHOST_LIVE_A_MAX (__MHOST_LIVE_A_MAX - 1)
+
+/* The defaults, which meet the goals the README lists. */
+#define MHOST_LIVE_INTERVAL_MS		250
+#define MHOST_LIVE_MULTIPLIER		3
+#define MHOST_LIVE_HOLD_DOWN_MS		1000
+
+/*
+ * The probe protocol. Two mhost stacks check a path between them with a
+ * request and a reply, each one UDP datagram to and from the probe port
+ * (MHOST_PROBE_PORT by default; MHOST_LIVE_A_PORT changes it per
+ * namespace). Over a plugged L3 the same datagram travels as any other
+ * (ETH_P_MHOST above) to the same port.
+ *
+ * The payload is a struct mhost_probe, all of it big-endian; a receiver
+ * ignores anything after it. A request carries a random nonce and the
+ * requester's timestamp (its own clock, opaque to the peer). The peer
+ * answers with a reply carrying both back unchanged, sent from the
+ * address and port the request came to, to the address and port it came
+ * from. A reply
+ * counts only if its nonce is that of a request still outstanding, and
+ * it comes from the address and the probe port the request went to; so
+ * only the real peer, which saw the request, can answer it.
+ *
+ * Requests with another version, type or non-zero reserved field are not
+ * answered, so that later versions can find out what a peer speaks.
+ * Replies are rate-limited per source address (200 a second, in bursts
+ * of up to 50), and a namespace may not
+ * answer at all (MHOST_LIVE_A_ANSWER 0): its peers' locators for it then
+ * go DOWN, and, all being DOWN, are used in order as before.
+ */
+#define MHOST_PROBE_PORT	7867
+#define MHOST_PROBE_VERSION	1
+#define MHOST_PROBE_REQUEST	1
+#define MHOST_PROBE_REPLY	2
+
+struct mhost_probe {
+	__u8	mp_version;	/* MHOST_PROBE_VERSION */
+	__u8	mp_type;	/* MHOST_PROBE_REQUEST or MHOST_PROBE_REPLY */
+	__be16	mp_flags;	/* none defined: 0 */
+	__be32	mp_reserved;	/* 0 */
+	__be64	mp_nonce;	/* random, chosen by the requester */
+	__be64	mp_stamp;	/* the requester's, echoed back */
+};
 
 #endif /* _UAPI_LINUX_MHOST_H */
