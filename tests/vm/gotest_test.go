@@ -58,6 +58,7 @@ func TestMain(m *testing.M) {
 	if len(guestFailures) > 0 {
 		fmt.Printf("\n%d guest test(s) failed:\n%s\n", len(guestFailures), strings.Join(guestFailures, "\n"))
 	}
+	printLaneSummary(os.Stdout, laneSummaries)
 	if sampleBin != "" {
 		os.RemoveAll(filepath.Dir(sampleBin))
 	}

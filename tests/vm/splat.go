@@ -53,14 +53,24 @@ const (
 	splatAfter  = 40
 )
 
+// kmemleakSummaryRE is what a kmemleak scan prints when it finds
+// something: "kmemleak: 3 new suspected memory leaks (see ...)".
+var kmemleakSummaryRE = regexp.MustCompile(`kmemleak: \d+ new suspected memory leaks`)
+
 // ScanKernelLog finds the splats in a kernel console log. Matches closer
 // together than the context window are reported as one splat.
 func ScanKernelLog(log string) []Splat {
+	return ScanKernelLogExcept(log, nil)
+}
+
+// ScanKernelLogExcept is ScanKernelLog with lines matching any of ignore
+// not counting as splats.
+func ScanKernelLogExcept(log string, ignore []*regexp.Regexp) []Splat {
 	lines := strings.Split(strings.ReplaceAll(log, "\r", ""), "\n")
 	var out []Splat
 	end := -1 // last line index covered by the current splat
 	for i, l := range lines {
-		if !isSplatLine(l) {
+		if !isSplatLine(l) || matchesAny(l, ignore) {
 			continue
 		}
 		if len(out) > 0 && i <= end {
@@ -80,6 +90,15 @@ func ScanKernelLog(log string) []Splat {
 
 func isSplatLine(l string) bool {
 	for _, re := range splatPatterns {
+		if re.MatchString(l) {
+			return true
+		}
+	}
+	return false
+}
+
+func matchesAny(l string, res []*regexp.Regexp) bool {
+	for _, re := range res {
 		if re.MatchString(l) {
 			return true
 		}

@@ -1,6 +1,7 @@
 package vm
 
 import (
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -75,5 +76,19 @@ func TestScanKernelLogGroups(t *testing.T) {
 	}
 	if len(s[0].Matches) != 3 || s[1].Line != 106 {
 		t.Errorf("first has %d matches, second is at line %d", len(s[0].Matches), s[1].Line)
+	}
+}
+
+func TestScanKernelLogExcept(t *testing.T) {
+	log := "[   10.1] kmemleak: 2 new suspected memory leaks (see /sys/kernel/debug/kmemleak)\n[   11.0] ok\n"
+	if got := ScanKernelLog(log); len(got) != 1 {
+		t.Errorf("kmemleak's summary is a splat by default: got %d", len(got))
+	}
+	if got := ScanKernelLogExcept(log, []*regexp.Regexp{kmemleakSummaryRE}); len(got) != 0 {
+		t.Errorf("with the kmemleak scan's verdict taken elsewhere: %v", got)
+	}
+	warn := log + "[   12.0] WARNING: CPU: 0 PID: 1 at x.c:1 f+0x0/0x0\n"
+	if got := ScanKernelLogExcept(warn, []*regexp.Regexp{kmemleakSummaryRE}); len(got) != 1 || !strings.Contains(got[0].Matches[0], "WARNING") {
+		t.Errorf("a warning next to it still counts: %v", got)
 	}
 }

@@ -1,0 +1,72 @@
+package vm
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+)
+
+// The debug lane's kernel is built by tests/vm/debugkernel/build.sh from
+// Debian's linux-source-6.1 with debugkernel/debug.config, into the
+// machine-wide cache, keyed by what it is built from (see the script).
+
+const debugScript = "tests/vm/debugkernel/build.sh"
+
+// DebugCPU is the CPU model the debug lane boots on under TCG. See
+// Config.CPU.
+const DebugCPU = "max"
+
+// debugDir asks the script where the kernel for the current sources and
+// config lives (built or not).
+func debugDir(repo string) (string, error) {
+	cmd := exec.Command(filepath.Join(repo, debugScript), "dir")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return "", fmt.Errorf("%s dir: %v: %s", debugScript, err, strings.TrimSpace(stderr.String()))
+	}
+	return strings.TrimSpace(string(out)), nil
+}
+
+// debugKernel returns the built debug kernel, or an error if it is not
+// built for the current sources and config.
+func debugKernel(repo string) (*Kernel, error) {
+	dir, err := debugDir(repo)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := os.Stat(filepath.Join(dir, "ok")); err != nil {
+		return nil, fmt.Errorf("the debug kernel is not built (%s)", dir)
+	}
+	rel, err := os.ReadFile(filepath.Join(dir, "kernelrelease"))
+	if err != nil {
+		return nil, err
+	}
+	v := strings.TrimSpace(string(rel))
+	k := &Kernel{
+		Version:  v,
+		Image:    filepath.Join(dir, "vmlinuz"),
+		ModDir:   filepath.Join(dir, "lib/modules", v),
+		BuildDir: filepath.Join(dir, "src"),
+	}
+	return k, k.check()
+}
+
+// buildDebugKernel builds the debug kernel unless it is there already.
+func buildDebugKernel(ctx context.Context, repo string, log io.Writer) error {
+	if _, err := debugKernel(repo); err == nil {
+		return nil
+	}
+	cmd := exec.CommandContext(ctx, filepath.Join(repo, debugScript), "build")
+	cmd.Stdout, cmd.Stderr = io.Discard, log
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("%s build: %v", debugScript, err)
+	}
+	return nil
+}
