@@ -1,0 +1,681 @@
+//go:build guest
+
+package guest_test
+
+// Allocation failures in the control plane. These tests need a kernel
+// with CONFIG_FAILSLAB and CONFIG_FAULT_INJECTION_DEBUG_FS: the harness
+// runs them on the debug kernel's lane and leaves them out of every
+// other lane by name (-test.skip=^TestFault).
+//
+// A case fails the 1st, then the 2nd, the 3rd... slab allocation of the
+// thread doing one operation (/proc/thread-self/fail-nth: "Systematic
+// faults using fail-nth" in Documentation/fault-injection/
+// fault-injection.rst), until the operation gets through without
+// reaching its nth allocation. So every allocation it makes, in mhost
+// and in the netlink core around it, fails once, while other threads send
+// to and receive from the hosts being changed. What must hold each time:
+// the kernel reports nothing (the harness fails the run on any splat and
+// scans for leaks after), the change happens entirely or not at all, and
+// the caller gets a clean errno, with an extended acknowledgement message
+// when the failure was in mhost's code.
+//
+// To tell where an injected failure struck, a tracing instance records
+// the stack of every failed allocation of the thread (kmem:kmalloc and
+// kmem:kmem_cache_alloc with ptr == 0, stacktrace trigger): in the trace
+// buffer, not on the console.
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/mdlayher/netlink"
+	"golang.org/x/sys/unix"
+
+	"github.com/mnet/mnet/gosdk/mhostnl"
+	"github.com/mnet/mnet/internal/testenv"
+)
+
+const failslabDir = "/sys/kernel/debug/failslab"
+
+// faultMaxN bounds the injections of one operation: far more allocations
+// than a host change makes; reaching it means the operation never gets
+// through.
+const faultMaxN = 400
+
+// failslabReady makes failslab fail what fail-nth asks for: GFP_KERNEL
+// allocations included (ignore-gfp-wait), and quietly (verbose 0: the
+// trace instance says where each failure struck). Restored afterwards.
+func failslabReady(t *testing.T) {
+	t.Helper()
+	if _, err := os.Stat(failslabDir); err != nil {
+		testenv.Skipf(t, "no %s: fault injection needs CONFIG_FAILSLAB and CONFIG_FAULT_INJECTION_DEBUG_FS (the debug lane's kernel)", failslabDir)
+	}
+	for name, v := range map[string]string{"ignore-gfp-wait": "N", "verbose": "0"} {
+		path := filepath.Join(failslabDir, name)
+		old, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte(v), 0); err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
+		t.Cleanup(func() { os.WriteFile(path, old, 0) })
+	}
+}
+
+// ---- the thread whose allocations fail ----
+
+// faultThread is an OS thread of its own, in the initial network
+// namespace, whose nth slab allocation can be made to fail.
+type faultThread struct {
+	tid  int
+	work chan func()
+	done chan struct{}
+}
+
+func newFaultThread(t *testing.T) *faultThread {
+	t.Helper()
+	ft := &faultThread{work: make(chan func()), done: make(chan struct{})}
+	tidc := make(chan int)
+	go func() {
+		// Never unlocked: should a fail-nth be left set, the thread
+		// takes it along when it exits with the goroutine.
+		runtime.LockOSThread()
+		defer close(ft.done)
+		tidc <- unix.Gettid()
+		for f := range ft.work {
+			f()
+		}
+	}()
+	ft.tid = <-tidc
+	t.Cleanup(func() {
+		close(ft.work)
+		<-ft.done
+	})
+	return ft
+}
+
+func (ft *faultThread) run(f func()) {
+	done := make(chan struct{})
+	ft.work <- func() { f(); close(done) }
+	<-done
+}
+
+// failNth runs op on the calling thread, which must be locked to it,
+// with the thread's nth slab allocation failing. It reports whether the
+// failure was injected, that is whether op got as far as its nth
+// allocation. Between setting fail-nth and resetting it the thread makes
+// only op's system calls: nothing of the Go runtime's can fail instead.
+func failNth(n int, op func() error) (injected bool, err error) {
+	fd, oerr := unix.Open("/proc/thread-self/fail-nth", unix.O_RDWR|unix.O_CLOEXEC, 0)
+	if oerr != nil {
+		return false, fmt.Errorf("fail-nth: %w", oerr)
+	}
+	defer unix.Close(fd)
+	set, zero, buf := []byte(strconv.Itoa(n)), []byte("0"), make([]byte, 32)
+	if _, werr := unix.Pwrite(fd, set, 0); werr != nil {
+		return false, fmt.Errorf("setting fail-nth: %w", werr)
+	}
+	err = op()
+	m, rerr := unix.Pread(fd, buf, 0)
+	if _, werr := unix.Pwrite(fd, zero, 0); werr != nil || rerr != nil {
+		// The thread may fail an allocation at any time now: take it
+		// down rather than let it go on.
+		panic(fmt.Sprintf("resetting fail-nth: %v %v", rerr, werr))
+	}
+	left, perr := strconv.Atoi(strings.TrimSpace(string(buf[:m])))
+	if perr != nil {
+		panic(fmt.Sprintf("fail-nth reads %q", buf[:m]))
+	}
+	return left == 0, err
+}
+
+// ---- where a failure struck ----
+
+// failTrace records the stack of each failed slab allocation of one
+// thread in a tracing instance of its own.
+type failTrace struct {
+	dir string
+}
+
+var failTraceEvents = []string{"kmem/kmalloc", "kmem/kmem_cache_alloc"}
+
+func newFailTrace(t *testing.T, tid int) *failTrace {
+	t.Helper()
+	ft := &failTrace{dir: "/sys/kernel/tracing/instances/mhost-fault"}
+	if err := os.Mkdir(ft.dir, 0o755); err != nil {
+		t.Fatalf("tracing instance: %v", err)
+	}
+	cond := fmt.Sprintf("ptr == 0 && common_pid == %d", tid)
+	t.Cleanup(func() {
+		for _, ev := range failTraceEvents {
+			dir := filepath.Join(ft.dir, "events", ev)
+			os.WriteFile(filepath.Join(dir, "enable"), []byte("0"), 0)
+			os.WriteFile(filepath.Join(dir, "trigger"), []byte("!stacktrace"), 0)
+		}
+		if err := os.Remove(ft.dir); err != nil {
+			t.Errorf("removing the tracing instance: %v", err)
+		}
+	})
+	for _, ev := range failTraceEvents {
+		dir := filepath.Join(ft.dir, "events", ev)
+		for file, v := range map[string]string{"filter": cond, "trigger": "stacktrace if " + cond, "enable": "1"} {
+			if err := os.WriteFile(filepath.Join(dir, file), []byte(v), 0); err != nil {
+				t.Fatalf("%s/%s: %v", dir, file, err)
+			}
+		}
+	}
+	return ft
+}
+
+// take returns what was recorded since the last take, and clears it.
+func (ft *failTrace) take(t *testing.T) string {
+	t.Helper()
+	path := filepath.Join(ft.dir, "trace")
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, nil, 0); err != nil {
+		t.Fatal(err)
+	}
+	var lines []string
+	for _, l := range strings.Split(string(b), "\n") {
+		if l != "" && !strings.HasPrefix(l, "#") {
+			lines = append(lines, l)
+		}
+	}
+	return strings.Join(lines, "\n")
+}
+
+// inMhost reports whether a recorded stack passes through our modules.
+func inMhost(stack string) bool {
+	for _, l := range strings.Split(stack, "\n") {
+		l = strings.TrimSpace(l)
+		if strings.HasPrefix(l, "=> ") && (strings.Contains(l, "mhost") || strings.Contains(l, "testproto") || strings.Contains(l, "otherproto")) {
+			return true
+		}
+	}
+	return false
+}
+
+// failSite is the allocation's caller, for the log.
+func failSite(stack string) string {
+	if i := strings.Index(stack, "call_site="); i >= 0 {
+		return strings.Fields(stack[i+len("call_site="):])[0]
+	}
+	return "?"
+}
+
+// ---- raw generic netlink ----
+
+// faultNL is an mhost generic netlink socket driven with raw system
+// calls, so that a request is one write(2) and nothing else.
+type faultNL struct {
+	fd     int
+	family uint16
+	seq    uint32
+}
+
+func newFaultNL(t *testing.T, ns *netNS) *faultNL {
+	t.Helper()
+	raw := nlRawConn(t, ns.fd) // for the family id
+	nl := &faultNL{family: raw.family.ID}
+	ns.do(t, "netlink socket", func() (err error) {
+		nl.fd, err = unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.NETLINK_GENERIC)
+		return err
+	})
+	t.Cleanup(func() { unix.Close(nl.fd) })
+	tv := unix.NsecToTimeval(ioTimeout.Nanoseconds())
+	for _, err := range []error{
+		unix.Bind(nl.fd, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}),
+		unix.SetsockoptInt(nl.fd, unix.SOL_NETLINK, unix.NETLINK_EXT_ACK, 1),
+		unix.SetsockoptInt(nl.fd, unix.SOL_NETLINK, unix.NETLINK_CAP_ACK, 1),
+		unix.SetsockoptTimeval(nl.fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv),
+	} {
+		if err != nil {
+			t.Fatalf("netlink socket: %v", err)
+		}
+	}
+	return nl
+}
+
+// hostNew returns a CmdHostNew request.
+func (nl *faultNL) hostNew(h mhostnl.Host, flags uint32) []byte {
+	var locs []netlink.Attribute
+	for _, l := range h.Locators {
+		fam, addr := uint16(mhostnl.FamilyInet6), l.Addr.As16()
+		b := addr[:]
+		if l.Addr.Is4() {
+			a4 := l.Addr.As4()
+			fam, b = uint16(mhostnl.FamilyInet), a4[:]
+		}
+		var extra []netlink.Attribute
+		if l.Port != 0 {
+			extra = append(extra, nlU16(mhostnl.LocAttrPort, l.Port))
+		}
+		locs = append(locs, nlRawLoc(fam, b, extra...))
+	}
+	attrs := nlAttrs(nlU32(mhostnl.AttrHostID, h.ID), nlU32(mhostnl.AttrHostFlags, flags),
+		nlNest(mhostnl.AttrHostLocators, locs...))
+	nl.seq++
+	msg := make([]byte, unix.NLMSG_HDRLEN+unix.GENL_HDRLEN, unix.NLMSG_HDRLEN+unix.GENL_HDRLEN+len(attrs))
+	msg = append(msg, attrs...)
+	binary.NativeEndian.PutUint32(msg[0:], uint32(len(msg)))
+	binary.NativeEndian.PutUint16(msg[4:], nl.family)
+	binary.NativeEndian.PutUint16(msg[6:], unix.NLM_F_REQUEST|unix.NLM_F_ACK)
+	binary.NativeEndian.PutUint32(msg[8:], nl.seq)
+	msg[16] = mhostnl.CmdHostNew
+	msg[17] = mhostnl.GenlVersion
+	return msg
+}
+
+// ack reads the acknowledgement of request seq: its errno (0 for
+// success) and extended acknowledgement message.
+func (nl *faultNL) ack(seq uint32) (unix.Errno, string, error) {
+	buf := make([]byte, 16<<10)
+	for {
+		n, _, err := unix.Recvfrom(nl.fd, buf, 0)
+		if err != nil {
+			return 0, "", err
+		}
+		msgs, err := syscall.ParseNetlinkMessage(buf[:n])
+		if err != nil {
+			return 0, "", err
+		}
+		for _, m := range msgs {
+			if m.Header.Seq != seq || m.Header.Type != unix.NLMSG_ERROR || len(m.Data) < 4+unix.NLMSG_HDRLEN {
+				continue
+			}
+			errno := unix.Errno(-int32(binary.NativeEndian.Uint32(m.Data)))
+			var msg string
+			if m.Header.Flags&unix.NLM_F_ACK_TLVS != 0 {
+				attrs, err := netlink.UnmarshalAttributes(m.Data[4+unix.NLMSG_HDRLEN:])
+				if err != nil {
+					return errno, "", fmt.Errorf("extended acknowledgement: %w", err)
+				}
+				for _, a := range attrs {
+					if a.Type == unix.NLMSGERR_ATTR_MSG {
+						msg = strings.TrimRight(string(a.Data), "\x00")
+					}
+				}
+			}
+			return errno, msg, nil
+		}
+	}
+}
+
+// ---- traffic to the hosts ----
+
+// hostTraffic sends to hosts by id from one socket and receives on the
+// port their locators name, on threads of their own, until stopped.
+type hostTraffic struct {
+	stop               chan struct{}
+	wg                 sync.WaitGroup
+	sent, unreach, got atomic.Int64
+	mu                 sync.Mutex
+	errs               []string
+}
+
+func startTraffic(t *testing.T, ns *netNS, rx, port int, ids []uint32) *hostTraffic {
+	t.Helper()
+	tx := ns.socket(t, family, unix.SOCK_DGRAM, 0)
+	tr := &hostTraffic{stop: make(chan struct{})}
+	fail := func(format string, args ...any) {
+		tr.mu.Lock()
+		defer tr.mu.Unlock()
+		if len(tr.errs) < 10 {
+			tr.errs = append(tr.errs, fmt.Sprintf(format, args...))
+		}
+	}
+	tr.wg.Add(2)
+	go func() {
+		defer tr.wg.Done()
+		payload := []byte("fault-traffic")
+		for {
+			for _, id := range ids {
+				select {
+				case <-tr.stop:
+					return
+				default:
+				}
+				_, err := sendto(tx, payload, 0, saMhost(port, id))
+				switch {
+				case err == nil:
+					tr.sent.Add(1)
+				case errors.Is(err, unix.EHOSTUNREACH):
+					tr.unreach.Add(1) // the host is not there at the moment
+				default:
+					fail("sendto host %d: %v", id, errStr(err))
+				}
+			}
+			time.Sleep(2 * time.Millisecond)
+		}
+	}()
+	go func() {
+		defer tr.wg.Done()
+		buf := make([]byte, 2048)
+		for {
+			select {
+			case <-tr.stop:
+				return
+			default:
+			}
+			_, _, err := recvfrom(rx, buf, 0)
+			switch {
+			case err == nil:
+				tr.got.Add(1)
+			case errors.Is(err, unix.EAGAIN):
+			default:
+				fail("recvfrom: %v", errStr(err))
+			}
+		}
+	}()
+	t.Cleanup(tr.end)
+	return tr
+}
+
+func (tr *hostTraffic) end() {
+	select {
+	case <-tr.stop:
+	default:
+		close(tr.stop)
+	}
+	tr.wg.Wait()
+}
+
+// check stops the traffic and fails t if it went wrong or never flowed.
+func (tr *hostTraffic) check(t *testing.T) {
+	t.Helper()
+	tr.end()
+	t.Logf("traffic: %d datagrams sent to the hosts, %d sends to a host that was away, %d received",
+		tr.sent.Load(), tr.unreach.Load(), tr.got.Load())
+	for _, e := range tr.errs {
+		t.Error(e)
+	}
+	if tr.sent.Load() == 0 || tr.got.Load() == 0 {
+		t.Error("no datagram went to the hosts and back while they changed")
+	}
+}
+
+// ---- the tests ----
+
+// faultNS is a namespace with lo up, a socket on port, a control client
+// and a raw netlink socket.
+func faultNS(t *testing.T) (ns *netNS, c *mhostnl.Client, nl *faultNL, rx, port int) {
+	t.Helper()
+	ns = newNetNS(t, "fault")
+	ns.setUp(t, "lo")
+	rx = ns.socket(t, family, unix.SOCK_DGRAM, 0)
+	port = bindAny(t, rx)
+	tv := unix.NsecToTimeval((200 * time.Millisecond).Nanoseconds())
+	if err := unix.SetsockoptTimeval(rx, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv); err != nil {
+		t.Fatal(err)
+	}
+	return ns, ns.control(t), newFaultNL(t, ns), rx, port
+}
+
+func faultLocs(port uint16, addrs ...string) []mhostnl.Locator {
+	var ls []mhostnl.Locator
+	for _, a := range addrs {
+		ls = append(ls, mhostnl.Locator{Addr: netip.MustParseAddr(a), Port: port})
+	}
+	return ls
+}
+
+// hostState is a host as the table shows it, or "absent".
+func hostState(t *testing.T, c *mhostnl.Client, id uint32) string {
+	t.Helper()
+	h, err := c.Host(id)
+	if err != nil {
+		if errno, _, ok := nlErrInfo(err); ok && errno == unix.ENOENT {
+			return "absent"
+		}
+		t.Fatalf("Host(%d): %v", id, err)
+	}
+	return nlHostString(*h)
+}
+
+func wantState(h *mhostnl.Host) string {
+	if h == nil {
+		return "absent"
+	}
+	c := *h
+	c.Locators = append([]mhostnl.Locator(nil), h.Locators...)
+	for i, l := range c.Locators {
+		if l.Addr.Is4() {
+			c.Locators[i].Family = mhostnl.FamilyInet
+		} else {
+			c.Locators[i].Family = mhostnl.FamilyInet6
+		}
+	}
+	return nlHostString(c)
+}
+
+// TestFaultHostNew fails each allocation of creating a host, replacing
+// its locators and appending to them, in turn, while other threads send
+// to the hosts and receive what arrives.
+func TestFaultHostNew(t *testing.T) {
+	failslabReady(t)
+	ns, c, nl, rx, port := faultNS(t)
+	p := uint16(port)
+	two := faultLocs(p, "127.0.0.1", "::1")
+	four := faultLocs(p, "::1", "127.0.0.2", "127.0.0.1", "127.0.0.3")
+	cases := []struct {
+		name   string
+		id     uint32
+		flags  uint32
+		before *mhostnl.Host // set up before each try; nil: absent
+		req    mhostnl.Host
+		after  mhostnl.Host
+	}{
+		{"create", 101, mhostnl.HostFlagCreate, nil,
+			mhostnl.Host{ID: 101, Locators: four}, mhostnl.Host{ID: 101, Locators: four}},
+		{"replace", 102, mhostnl.HostFlagReplace, &mhostnl.Host{ID: 102, Locators: two},
+			mhostnl.Host{ID: 102, Locators: four}, mhostnl.Host{ID: 102, Locators: four}},
+		{"append", 103, mhostnl.HostFlagAppend, &mhostnl.Host{ID: 103, Locators: two},
+			mhostnl.Host{ID: 103, Locators: faultLocs(p, "127.0.0.2", "127.0.0.3")},
+			mhostnl.Host{ID: 103, Locators: append(append([]mhostnl.Locator(nil), two...), faultLocs(p, "127.0.0.2", "127.0.0.3")...)}},
+	}
+	ids := []uint32{101, 102, 103}
+	traffic := startTraffic(t, ns, rx, port, ids)
+	th := newFaultThread(t)
+	trace := newFailTrace(t, th.tid)
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			defer c.DeleteHost(tc.id)
+			var inCore, inMhostN, lost int
+			for n := 1; ; n++ {
+				if n > faultMaxN {
+					t.Fatalf("still reaching an nth allocation at n=%d", faultMaxN)
+				}
+				// The state before, made without failures.
+				if tc.before == nil {
+					if err := c.DeleteHost(tc.id); err != nil && !errors.Is(err, os.ErrNotExist) {
+						t.Fatalf("DeleteHost: %v", err)
+					}
+				} else {
+					nlCheck(t, "SetHost", c.SetHost(*tc.before))
+				}
+				trace.take(t)
+				msg := nl.hostNew(tc.req, tc.flags)
+				var injected bool
+				var werr error
+				th.run(func() {
+					injected, werr = failNth(n, func() error {
+						_, err := unix.Write(nl.fd, msg)
+						return err
+					})
+				})
+				var (
+					errno  unix.Errno
+					extack string
+					aerr   error
+				)
+				if werr == nil {
+					errno, extack, aerr = nl.ack(nl.seq)
+				}
+				stack := trace.take(t)
+				state := hostState(t, c, tc.id)
+				before, after := wantState(tc.before), wantState(&tc.after)
+				what := fmt.Sprintf("allocation %d failing", n)
+				if injected {
+					what += " (at " + failSite(stack) + ")"
+				}
+				if !injected {
+					// Got through: the change must be complete.
+					if werr != nil || aerr != nil || errno != 0 {
+						t.Fatalf("%s was not reached, yet the request failed: write %v, ack %v, errno %v %q", what, werr, aerr, errno, extack)
+					}
+					if state != after {
+						t.Fatalf("after the request: %s, want %s", state, after)
+					}
+					t.Logf("%d allocations failed one by one: %d in the netlink core before mhost, %d in mhost's code, %d lost a reply or event",
+						n-1, inCore, inMhostN, lost)
+					return
+				}
+				if !strings.Contains(stack, "=> ") {
+					t.Errorf("%s: the trace recorded no stack of the failed allocation: %q", what, stack)
+				}
+				switch {
+				case werr != nil:
+					// The message never reached the family.
+					if !errors.Is(werr, unix.ENOMEM) && !errors.Is(werr, unix.ENOBUFS) {
+						t.Errorf("%s: write: %v, want ENOMEM or ENOBUFS", what, werr)
+					}
+					if state != before {
+						t.Errorf("%s: write failed, but the host is %s, want %s", what, state, before)
+					}
+					inCore++
+				case aerr != nil:
+					// The acknowledgement could not be allocated: the
+					// socket says so (ENOBUFS), and the change may have
+					// been made or not, but entirely.
+					if !errors.Is(aerr, unix.ENOBUFS) {
+						t.Errorf("%s: reading the acknowledgement: %v, want ENOBUFS", what, aerr)
+					}
+					if state != before && state != after {
+						t.Errorf("%s: the host is %s, want %s or %s", what, state, before, after)
+					}
+					lost++
+				case errno == 0:
+					// An allocation that was not needed (an event for
+					// listeners) failed; the change is made.
+					if state != after {
+						t.Errorf("%s: the request succeeded, but the host is %s, want %s", what, state, after)
+					}
+					lost++
+				default:
+					if errno != unix.ENOMEM && errno != unix.ENOBUFS {
+						t.Errorf("%s: errno %s %q, want ENOMEM", what, unix.ErrnoName(errno), extack)
+					}
+					if state != before {
+						t.Errorf("%s: the request failed (%s), but the host is %s, want it unchanged: %s", what, unix.ErrnoName(errno), state, before)
+					}
+					if inMhost(stack) {
+						inMhostN++
+						if extack == "" {
+							t.Errorf("%s: %s from mhost without an extended acknowledgement message; the failed allocation:\n%s",
+								what, unix.ErrnoName(errno), stack)
+						}
+					} else {
+						inCore++
+					}
+				}
+			}
+		})
+	}
+	traffic.check(t)
+}
+
+// TestFaultNetns fails each allocation of creating a network namespace in
+// turn (mhost's per-namespace state among them); each namespace that
+// comes up gets hosts and is then dropped with them in it, while other
+// threads send to and receive from hosts of another namespace. The
+// namespaces' exit runs in a kernel worker, which fail-nth cannot reach;
+// it is exercised with the hosts the failed tries left behind. All of
+// their hosts must be freed.
+func TestFaultNetns(t *testing.T) {
+	failslabReady(t)
+	ns, c, _, rx, port := faultNS(t)
+	const id = 201
+	nlCheck(t, "AddHost", c.AddHost(mhostnl.Host{ID: id, Locators: faultLocs(uint16(port), "127.0.0.1", "::1")}))
+	defer c.DeleteHost(id)
+	traffic := startTraffic(t, ns, rx, port, []uint32{id})
+	initial := nlDial(t, 0)
+	baseline := nlSettledAllocated(t, initial)
+
+	hosts := []mhostnl.Host{
+		{ID: 1, Locators: faultLocs(0, "10.0.0.1", "fd00::1")},
+		{ID: 2, Locators: faultLocs(7000, "10.0.0.2", "fd00::2", "10.0.0.22")},
+	}
+	var failed, up int
+	for n := 1; ; n++ {
+		if n > 20*faultMaxN {
+			t.Fatalf("unshare still reaching an nth allocation at n=%d", 20*faultMaxN)
+		}
+		var injected bool
+		var uerr, herr error
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			// Never unlocked: the thread leaves the namespace, and the
+			// namespace dies, when the goroutine ends.
+			runtime.LockOSThread()
+			injected, uerr = failNth(n, func() error { return unix.Unshare(unix.CLONE_NEWNET) })
+			if uerr != nil {
+				return
+			}
+			cl, err := mhostnl.Dial(nil) // in the new namespace
+			if err != nil {
+				herr = err
+				return
+			}
+			defer cl.Close()
+			herr = cl.AddHosts(hosts)
+		}()
+		<-done
+		if !injected {
+			if uerr != nil || herr != nil {
+				t.Fatalf("allocation %d was not reached, yet: unshare %v, hosts %v", n, uerr, herr)
+			}
+			t.Logf("%d allocations of unshare(CLONE_NEWNET) failed one by one: %d failed it (ENOMEM), %d were not needed", n-1, failed, up)
+			break
+		}
+		switch {
+		case uerr == nil:
+			up++
+			if herr != nil {
+				t.Errorf("allocation %d failing: the namespace came up but adding hosts failed: %v", n, herr)
+			}
+		case errors.Is(uerr, unix.ENOMEM):
+			failed++
+		default:
+			t.Errorf("allocation %d failing: unshare: %v, want ENOMEM", n, uerr)
+		}
+	}
+
+	// Every namespace is gone or going: their hosts must all be freed.
+	var last uint64
+	if !poll(time.Minute, func() bool {
+		st, err := initial.Stats()
+		nlCheck(t, "Stats", err)
+		last = st.HostsAllocated
+		return last <= baseline
+	}) {
+		t.Errorf("%d hosts allocated a minute after the namespaces died, %d before", last, baseline)
+	}
+	traffic.check(t)
+}
