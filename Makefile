@@ -59,7 +59,7 @@ DEBS := linux-image-amd64 linux-headers-amd64 qemu-system-x86 busybox-static \
 all: build module
 
 deps:
-	@missing=(); \
+	@SECONDS=0; missing=(); \
 	for p in $(DEBS); do \
 		dpkg-query -W -f='$${Status}\n' "$$p" 2>/dev/null | grep -qx 'install ok installed' || missing+=("$$p"); \
 	done; \
@@ -71,8 +71,9 @@ deps:
 	fi; \
 	echo "deps: installing $${missing[*]}"; \
 	export DEBIAN_FRONTEND=noninteractive; \
-	apt-get update -q; \
-	apt-get install -y -q --no-install-recommends "$${missing[@]}" </dev/null
+	apt-get -o DPkg::Lock::Timeout=900 update -q; \
+	apt-get -o DPkg::Lock::Timeout=900 install -y -q --no-install-recommends "$${missing[@]}" </dev/null; \
+	echo "deps: installed in $${SECONDS}s"
 
 # Root is needed the first time (apt, debootstrap); later runs only look.
 kernels: $(MHOSTVM)
@@ -124,13 +125,14 @@ vmtest:
 		$(if $(LANES),-vm.lanes=$(LANES)) $(VMFLAGS)
 
 # With KVER the kernel must be set up already (make kernels, make lanes).
+# Each part says how long it took.
 test: deps
-	$(if $(KVER),,$(MAKE) kernels)
-	$(MAKE) vet
-	$(MAKE) unit
-	$(MAKE) stapcheck
-	$(MAKE) dkmscheck
-	$(MAKE) vmtest
+	$(if $(KVER),,@TIMEFORMAT='make test: kernels took %0Rs'; time $(MAKE) kernels)
+	@TIMEFORMAT='make test: vet took %0Rs'; time $(MAKE) vet
+	@TIMEFORMAT='make test: unit took %0Rs'; time $(MAKE) unit
+	@TIMEFORMAT='make test: stapcheck took %0Rs'; time $(MAKE) stapcheck
+	@TIMEFORMAT='make test: dkmscheck took %0Rs'; time $(MAKE) dkmscheck
+	@TIMEFORMAT='make test: vmtest took %0Rs'; time $(MAKE) vmtest
 
 $(MHOSTVM): FORCE
 	$(GO) build -o $@ ./tests/vm/cmd/mhostvm

@@ -241,13 +241,10 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	}
 	fmt.Fprintf(cfg.Log, "vm: kernel %s, work dir %s\n", k.Version, work)
 
-	ir, p, err := cfg.build(ctx, k, work)
+	initrd := filepath.Join(work, "initramfs.cpio")
+	p, err := cfg.buildInitramfs(ctx, k, work, initrd)
 	if err != nil {
 		return nil, err
-	}
-	initrd := filepath.Join(work, "initramfs.cpio")
-	if err := ir.write(initrd); err != nil {
-		return nil, fmt.Errorf("writing the initramfs: %w", err)
 	}
 	res.BuildTime = time.Since(buildStart)
 
@@ -356,6 +353,26 @@ func (cfg *Config) defaults() error {
 		cfg.Log = io.Discard
 	}
 	return nil
+}
+
+// buildMu serialises the builds of concurrent runs (lanes run side by
+// side): they all build in kmod/, and a run's .ko files must not change
+// under it until its initramfs holds them.
+var buildMu sync.Mutex
+
+// buildInitramfs builds everything and writes the initramfs; it returns
+// the plan.
+func (cfg *Config) buildInitramfs(ctx context.Context, k *Kernel, work, path string) (*plan.Plan, error) {
+	buildMu.Lock()
+	defer buildMu.Unlock()
+	ir, p, err := cfg.build(ctx, k, work)
+	if err != nil {
+		return nil, err
+	}
+	if err := ir.write(path); err != nil {
+		return nil, fmt.Errorf("writing the initramfs: %w", err)
+	}
+	return p, nil
 }
 
 // build runs the host builds concurrently and returns the initramfs

@@ -6,6 +6,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 	"sync"
@@ -22,6 +23,7 @@ var (
 	flagStep    = flag.Duration("vm.steptimeout", 15*time.Minute, "kill a guest test binary after this long")
 	flagKeep    = flag.Bool("vm.keep", false, "keep the work directory (initramfs, binaries) and print its path")
 	flagKVer    = flag.String("vm.kver", "", "run only the lane with this kernel version (default $MHOST_KVER)")
+	flagPar     = flag.Int("vm.parallel", 1, "run up to `n` lanes at once (under TCG each VM keeps a host CPU busy)")
 	flagLanes   = flag.String("vm.lanes", "", "comma-separated `lanes` to run: "+strings.Join(LaneNames(), ",")+", or all (default "+DefaultLanes+")")
 	flagPkgs    = flag.String("vm.pkgs", "./tests/guest", "comma-separated guest test packages")
 	flagParams  = flag.String("vm.params", "", "mhost.ko module parameters")
@@ -120,14 +122,21 @@ func selectedLanes(t *testing.T) []laneRun {
 // TestVM/<kernel version>/<package>/<test>. TestMain prints a summary of
 // the lanes at the end.
 func TestVM(t *testing.T) {
-	for _, lr := range selectedLanes(t) {
+	lanes := selectedLanes(t)
+	slots := make(chan struct{}, max(*flagPar, 1))
+	for _, lr := range lanes {
+		sum := &laneSummary{lane: lr.lane.Name, label: lr.label()}
+		if lr.kernel != nil {
+			sum.kernel = lr.kernel.Version
+		}
+		laneSummaries = append(laneSummaries, sum)
 		t.Run(lr.label(), func(t *testing.T) {
-			start := time.Now()
-			sum := &laneSummary{lane: lr.lane.Name, label: lr.label()}
-			if lr.kernel != nil {
-				sum.kernel = lr.kernel.Version
+			if *flagPar > 1 && len(lanes) > 1 {
+				t.Parallel()
 			}
-			laneSummaries = append(laneSummaries, sum)
+			slots <- struct{}{}
+			defer func() { <-slots }()
+			start := time.Now()
 			defer func() {
 				sum.elapsed = time.Since(start)
 				sum.bad = t.Failed()
@@ -161,6 +170,10 @@ func runSuite(t *testing.T, lr laneRun, sum *laneSummary) {
 		cfg.TestEnv = strings.Split(*flagEnv, ",")
 	}
 	lr.lane.Configure(&cfg)
+	if *flagPar > 1 {
+		// Lanes side by side: tell their live lines apart.
+		cfg.Stream = prefixWriter{w: os.Stdout, prefix: "[" + lr.lane.Name + "] "}
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	res, err := Run(ctx, cfg)
@@ -270,7 +283,7 @@ func reportTest(t *testing.T, tr *TestResult) {
 				return // a subtest failed and said why
 			}
 			t.Errorf("guest test %s failed:\n%s", tr.Name, out)
-			guestFailures = append(guestFailures, guestFailure(t.Name(), out))
+			addGuestFailure(guestFailure(t.Name(), out))
 		}
 	})
 }
@@ -456,4 +469,24 @@ func firstLaneKernel(t *testing.T) *Kernel {
 	}
 	t.Fatalf("no lane has a kernel: %s", strings.Join(errs, "; "))
 	return nil
+}
+
+// prefixWriter writes each line it is given (Config.Stream writes whole
+// lines) with a prefix.
+type prefixWriter struct {
+	w      io.Writer
+	prefix string
+}
+
+func (p prefixWriter) Write(b []byte) (int, error) {
+	var out []byte
+	for _, l := range strings.SplitAfter(string(b), "\n") {
+		if l != "" {
+			out = append(append(out, p.prefix...), l...)
+		}
+	}
+	if _, err := p.w.Write(out); err != nil {
+		return 0, err
+	}
+	return len(b), nil
 }
