@@ -51,7 +51,7 @@ endif
 # kernel, dkms for dkmscheck. The lanes' kernels come from make kernels.
 DEBS := linux-image-amd64 linux-headers-amd64 qemu-system-x86 busybox-static \
 	kmod make gcc cpio iproute2 systemtap python3 \
-	dwarves debootstrap linux-source-6.1 bc flex bison libelf-dev libssl-dev \
+	dwarves debootstrap linux-source-6.1 libc6-dev perl bc flex bison libelf-dev libssl-dev \
 	xz-utils zstd dkms
 
 .PHONY: all deps kernels lanes module build vet unit stapcheck dkmscheck dkms-install vmtest test demo shell clean

@@ -27,6 +27,18 @@ func (l lineLogger) Write(p []byte) (int, error) {
 // far too small for that, and this VM runs with SLUB debugging.
 func TestBenchSmoke(t *testing.T) {
 	cfg := bench.SmokeConfig()
+	if scaleFactor(t) < 1 {
+		// The debug kernel: every benchmark still runs, on smaller
+		// tables and fewer round trips, without the CPU profiles, which
+		// took most of its 18 minutes there.
+		cfg.Profile = false
+		t.Logf("scaled down: no CPU profiles (%s)", scaleEnv)
+		cfg.Pings = scaled(t, cfg.Pings, "round trips per latency round")
+		cfg.CtlHosts = scaled(t, cfg.CtlHosts, "hosts in the control-plane benchmark")
+		last := len(cfg.HidTables) - 1
+		cfg.HidTables[last] = max(scaled(t, cfg.HidTables[last], "hosts in the largest hid table"), cfg.HidTables[last-1]+1)
+		cfg.LoadChunk = min(cfg.LoadChunk, cfg.CtlHosts)
+	}
 	rep, err := bench.Run(cfg, lineLogger{t})
 	if err != nil {
 		t.Fatal(err)

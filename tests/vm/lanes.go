@@ -235,7 +235,13 @@ func (l *Lane) Configure(cfg *Config) {
 	}
 	cfg.Kmemleak = true
 	cfg.TestEnv = append(cfg.TestEnv, ScaleEnv+"="+DebugScale)
+	// Even scaled, the suite takes several times as long there.
+	cfg.Timeout *= debugSlowdown
+	cfg.StepTimeout *= debugSlowdown
 }
+
+// debugSlowdown stretches the debug lane's timeouts.
+const debugSlowdown = 2
 
 // FaultTestPattern matches the guest tests that inject allocation
 // failures (tests/guest/fault_test.go): run on the debug lane only.
