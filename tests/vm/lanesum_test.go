@@ -16,6 +16,7 @@ type laneSummary struct {
 	elapsed             time.Duration
 	problem             string // the first problem of the run, if any
 	bad                 bool   // the lane failed (t.Failed)
+	leftOut             string // guest tests the lane leaves out (-test.skip), if any
 }
 
 // laneSummaries are the lanes TestVM ran, in order.
@@ -39,7 +40,7 @@ func printLaneSummary(w io.Writer, sums []*laneSummary) {
 	}
 	fmt.Fprintf(w, "\nkernel matrix (%d lane(s)):\n", len(sums))
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintf(tw, "  lane\tkernel\tresult\tguest tests\ttime\n")
+	fmt.Fprintf(tw, "  lane\tkernel\tresult\tguest tests\ttime\tleft out\n")
 	for _, s := range sums {
 		result := "PASS"
 		if s.bad {
@@ -56,7 +57,7 @@ func printLaneSummary(w io.Writer, sums []*laneSummary) {
 		if s.skipped > 0 {
 			tests += fmt.Sprintf(", %d skipped", s.skipped)
 		}
-		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\n", s.lane, kernel+strings.TrimPrefix(s.label, s.kernel), result, tests, s.elapsed.Round(time.Second))
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\n", s.lane, kernel+strings.TrimPrefix(s.label, s.kernel), result, tests, s.elapsed.Round(time.Second), s.leftOut)
 	}
 	tw.Flush()
 	for _, s := range sums {

@@ -170,6 +170,11 @@ func runSuite(t *testing.T, lr laneRun, sum *laneSummary) {
 		cfg.TestEnv = strings.Split(*flagEnv, ",")
 	}
 	lr.lane.Configure(&cfg)
+	for _, a := range cfg.TestArgs {
+		if p, ok := strings.CutPrefix(a, "-test.skip="); ok {
+			sum.leftOut = p
+		}
+	}
 	if *flagPar > 1 {
 		// Lanes side by side: tell their live lines apart.
 		cfg.Stream = prefixWriter{w: os.Stdout, prefix: "[" + lr.lane.Name + "] "}
