@@ -35,8 +35,9 @@ func TestBenchSmoke(t *testing.T) {
 		t.Logf("scaled down: no CPU profiles (%s)", scaleEnv)
 		cfg.Pings = scaled(t, cfg.Pings, "round trips per latency round")
 		cfg.CtlHosts = scaled(t, cfg.CtlHosts, "hosts in the control-plane benchmark")
+		// Memory per host is measured over 1000 hosts added, at least.
 		last := len(cfg.HidTables) - 1
-		cfg.HidTables[last] = max(scaled(t, cfg.HidTables[last], "hosts in the largest hid table"), cfg.HidTables[last-1]+1)
+		cfg.HidTables[last] = max(scaled(t, cfg.HidTables[last], "hosts in the largest hid table"), cfg.HidTables[last-1]+1000)
 		cfg.LoadChunk = min(cfg.LoadChunk, cfg.CtlHosts)
 	}
 	rep, err := bench.Run(cfg, lineLogger{t})

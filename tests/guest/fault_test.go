@@ -168,18 +168,15 @@ func newFailTrace(t *testing.T, tid int) *failTrace {
 			t.Errorf("removing the tracing instance: %v", err)
 		}
 	})
-	ft.follow(t, tid, false)
+	ft.follow(t, tid)
 	return ft
 }
 
 // follow records the failed allocations of the thread tid from now on,
-// instead of another's; with all, every allocation of it.
-func (ft *failTrace) follow(t *testing.T, tid int, all bool) {
+// instead of another's.
+func (ft *failTrace) follow(t *testing.T, tid int) {
 	t.Helper()
-	cond := fmt.Sprintf("common_pid == %d", tid)
-	if !all {
-		cond = "ptr == 0 && " + cond
-	}
+	cond := fmt.Sprintf("ptr == 0 && common_pid == %d", tid)
 	for _, ev := range failTraceEvents {
 		dir := filepath.Join(ft.dir, "events", ev)
 		os.WriteFile(filepath.Join(dir, "trigger"), []byte("!stacktrace"), 0) // the previous thread's, if any
@@ -635,38 +632,59 @@ func TestFaultHostNew(t *testing.T) {
 	traffic.check(t)
 }
 
-// An allocation event of a trace taken with follow(tid, true).
-type allocEvent struct {
-	line  string // the event
-	stack string // its stack, "=> " lines
-}
+// failProbe is a kprobe event on should_fail_ex, the function that
+// counts a task's fail-nth down: failslab calls it for each allocation
+// it may fail (not __GFP_NOFAIL ones, not kmallocs too large for the
+// slab caches). With its stacks, a traced namespace creation says which
+// allocations, by fail-nth number, are mhost's.
+const failProbe = "mhostfault/should_fail"
 
-// failslabCounts reports whether the allocation passed failslab's check,
-// and so counts for fail-nth: not one made in interrupt context on the
-// thread's CPU (fail-nth is for the task's own), not a __GFP_NOFAIL one,
-// not a kmalloc too large for the slab caches (KMALLOC_MAX_CACHE_SIZE,
-// two pages: those go to the page allocator).
-func (e allocEvent) failslabCounts() bool {
-	// "guest.test-171 [001] d.s1. 123.456: kmalloc: call_site=...":
-	// the third flag is h or s in hard or soft interrupt context.
-	if i := strings.Index(e.line, "] "); i >= 0 && len(e.line) > i+4 && strings.ContainsAny(e.line[i+4:i+5], "hHs") {
-		return false
+// countFailslab traces, with stacks, every call of should_fail_ex by the
+// thread tid until the returned function is called.
+func (ft *failTrace) countFailslab(t *testing.T, tid int) (stop func()) {
+	t.Helper()
+	const events = "/sys/kernel/tracing/kprobe_events"
+	f, err := os.OpenFile(events, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
 	}
-	if strings.Contains(e.line, "__GFP_NOFAIL") {
-		return false
+	_, err = f.WriteString("p:" + failProbe + " should_fail_ex\n")
+	f.Close()
+	if err != nil {
+		t.Fatalf("kprobe on should_fail_ex: %v", err)
 	}
-	if i := strings.Index(e.line, "bytes_req="); i >= 0 && strings.Contains(e.line, " kmalloc: ") {
-		if n, err := strconv.Atoi(strings.Fields(e.line[i+len("bytes_req="):])[0]); err == nil && n > 2*os.Getpagesize() {
-			return false
+	dir := filepath.Join(ft.dir, "events", failProbe)
+	stopped := false
+	stop = func() {
+		if stopped {
+			return
+		}
+		stopped = true
+		os.WriteFile(filepath.Join(dir, "enable"), []byte("0"), 0)
+		os.WriteFile(filepath.Join(dir, "trigger"), []byte("!stacktrace"), 0)
+		if f, err := os.OpenFile(events, os.O_WRONLY|os.O_APPEND, 0); err == nil {
+			if _, err := f.WriteString("-:" + failProbe + "\n"); err != nil {
+				t.Errorf("removing the kprobe: %v", err)
+			}
+			f.Close()
 		}
 	}
-	return true
+	t.Cleanup(stop)
+	cond := fmt.Sprintf("common_pid == %d", tid)
+	for _, w := range [][2]string{{"filter", cond}, {"trigger", "stacktrace if " + cond}, {"enable", "1"}} {
+		if err := os.WriteFile(filepath.Join(dir, w[0]), []byte(w[1]), 0); err != nil {
+			t.Fatalf("%s/%s: %v", dir, w[0], err)
+		}
+	}
+	return stop
 }
 
-// allocEvents parses a trace of allocations between two markers.
-func allocEvents(trace, from, to string) []allocEvent {
-	var evs []allocEvent
-	in := false
+// failslabCalls returns the stacks of the should_fail_ex calls traced
+// between two markers, leaving out those made in interrupt context on
+// the thread's CPU: fail-nth counts only the task's own.
+func failslabCalls(trace, from, to string) []string {
+	var stacks []string
+	in, skip := false, false
 	for _, l := range strings.Split(trace, "\n") {
 		switch {
 		case strings.Contains(l, "tracing_mark_write: "+from):
@@ -674,19 +692,24 @@ func allocEvents(trace, from, to string) []allocEvent {
 		case strings.Contains(l, "tracing_mark_write: "+to):
 			in = false
 		case !in:
-		case strings.Contains(l, " kmalloc: ") || strings.Contains(l, " kmem_cache_alloc: "):
-			evs = append(evs, allocEvent{line: l})
-		case strings.HasPrefix(strings.TrimSpace(l), "=> ") && len(evs) > 0:
-			evs[len(evs)-1].stack += l + "\n"
+		case strings.Contains(l, " should_fail: "):
+			// "guest.test-171 [001] d.s1. 123.456: should_fail: (...)":
+			// the third flag is h or s in hard or soft interrupt context.
+			i := strings.Index(l, "] ")
+			skip = i >= 0 && len(l) > i+4 && strings.ContainsAny(l[i+4:i+5], "hHs")
+			if !skip {
+				stacks = append(stacks, "")
+			}
+		case strings.HasPrefix(strings.TrimSpace(l), "=> ") && !skip && len(stacks) > 0:
+			stacks[len(stacks)-1] += l + "\n"
 		}
 	}
-	return evs
+	return stacks
 }
 
-// mhostNetnsAllocs creates a namespace with every allocation of the
-// thread traced, and returns which allocations, by their fail-nth
-// number, mhost's per-namespace setup makes, and how many unshare makes
-// in all.
+// mhostNetnsAllocs creates a namespace with the thread's failslab calls
+// traced, and returns which of its allocations, by fail-nth number,
+// mhost's per-namespace setup makes, and how many unshare makes in all.
 func mhostNetnsAllocs(t *testing.T, trace *failTrace) (mine []int, total int) {
 	t.Helper()
 	marker, err := os.OpenFile(filepath.Join(trace.dir, "trace_marker"), os.O_WRONLY, 0)
@@ -707,29 +730,24 @@ func mhostNetnsAllocs(t *testing.T, trace *failTrace) (mine []int, total int) {
 		left, uerr = failNth(far, func() error { return unix.Unshare(unix.CLONE_NEWNET) })
 		marker.WriteString("mhost-fault-end")
 	}()
-	trace.follow(t, <-tidc, true)
+	stop := trace.countFailslab(t, <-tidc)
 	trace.take(t)
 	close(start)
 	<-done
+	stop()
 	if uerr != nil {
 		t.Fatalf("unshare without failures: %v", uerr)
 	}
-	evs := allocEvents(trace.take(t), "mhost-fault-start", "mhost-fault-end")
-	for _, e := range evs {
-		if !e.failslabCounts() {
-			continue
-		}
-		total++
-		if inMhost(e.stack) {
-			mine = append(mine, total)
+	calls := failslabCalls(trace.take(t), "mhost-fault-start", "mhost-fault-end")
+	for i, st := range calls {
+		if inMhost(st) {
+			mine = append(mine, i+1)
 		}
 	}
-	if counted := far - left; counted != total {
-		// The numbers found may be off: the injections say where each
-		// struck, and fail if outside mhost.
-		t.Logf("fail-nth counted %d allocations, the trace %d", counted, total)
+	if counted := far - left; counted != len(calls) {
+		t.Fatalf("fail-nth counted %d allocations, the trace %d: the numbers of mhost's would be wrong", counted, len(calls))
 	}
-	return mine, total
+	return mine, len(calls)
 }
 
 // TestFaultNetns fails, in turn, each allocation that mhost's
@@ -791,7 +809,7 @@ func TestFaultNetns(t *testing.T) {
 			defer cl.Close()
 			herr = cl.AddHosts(hosts)
 		}()
-		trace.follow(t, <-tidc, false)
+		trace.follow(t, <-tidc)
 		trace.take(t)
 		close(start)
 		<-done

@@ -1083,7 +1083,7 @@ func l3RandomFrame(r *rand.Rand, b []byte, port int) []byte {
 // that b accounts for every one that reached it, as delivered or dropped
 // for a reason, and that the kernel says nothing about them.
 func TestL3RandomFrames(t *testing.T) {
-	const frames = 100000
+	frames := scaled(t, 100000, "random frames")
 	lab := newL3Lab(t)
 	raiseRcvbuf(t, lab.sock, 8<<20)
 	rfd := fdOf(t, lab.sock)
