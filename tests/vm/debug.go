@@ -76,3 +76,63 @@ func buildDebugKernel(ctx context.Context, repo string, log io.Writer) error {
 	}
 	return nil
 }
+
+// DebugBuild is a build of the debug kernel running in the background,
+// so that the other lanes run while it compiles: on two CPUs a VM under
+// TCG keeps one busy, the build takes what is left.
+type DebugBuild struct {
+	Log  string // the build's output
+	done chan struct{}
+	err  error
+}
+
+// StartDebugBuild builds the debug kernel in the background unless it is
+// built; it returns nil if there is nothing to build. Should the calling
+// process die, the build goes on and fills the cache; a later run finds
+// the kernel built, or waits for it (the script's lock).
+func StartDebugBuild(repo string) (*DebugBuild, error) {
+	if _, err := debugKernel(repo); err == nil {
+		return nil, nil
+	}
+	dir, err := debugDir(repo)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
+		return nil, err
+	}
+	b := &DebugBuild{Log: dir + ".out", done: make(chan struct{})}
+	out, err := os.Create(b.Log)
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(filepath.Join(repo, debugScript), "build")
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		out.Close()
+		return nil, err
+	}
+	go func() {
+		defer close(b.done)
+		defer out.Close()
+		if err := cmd.Wait(); err != nil {
+			tail, _ := os.ReadFile(b.Log)
+			b.err = fmt.Errorf("%s build: %v\n%s", debugScript, err, lastLines(string(tail), 20))
+		}
+	}()
+	return b, nil
+}
+
+// Wait waits for the build to end and returns its error.
+func (b *DebugBuild) Wait() error {
+	<-b.done
+	return b.err
+}
+
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}

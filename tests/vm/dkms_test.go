@@ -31,6 +31,7 @@ func TestDKMS(t *testing.T) {
 	}
 	seen := map[string]bool{}
 	for _, lr := range selectedLanes(t) {
+		lr.resolve()
 		if lr.kernel != nil && seen[lr.kernel.Version] {
 			continue // the selinux lane's kernel is the 6.1 lane's
 		}

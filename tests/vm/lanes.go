@@ -51,9 +51,11 @@ var Lanes = []*Lane{
 	{Name: "6.1", Doc: "Debian 12's kernel (linux-image-amd64)", kind: hostLane, series: "6.1", meta: true},
 	{Name: "6.12", Doc: "the newest 6.12 (Debian 13's series) with headers for bookworm, from bookworm-security or -backports", kind: hostLane, series: "6.12"},
 	{Name: "newest", Doc: "the newest series in trixie-backports; the module is built in a trixie environment (gcc-14)", kind: trixieLane},
-	{Name: "debug", Doc: "linux-source-6.1 built with KASAN, kmemleak, lockdep, PROVE_RCU, UBSAN, failslab, KCOV; fault-injection tests and kmemleak scans", kind: debugLane, Debug: true},
 	{Name: "selinux", Doc: "Debian 12's kernel booted with SELinux as the LSM (no policy loaded)", kind: hostLane, series: "6.1", meta: true,
 		Append: "security=selinux selinux=1", Suffix: "+selinux"},
+	// Last: the first time on a machine, its kernel builds while the
+	// other lanes run.
+	{Name: "debug", Doc: "linux-source-6.1 built with KASAN, kmemleak, lockdep, PROVE_RCU, UBSAN, failslab, KCOV; fault-injection tests and kmemleak scans", kind: debugLane, Debug: true},
 }
 
 // LaneNames lists every lane's name.
@@ -188,9 +190,10 @@ func installedKernel(root, v string) *Kernel {
 }
 
 // Setup installs or builds the lane's kernel where it is missing or out of
-// date: apt on this machine, the trixie environment, the debug kernel.
-// It needs root. Progress goes to log.
-func (l *Lane) Setup(ctx context.Context, repo string, log io.Writer) error {
+// date: apt on this machine, the trixie environment, the debug kernel
+// (unless deferDebug: the suite builds it while other lanes run). It
+// needs root. Progress goes to log.
+func (l *Lane) Setup(ctx context.Context, repo string, deferDebug bool, log io.Writer) error {
 	start := time.Now()
 	var err error
 	switch l.kind {
@@ -199,6 +202,12 @@ func (l *Lane) Setup(ctx context.Context, repo string, log io.Writer) error {
 	case trixieLane:
 		err = setupTrixie(ctx, log)
 	case debugLane:
+		if deferDebug {
+			if _, err := l.Kernel(repo); err != nil {
+				fmt.Fprintf(log, "setup: lane %s: its kernel is not built; the VM suite builds it while the other lanes run\n", l.Name)
+			}
+			return nil
+		}
 		err = buildDebugKernel(ctx, repo, log)
 	}
 	if err != nil {

@@ -53,9 +53,30 @@ type laneRun struct {
 	lane   *Lane
 	kernel *Kernel
 	err    error
+	// build is the lane's kernel being built in the background (the
+	// debug kernel, the first time on a machine); resolve waits for it.
+	build *DebugBuild
+	repo  string
+	once  sync.Once
 }
 
-func (lr laneRun) label() string {
+// resolve waits for the lane's kernel if it is being built.
+func (lr *laneRun) resolve() {
+	lr.once.Do(func() {
+		if lr.build == nil {
+			return
+		}
+		start := time.Now()
+		fmt.Fprintf(os.Stderr, "vm: lane %s: waiting for its kernel's build (%s)\n", lr.lane.Name, lr.build.Log)
+		if lr.err = lr.build.Wait(); lr.err != nil {
+			return
+		}
+		lr.kernel, lr.err = lr.lane.Kernel(lr.repo)
+		fmt.Fprintf(os.Stderr, "vm: lane %s: kernel built (waited %s)\n", lr.lane.Name, time.Since(start).Round(time.Second))
+	})
+}
+
+func (lr *laneRun) label() string {
 	if lr.kernel == nil {
 		return "lane-" + lr.lane.Name
 	}
@@ -64,13 +85,13 @@ func (lr laneRun) label() string {
 
 var (
 	lanesOnce sync.Once
-	lanesRuns []laneRun
+	lanesRuns []*laneRun
 	lanesErr  error
 )
 
 // selectedLanes returns the lanes to run: the one whose kernel -vm.kver
 // (or $MHOST_KVER) names, else those of -vm.lanes.
-func selectedLanes(t *testing.T) []laneRun {
+func selectedLanes(t *testing.T) []*laneRun {
 	t.Helper()
 	lanesOnce.Do(func() {
 		wd, err := os.Getwd()
@@ -99,7 +120,7 @@ func selectedLanes(t *testing.T) []laneRun {
 				}
 				l = &Lane{Name: kver, Doc: "a kernel named by version", kind: hostLane}
 			}
-			lanesRuns = []laneRun{{lane: l, kernel: k}}
+			lanesRuns = []*laneRun{{lane: l, kernel: k}}
 			return
 		}
 		lanes, err := SelectLanes(*flagLanes)
@@ -108,7 +129,18 @@ func selectedLanes(t *testing.T) []laneRun {
 			return
 		}
 		for _, lk := range FindLaneKernels(repo, lanes) {
-			lanesRuns = append(lanesRuns, laneRun{lane: lk.Lane, kernel: lk.Kernel, err: lk.Err})
+			lr := &laneRun{lane: lk.Lane, kernel: lk.Kernel, err: lk.Err, repo: repo}
+			if lk.Err != nil && lk.Lane.Debug {
+				// Built while the other lanes run; its lane comes last.
+				if lr.build, lanesErr = StartDebugBuild(repo); lanesErr != nil {
+					return
+				}
+				if lr.build != nil {
+					lr.err = nil
+					fmt.Fprintf(os.Stderr, "vm: the debug kernel is not built: building it while the other lanes run (%s)\n", lr.build.Log)
+				}
+			}
+			lanesRuns = append(lanesRuns, lr)
 		}
 	})
 	if lanesErr != nil {
@@ -125,6 +157,7 @@ func TestVM(t *testing.T) {
 	lanes := selectedLanes(t)
 	slots := make(chan struct{}, max(*flagPar, 1))
 	for _, lr := range lanes {
+		lr.resolve()
 		sum := &laneSummary{lane: lr.lane.Name, label: lr.label()}
 		if lr.kernel != nil {
 			sum.kernel = lr.kernel.Version
@@ -151,7 +184,7 @@ func TestVM(t *testing.T) {
 }
 
 // runSuite is one lane's run of the guest suite.
-func runSuite(t *testing.T, lr laneRun, sum *laneSummary) {
+func runSuite(t *testing.T, lr *laneRun, sum *laneSummary) {
 	cfg := baseConfig(t)
 	cfg.Kernel = lr.kernel
 	cfg.Module = *flagModule
@@ -310,6 +343,7 @@ const samplePkg = "./tests/vm/testdata/sample"
 // kernel boots and that the harness sees what happens on it.
 func TestHarnessSelfCheck(t *testing.T) {
 	for _, lr := range selectedLanes(t) {
+		lr.resolve()
 		t.Run(lr.label(), func(t *testing.T) {
 			if lr.err != nil {
 				t.Fatal(lr.err)
@@ -319,7 +353,7 @@ func TestHarnessSelfCheck(t *testing.T) {
 	}
 }
 
-func selfCheck(t *testing.T, lr laneRun) {
+func selfCheck(t *testing.T, lr *laneRun) {
 	cfg := baseConfig(t)
 	cfg.Kernel = lr.kernel
 	lr.lane.Boot(&cfg)
@@ -467,8 +501,8 @@ func firstLaneKernel(t *testing.T) *Kernel {
 	t.Helper()
 	var errs []string
 	for _, lr := range selectedLanes(t) {
-		if lr.err == nil {
-			return lr.kernel
+		if lr.build == nil && lr.err == nil {
+			return lr.kernel // not one still being built
 		}
 		errs = append(errs, lr.err.Error())
 	}

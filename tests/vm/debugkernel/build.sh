@@ -6,6 +6,8 @@
 #   build.sh dir     print the cache directory for the current sources and
 #                    config (whether or not it is built yet)
 #   build.sh build   build it unless it is already there; print the directory
+#   build.sh wait    wait for a build in progress, if any; print the directory
+#                    if the kernel is built, fail if not
 #
 # The directory is keyed by the source package's version, debug.config,
 # the compiler and recipe (below), so a change to any of them builds anew
@@ -142,11 +144,24 @@ build() {
 	echo "$dir"
 }
 
+wait_build() {
+	local dir root
+	dir="$(dir_for_key)"
+	root="$(dirname "$dir")"
+	if [ ! -e "$dir/ok" ] && [ -e "$root/.lock" ]; then
+		exec 9>"$root/.lock"
+		flock -n 9 || { echo "debugkernel: waiting for the build in progress ($dir/build.log)" >&2; flock 9; }
+	fi
+	[ -e "$dir/ok" ] || die "not built: $dir"
+	echo "$dir"
+}
+
 case "${1:-}" in
 dir) dir_for_key ;;
 build) build ;;
+wait) wait_build ;;
 *)
-	echo "usage: $0 dir|build" >&2
+	echo "usage: $0 dir|build|wait" >&2
 	exit 2
 	;;
 esac

@@ -66,6 +66,7 @@ func lanesCmd(args []string) error {
 func setupCmd(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("mhostvm setup", flag.ExitOnError)
 	lanes := lanesFlag(fs)
+	deferDebug := fs.Bool("defer-debug", false, "leave the debug kernel's build to the VM suite, which runs it while the other lanes run (make test)")
 	fs.Parse(args)
 	repo, err := repoDir()
 	if err != nil {
@@ -78,7 +79,7 @@ func setupCmd(ctx context.Context, args []string) error {
 	start := time.Now()
 	var failed []string
 	for _, l := range sel {
-		if err := l.Setup(ctx, repo, os.Stderr); err != nil {
+		if err := l.Setup(ctx, repo, *deferDebug, os.Stderr); err != nil {
 			fmt.Fprintf(os.Stderr, "setup: %v\n", err)
 			failed = append(failed, l.Name)
 		}
