@@ -1,147 +1,314 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * AF_MHOST socket operations.
+ * AF_MHOST socket calls.
  *
- * Underneath, an AF_MHOST socket is a UDPv6 socket: sk_family is
- * AF_INET6, IPV6_V6ONLY is off and bind() binds it to [::]:port, so the
- * kernel's UDP lookup delivers both IPv4 and IPv6 datagrams to it, and
- * the kernel's UDP code sends its IP datagrams with real checksums,
- * routing, cmsgs and GSO. Its struct proto borrows the UDPv6 methods
- * that are not exported from a kernel socket at init, as the original
- * mnet did. This file maps the AF_MHOST user API onto that socket.
+ * An AF_MHOST socket is a socket of its own family (sk_family is
+ * AF_MHOST, its proto "UDPMHOST"), so that LSMs, filters and tools see
+ * what it is. It is carried over kernel UDP the way AF_RXRPC is: each
+ * socket has a transport socket, a kernel UDPv6 socket made with it,
+ * dual-stack, bound to [::]:port when the AF_MHOST socket binds. That
+ * socket owns the port in the kernel's UDP table on IPv4 and IPv6 (so
+ * plain UDP cannot take it, and can talk to it), sends the IP datagrams
+ * through the kernel's own UDP code, and hands every datagram it
+ * receives to mhost through its encap_rcv hook (route.c), and every ICMP
+ * error through encap_err_rcv. Only exported interfaces are used:
+ * nothing is borrowed from another protocol's struct proto, and the
+ * transport socket is only ever driven through its own proto_ops.
+ *
+ * One transport socket per AF_MHOST socket, rather than one per port,
+ * because then SO_REUSEPORT, SO_BINDTODEVICE, send buffers, timestamps,
+ * zerocopy completions and the error queue all belong to exactly one
+ * AF_MHOST socket, as they do on UDP.
+ *
+ * Socket options: SOL_SOCKET ones are the AF_MHOST socket's, and those
+ * that steer sending, binding or load spreading are given to the
+ * transport socket too; SOL_IP, SOL_IPV6 and SOL_UDP ones are the
+ * transport socket's; SOL_MHOST ones are mhost's.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
 #include <linux/bpf-cgroup.h>
+#include <linux/errqueue.h>
 #include <linux/module.h>
 #include <linux/net.h>
+#include <linux/poll.h>
 #include <linux/socket.h>
-#include <net/inet_common.h>
+#include <linux/sockios.h>
+#include <asm/ioctls.h>
 #include <net/ip.h>
 #include <net/ipv6.h>
 #include <net/sock.h>
+#include <net/sock_reuseport.h>
 #include <net/transp_v6.h>
 #include <net/udp.h>
+#include <net/udp_tunnel.h>
 
 #include "mhost.h"
 #include "trace.h"
 
-/* The UDPv6 proto, to borrow the methods the kernel does not export. */
-static const struct proto *udpv6_prot_p __ro_after_init;
+static void mhost_rehash(struct sock *sk);
 
 static struct proto udpmhost_prot = {
 	.name			= "UDPMHOST",
 	.owner			= THIS_MODULE,
-	.close			= udp_lib_close,
-	.disconnect		= udp_disconnect,
-	.ioctl			= udp_ioctl,
-	.hash			= udp_lib_hash,
-	.unhash			= udp_lib_unhash,
-	.put_port		= udp_lib_unhash,
-	.memory_allocated	= &udp_memory_allocated,
-	.per_cpu_fw_alloc	= &udp_memory_per_cpu_fw_alloc,
-	.sysctl_mem		= sysctl_udp_mem,
-	.sysctl_wmem_offset	= offsetof(struct net, ipv4.sysctl_udp_wmem_min),
-	.sysctl_rmem_offset	= offsetof(struct net, ipv4.sysctl_udp_rmem_min),
 	.obj_size		= sizeof(struct mhost_sock),
-	.h.udp_table		= &udp_table,
-	.diag_destroy		= udp_abort,
+	.rehash			= mhost_rehash,
 	/*
-	 * No .connect: connect() is handled by mhost, the UDP socket stays
-	 * unconnected. No .psock_update_sk_prot: a sockmap would swap
-	 * sk_prot for a UDPv6 one behind our back.
+	 * No .memory_allocated: queued datagrams are charged to the
+	 * socket (sk_rmem_alloc, against SO_RCVBUF), as AF_PACKET's are.
+	 * A protocol-wide pool would need every charge and uncharge of
+	 * sk_forward_alloc serialised between the receive softirq and
+	 * recvmsg, which UDP does with its own queue code.
 	 */
 };
 
-static int mhost_borrow_udpv6(void)
-{
-	const struct proto *v6;
-	struct socket *sock;
-	int err;
+/* ---- The transport socket ---- */
 
-	err = sock_create_kern(&init_net, PF_INET6, SOCK_DGRAM, IPPROTO_UDP,
-			       &sock);
+/* Its send buffer drained: wake AF_MHOST writers too. */
+static void mhost_tsk_write_space(struct sock *tsk)
+{
+	struct sock *sk;
+
+	rcu_read_lock();
+	sk = rcu_dereference_sk_user_data(tsk);
+	if (sk) {
+		mhost_sk(sk)->t_write_space(tsk);
+		if (sock_writeable(tsk))
+			sk->sk_write_space(sk);
+	}
+	rcu_read_unlock();
+}
+
+/* Something landed on its error queue: wake AF_MHOST pollers too. */
+static void mhost_tsk_error_report(struct sock *tsk)
+{
+	struct sock *sk;
+
+	rcu_read_lock();
+	sk = rcu_dereference_sk_user_data(tsk);
+	if (sk) {
+		mhost_sk(sk)->t_error_report(tsk);
+		sk_error_report(sk);
+	}
+	rcu_read_unlock();
+}
+
+static int mhost_tsock_create(struct sock *sk, int kern)
+{
+	struct udp_tunnel_sock_cfg cfg = {
+		.sk_user_data	= sk,
+		/* 1, as vxlan and WireGuard: a generic encapsulation. */
+		.encap_type	= 1,
+		.encap_rcv	= mhost_encap_rcv,
+		.encap_err_rcv	= mhost_encap_err_rcv,
+	};
+	struct mhost_sock *ms = mhost_sk(sk);
+	struct net *net = sock_net(sk);
+	int off = 0, on = 1, err;
+	struct socket *tsock;
+	struct sock *tsk;
+
+	/*
+	 * Made as the caller's own socket (kern 0 when the AF_MHOST socket
+	 * is a user's): LSMs label it as the caller, and the cgroup-BPF
+	 * sock_create and sock_release programs, which are defined for
+	 * inet sockets, judge the AF_MHOST socket through it.
+	 */
+	err = __sock_create(net, PF_INET6, SOCK_DGRAM, IPPROTO_UDP, &tsock,
+			    kern);
 	if (err)
 		return err;
-	v6 = READ_ONCE(sock->sk->sk_prot);
-	sock_release(sock);
+	tsk = tsock->sk;
+	/* What a sock_create program set is the AF_MHOST socket's too. */
+	sk->sk_bound_dev_if = tsk->sk_bound_dev_if;
+	sk->sk_mark = tsk->sk_mark;
+	sk->sk_priority = tsk->sk_priority;
 
-	/* IPv6 is built in or pinned by our symbol imports: v6 stays valid. */
-	if (strcmp(v6->name, "UDPv6")) {
-		pr_err("expected the UDPv6 proto, found %s\n", v6->name);
-		return -EPROTONOSUPPORT;
-	}
+	/* Both IP versions, whatever net.ipv6.bindv6only says. */
+	err = tsock->ops->setsockopt(tsock, SOL_IPV6, IPV6_V6ONLY,
+				     KERNEL_SOCKPTR(&off), sizeof(off));
+	if (err)
+		goto release;
 
-	udpv6_prot_p = v6;
-	udpmhost_prot.init = v6->init;
-	udpmhost_prot.destroy = v6->destroy;
-	udpmhost_prot.setsockopt = v6->setsockopt;
-	udpmhost_prot.getsockopt = v6->getsockopt;
-	udpmhost_prot.sendmsg = v6->sendmsg;
-	udpmhost_prot.recvmsg = v6->recvmsg;
-	udpmhost_prot.splice_eof = v6->splice_eof;
-	udpmhost_prot.release_cb = v6->release_cb;
-	udpmhost_prot.rehash = v6->rehash;
-	udpmhost_prot.get_port = v6->get_port;
+	/* Unbound, so nothing arrives before encap_rcv is in place. */
+	mhost_setup_udp_tunnel_sock(net, tsock, &cfg);
+	/* Tunnels turn multicast loopback off; UDP sockets have it on. */
+	tsock->ops->setsockopt(tsock, SOL_IP, IP_MULTICAST_LOOP,
+			       KERNEL_SOCKPTR(&on), sizeof(on));
+	tsock->ops->setsockopt(tsock, SOL_IPV6, IPV6_MULTICAST_LOOP,
+			       KERNEL_SOCKPTR(&on), sizeof(on));
+
+	write_lock_bh(&tsk->sk_callback_lock);
+	ms->t_write_space = tsk->sk_write_space;
+	ms->t_error_report = tsk->sk_error_report;
+	tsk->sk_write_space = mhost_tsk_write_space;
+	tsk->sk_error_report = mhost_tsk_error_report;
+	write_unlock_bh(&tsk->sk_callback_lock);
+
+	/* Kept until the AF_MHOST socket is freed: see mhost_deliver(). */
+	sock_hold(tsk);
+	ms->tsk = tsk;
+	ms->tsock = tsock;
 	return 0;
+
+release:
+	sock_release(tsock);
+	return err;
+}
+
+static void mhost_tsock_release(struct mhost_sock *ms)
+{
+	struct sock *tsk = ms->tsk;
+
+	write_lock_bh(&tsk->sk_callback_lock);
+	tsk->sk_write_space = ms->t_write_space;
+	tsk->sk_error_report = ms->t_error_report;
+	write_unlock_bh(&tsk->sk_callback_lock);
+
+	/*
+	 * encap_rcv stops finding us, and closing unbinds. Readers still
+	 * holding us are fine without a grace period here (which
+	 * udp_tunnel_sock_release() would wait out on every close): this
+	 * socket is freed after one, and it holds tsk until then.
+	 */
+	rcu_assign_sk_user_data(tsk, NULL);
+	sock_release(ms->tsock);
+	ms->tsock = NULL;
 }
 
 /*
- * Checks a sockaddr_mhost from user space. The padding must be zero so
- * that it can gain a meaning later without breaking anyone.
+ * SO_REUSEPORT, kept on the AF_MHOST socket (getsockopt() reads it
+ * there) and given to the transport socket when it binds. The socket
+ * layer refuses SO_REUSEPORT itself for families other than inet ones.
  */
-static int mhost_check_sockaddr(const struct sockaddr *uaddr, int len,
-				struct sockaddr_mhost *smh)
+static void mhost_set_reuseport(struct sock *sk, bool on)
 {
-	if (len < (int)sizeof(*smh))
-		return -EINVAL;
-	memcpy(smh, uaddr, sizeof(*smh));
-	if (memchr_inv(smh->smh_zero, 0, sizeof(smh->smh_zero)))
-		return -EINVAL;
+	lock_sock(sk);
+	sk->sk_reuseport = on;
+	release_sock(sk);
+}
+
+/* The sk_flags bits of the generic options that matter to sending. */
+#define MHOST_SYNC_FLAGS	(BIT(SOCK_BROADCAST) | BIT(SOCK_LOCALROUTE) | \
+				 BIT(SOCK_TSTAMP_NEW) | BIT(SOCK_TXTIME))
+
+/*
+ * The transport socket sends, binds and reports transmit timestamps for
+ * the AF_MHOST socket, so it follows the generic (SOL_SOCKET) options
+ * set on the latter: device binding, mark, priority, send buffer and
+ * timeout, broadcast, SO_DONTROUTE, SO_NO_CHECK, SO_TIMESTAMPING,
+ * SO_TXTIME, pacing. Older kernels give a socket family no way to see SOL_SOCKET
+ * options being set, so they are carried over before each send and
+ * bind instead, when they differ; they were checked (capabilities
+ * included) when set on the AF_MHOST socket.
+ */
+static bool mhost_tsk_in_sync(struct sock *sk, struct sock *tsk)
+{
+	return READ_ONCE(tsk->sk_bound_dev_if) ==
+			READ_ONCE(sk->sk_bound_dev_if) &&
+	       READ_ONCE(tsk->sk_mark) == READ_ONCE(sk->sk_mark) &&
+	       READ_ONCE(tsk->sk_priority) == READ_ONCE(sk->sk_priority) &&
+	       READ_ONCE(tsk->sk_sndbuf) == READ_ONCE(sk->sk_sndbuf) &&
+	       READ_ONCE(tsk->sk_sndtimeo) == READ_ONCE(sk->sk_sndtimeo) &&
+	       READ_ONCE(tsk->sk_tsflags) == READ_ONCE(sk->sk_tsflags) &&
+	       READ_ONCE(tsk->sk_max_pacing_rate) ==
+			READ_ONCE(sk->sk_max_pacing_rate) &&
+	       tsk->sk_no_check_tx == sk->sk_no_check_tx &&
+	       READ_ONCE(tsk->sk_clockid) == READ_ONCE(sk->sk_clockid) &&
+	       tsk->sk_txtime_deadline_mode == sk->sk_txtime_deadline_mode &&
+	       tsk->sk_txtime_report_errors == sk->sk_txtime_report_errors &&
+	       !((READ_ONCE(tsk->sk_flags) ^ READ_ONCE(sk->sk_flags)) &
+		 MHOST_SYNC_FLAGS);
+}
+
+static int mhost_sync_tsk(struct sock *sk)
+{
+	struct sock *tsk = mhost_tsk(sk);
+	int dif = READ_ONCE(sk->sk_bound_dev_if);
+	unsigned int f;
+	int err;
+
+	if (likely(mhost_tsk_in_sync(sk, tsk)))
+		return 0;
+
+	if (READ_ONCE(tsk->sk_bound_dev_if) != dif) {
+		err = sock_bindtoindex(tsk, dif, true);
+		if (err)
+			return err;
+	}
+
+	lock_sock(tsk);
+	if (READ_ONCE(tsk->sk_mark) != READ_ONCE(sk->sk_mark)) {
+		WRITE_ONCE(tsk->sk_mark, READ_ONCE(sk->sk_mark));
+		sk_dst_reset(tsk);
+	}
+	WRITE_ONCE(tsk->sk_priority, READ_ONCE(sk->sk_priority));
+	WRITE_ONCE(tsk->sk_sndbuf, READ_ONCE(sk->sk_sndbuf));
+	tsk->sk_userlocks = (tsk->sk_userlocks & ~SOCK_SNDBUF_LOCK) |
+			    (sk->sk_userlocks & SOCK_SNDBUF_LOCK);
+	WRITE_ONCE(tsk->sk_sndtimeo, READ_ONCE(sk->sk_sndtimeo));
+	WRITE_ONCE(tsk->sk_tsflags, READ_ONCE(sk->sk_tsflags));
+	WRITE_ONCE(tsk->sk_max_pacing_rate, READ_ONCE(sk->sk_max_pacing_rate));
+	tsk->sk_no_check_tx = sk->sk_no_check_tx;
+	for (f = 0; f < BITS_PER_LONG; f++) {
+		if (!(MHOST_SYNC_FLAGS & BIT(f)))
+			continue;
+		if (sock_flag(sk, f))
+			sock_set_flag(tsk, f);
+		else
+			sock_reset_flag(tsk, f);
+	}
+	WRITE_ONCE(tsk->sk_clockid, READ_ONCE(sk->sk_clockid));
+	tsk->sk_txtime_deadline_mode = sk->sk_txtime_deadline_mode;
+	tsk->sk_txtime_report_errors = sk->sk_txtime_report_errors;
+	release_sock(tsk);
+	sk->sk_write_space(sk);
 	return 0;
 }
 
-/*
- * Checks a destination given to sendto() or connect() and copies it to
- * @dst in its canonical length. Returns that length or a negative errno.
- */
-static int mhost_check_dest(const struct sockaddr *uaddr, int len,
-			    union mhost_addr *dst)
+/* Binds the transport socket to [::]:@port (0: an ephemeral one). */
+static int mhost_bind_port(struct sock *sk, __be16 port)
 {
+	struct sockaddr_in6 sin6 = { .sin6_family = AF_INET6, .sin6_port = port };
+	struct mhost_sock *ms = mhost_sk(sk);
 	int err;
 
-	if (len < (int)sizeof(uaddr->sa_family))
-		return -EINVAL;
+	sock_owned_by_me(sk);
 
-	switch (uaddr->sa_family) {
-	case AF_INET:
-		if (len < (int)sizeof(dst->in))
-			return -EINVAL;
-		memcpy(&dst->in, uaddr, sizeof(dst->in));
-		if (!dst->in.sin_port)
-			return -EINVAL;
-		return sizeof(dst->in);
-	case AF_INET6:
-		/* The RFC 2133 form, without sin6_scope_id, is accepted. */
-		if (len < SIN6_LEN_RFC2133)
-			return -EINVAL;
-		memset(&dst->in6, 0, sizeof(dst->in6));
-		memcpy(&dst->in6, uaddr, min_t(int, len, sizeof(dst->in6)));
-		if (!dst->in6.sin6_port)
-			return -EINVAL;
-		return sizeof(dst->in6);
-	}
-
-	if (uaddr->sa_family != mhost_family)
-		return mhost_l3_check_dest(uaddr, len, dst);
-
-	err = mhost_check_sockaddr(uaddr, len, &dst->mh);
+	err = mhost_sync_tsk(sk);
 	if (err)
 		return err;
-	if (!dst->mh.smh_hid || !dst->mh.smh_port)
-		return -EINVAL;
-	return sizeof(dst->mh);
+	/* What decides who may share the port, and how flows spread. */
+	lock_sock(ms->tsk);
+	ms->tsk->sk_reuse = sk->sk_reuse;
+	ms->tsk->sk_reuseport = sk->sk_reuseport;
+	WRITE_ONCE(ms->tsk->sk_incoming_cpu, READ_ONCE(sk->sk_incoming_cpu));
+	release_sock(ms->tsk);
+
+	err = mhost_kernel_bind(ms->tsock, (struct sockaddr *)&sin6,
+				sizeof(sin6));
+	if (err)
+		return err;
+	WRITE_ONCE(ms->port, inet_sk(ms->tsk)->inet_sport);
+	mhost_ports_add(mhost_pernet(sock_net(sk)), ms);
+	return 0;
 }
+
+/* Binds an unbound socket to an ephemeral port, as UDP does on send. */
+static int mhost_autobind(struct sock *sk)
+{
+	int err = 0;
+
+	if (likely(READ_ONCE(mhost_sk(sk)->port)))
+		return 0;
+	lock_sock(sk);
+	if (!mhost_sk(sk)->port)
+		err = mhost_bind_port(sk, 0);
+	release_sock(sk);
+	return err;
+}
+
+/* ---- Socket calls ---- */
 
 /* Copies the connect()ed destination; -EDESTADDRREQ if there is none. */
 static int mhost_peer_copy(struct mhost_sock *ms, union mhost_addr *dst)
@@ -162,64 +329,96 @@ static int mhost_peer_copy(struct mhost_sock *ms, union mhost_addr *dst)
 static int mhost_release(struct socket *sock)
 {
 	struct sock *sk = sock->sk;
-
+	struct mhost_peer *peer;
+	struct mhost_sock *ms;
 	struct mhost_net *mn;
 
 	if (!sk)
 		return 0;
-
-	trace_mhost_sock_release(sk);
+	ms = mhost_sk(sk);
 	mn = mhost_pernet(sock_net(sk));
-	spin_lock_bh(&mn->socks_lock);
-	hlist_del(&mhost_sk(sk)->node);
-	mn->nsocks--;
-	spin_unlock_bh(&mn->socks_lock);
+	trace_mhost_sock_release(sk);
 
-	/* The last file reference is gone: no sendmsg() can be reading. */
-	kfree(rcu_replace_pointer(mhost_sk(sk)->peer, NULL, true));
-	return inet6_release(sock);
+	lock_sock(sk);
+	if (ms->port)
+		mhost_ports_del(mn, ms);
+	xa_erase(&mn->socks, ms->id);
+	atomic_dec(&mn->nsocks);
+	sock_orphan(sk);
+	release_sock(sk);
+
+	mhost_tsock_release(ms);
+	peer = rcu_replace_pointer(ms->peer, NULL, true);
+	kfree_rcu(peer, rcu);
+	/* A reuseport program attached where the kernel let it. */
+	if (rcu_access_pointer(sk->sk_reuseport_cb))
+		reuseport_detach_sock(sk);
+	skb_queue_purge(&sk->sk_receive_queue);
+
+	sock->sk = NULL;
+	sock_put(sk);
+	return 0;
 }
 
-static int mhost_bind(struct socket *sock, struct sockaddr *uaddr, int len)
+/*
+ * After an RCU grace period (SOCK_RCU_FREE): datagrams that readers in
+ * flight queued after close are freed here, with the transport socket.
+ */
+static void mhost_sock_destruct(struct sock *sk)
 {
-	struct sockaddr_in6 sin6 = { .sin6_family = AF_INET6 };
+	struct mhost_sock *ms = mhost_sk(sk);
+
+	skb_queue_purge(&sk->sk_receive_queue);
+	skb_queue_purge(&sk->sk_error_queue);
+	sk_mem_reclaim_final(sk);
+	if (ms->tsk)
+		sock_put(ms->tsk);
+}
+
+static int mhost_bind(struct socket *sock, mhost_uaddr_t *uaddr, int len)
+{
+	const struct sockaddr *sa = (const struct sockaddr *)uaddr;
+	struct sock *sk = sock->sk;
 	struct sockaddr_mhost smh;
 	int err;
 
 	if (len < (int)sizeof(smh))
 		return -EINVAL;
-	if (uaddr->sa_family != mhost_family)
+	if (sa->sa_family != mhost_family)
 		return -EAFNOSUPPORT;
-	err = mhost_check_sockaddr(uaddr, len, &smh);
-	if (err)
-		return err;
-	/* A socket receives for every host; it cannot bind to one. */
-	if (smh.smh_hid)
+	memcpy(&smh, sa, sizeof(smh));
+	/* Padding must be zero; a socket receives for every host. */
+	if (memchr_inv(smh.smh_zero, 0, sizeof(smh.smh_zero)) || smh.smh_hid)
 		return -EINVAL;
 
-	/* [::]:port with IPV6_V6ONLY off: every IPv4 and IPv6 address. */
-	sin6.sin6_port = smh.smh_port;
-	return inet6_bind(sock, (struct sockaddr *)&sin6, sizeof(sin6));
+	lock_sock(sk);
+	if (mhost_sk(sk)->port)
+		err = -EINVAL;
+	else
+		err = mhost_bind_port(sk, smh.smh_port);
+	release_sock(sk);
+	return err;
 }
 
 /*
- * connect() only sets the default destination. The UDP socket below
- * stays unconnected, so datagrams from any source are still received:
- * one peer may reach us over several network layers.
+ * connect() only sets the default destination. Datagrams from any
+ * source are still received: one peer may reach us over several
+ * network layers.
  */
-static int mhost_connect(struct socket *sock, struct sockaddr *uaddr,
-			 int len, int flags)
+static int mhost_connect(struct socket *sock, mhost_uaddr_t *uaddr, int len,
+			 int flags)
 {
+	const struct sockaddr *sa = (const struct sockaddr *)uaddr;
 	struct mhost_peer *peer = NULL;
 	struct sock *sk = sock->sk;
 	union mhost_addr dst;
-	int dlen;
+	int dlen, err;
 
-	if (len < (int)sizeof(uaddr->sa_family))
+	if (len < (int)sizeof(sa->sa_family))
 		return -EINVAL;
 
-	if (uaddr->sa_family != AF_UNSPEC) {
-		dlen = mhost_check_dest(uaddr, len, &dst);
+	if (sa->sa_family != AF_UNSPEC) {
+		dlen = mhost_check_dest(sa, len, &dst);
 		if (dlen < 0)
 			return dlen;
 		/* Resolved again on every send; must exist now. */
@@ -234,8 +433,9 @@ static int mhost_connect(struct socket *sock, struct sockaddr *uaddr,
 		}
 
 		/* Bind now, so that getsockname() shows the port. */
-		if (inet_send_prepare(sk))
-			return -EAGAIN;
+		err = mhost_autobind(sk);
+		if (err)
+			return err;
 
 		peer = kzalloc(sizeof(*peer), GFP_KERNEL);
 		if (!peer)
@@ -268,8 +468,54 @@ static int mhost_getname(struct socket *sock, struct sockaddr *uaddr,
 	smh = (struct sockaddr_mhost *)uaddr;
 	memset(smh, 0, sizeof(*smh));
 	smh->smh_family = mhost_family;
-	smh->smh_port = READ_ONCE(inet_sk(sk)->inet_sport);
+	smh->smh_port = READ_ONCE(mhost_sk(sk)->port);
 	return sizeof(*smh);
+}
+
+static __poll_t mhost_poll(struct file *file, struct socket *sock,
+			   poll_table *wait)
+{
+	struct sock *sk = sock->sk, *tsk = mhost_tsk(sk);
+	__poll_t mask = datagram_poll(file, sock, wait);
+
+	/*
+	 * ICMP errors, timestamps and zerocopy notes wait on tsk, and
+	 * recvmsg(MSG_ERRQUEUE) takes them from there. (tsk->sk_err is
+	 * left alone: nothing the AF_MHOST socket offers would clear it.)
+	 */
+	if (!skb_queue_empty_lockless(&tsk->sk_error_queue))
+		mask |= EPOLLERR |
+			(sock_flag(sk, SOCK_SELECT_ERR_QUEUE) ? EPOLLPRI : 0);
+
+	/* What is sent is charged to tsk (mhost_tsk_write_space()). */
+	mask &= ~(EPOLLOUT | EPOLLWRNORM | EPOLLWRBAND);
+	if (sock_writeable(tsk))
+		mask |= EPOLLOUT | EPOLLWRNORM | EPOLLWRBAND;
+	return mask;
+}
+
+static int mhost_ioctl(struct socket *sock, unsigned int cmd,
+		       unsigned long arg)
+{
+	struct sock *sk = sock->sk;
+	struct sk_buff *skb;
+	int amount;
+
+	switch (cmd) {
+	case SIOCOUTQ:
+		amount = sk_wmem_alloc_get(mhost_tsk(sk));
+		break;
+	case SIOCINQ:
+		/* As on UDP: the payload of the next datagram. */
+		spin_lock_bh(&sk->sk_receive_queue.lock);
+		skb = skb_peek(&sk->sk_receive_queue);
+		amount = skb ? skb->len : 0;
+		spin_unlock_bh(&sk->sk_receive_queue.lock);
+		break;
+	default:
+		return -ENOIOCTLCMD;
+	}
+	return put_user(amount, (int __user *)arg);
 }
 
 static int mhost_shutdown(struct socket *sock, int how)
@@ -292,23 +538,95 @@ static int mhost_shutdown(struct socket *sock, int how)
 	return err;
 }
 
+/*
+ * The socket layer calls this when SO_BINDTODEVICE (or SO_BINDTOIFINDEX)
+ * changed the bound device, with the socket locked: the transport
+ * socket, which the kernel's UDP finds incoming datagrams by, follows at
+ * once rather than at the next send.
+ */
+static void mhost_rehash(struct sock *sk)
+{
+	struct sock *tsk = mhost_tsk(sk);
+
+	if (tsk && READ_ONCE(tsk->sk_bound_dev_if) !=
+		   READ_ONCE(sk->sk_bound_dev_if))
+		sock_bindtoindex(tsk, READ_ONCE(sk->sk_bound_dev_if), true);
+}
+
+#ifdef MHOST_HAVE_CUSTOM_SOCKOPT
+/*
+ * SOL_SOCKET options that only the transport socket can take: its
+ * reuseport group's programs, and zerocopy (which the socket layer
+ * allows on inet sockets only). Where the kernel lets a family see
+ * SOL_SOCKET options (SOCK_CUSTOM_SOCKOPT), they go there; elsewhere
+ * they are refused (SO_ZEROCOPY) or stay without effect.
+ */
+static bool mhost_sockopt_transport(int optname)
+{
+	switch (optname) {
+	case SO_REUSEPORT:
+	case SO_ATTACH_REUSEPORT_CBPF:
+	case SO_ATTACH_REUSEPORT_EBPF:
+	case SO_DETACH_REUSEPORT_BPF:
+	case SO_ZEROCOPY:
+		return true;
+	}
+	return false;
+}
+
+static int mhost_setsockopt_socket(struct socket *sock, int optname,
+				   sockptr_t optval, unsigned int optlen)
+{
+	struct sock *sk = sock->sk;
+	struct socket *tsock = mhost_sk(sk)->tsock;
+	int err;
+
+	if (!mhost_sockopt_transport(optname))
+		return sock_setsockopt(sock, SOL_SOCKET, optname, optval,
+				       optlen);
+	err = sock_setsockopt(tsock, SOL_SOCKET, optname, optval, optlen);
+	if (err)
+		return err;
+	/* getsockopt() reads these on the AF_MHOST socket. */
+	switch (optname) {
+	case SO_ZEROCOPY:
+		lock_sock(sk);
+		sock_valbool_flag(sk, SOCK_ZEROCOPY,
+				  sock_flag(tsock->sk, SOCK_ZEROCOPY));
+		release_sock(sk);
+		break;
+	case SO_REUSEPORT:
+		mhost_set_reuseport(sk, tsock->sk->sk_reuseport);
+		break;
+	}
+	return 0;
+}
+#endif
+
 static int mhost_setsockopt(struct socket *sock, int level, int optname,
 			    sockptr_t optval, unsigned int optlen)
 {
+	struct socket *tsock = mhost_sk(sock->sk)->tsock;
 	int val;
 
-	if (level == SOL_MHOST) {
-		if (optname != MHOST_RECVHOSTID)
+	switch (level) {
+#ifdef MHOST_HAVE_CUSTOM_SOCKOPT
+	case SOL_SOCKET:
+		return mhost_setsockopt_socket(sock, optname, optval, optlen);
+#endif
+	case SOL_MHOST:
+		if (optname != MHOST_RECVHOSTID && optname != MHOST_REUSEPORT)
 			return -ENOPROTOOPT;
 		if (optlen < sizeof(int))
 			return -EINVAL;
 		if (copy_from_sockptr(&val, optval, sizeof(val)))
 			return -EFAULT;
-		WRITE_ONCE(mhost_sk(sock->sk)->recv_hostid, !!val);
+		if (optname == MHOST_REUSEPORT)
+			mhost_set_reuseport(sock->sk, !!val);
+		else
+			WRITE_ONCE(mhost_sk(sock->sk)->recv_hostid, !!val);
 		return 0;
-	}
-
-	if (level == SOL_IPV6) {
+	case SOL_IPV6:
 		switch (optname) {
 		case IPV6_V6ONLY:
 			/* IPv4 must keep arriving: always dual-stack. */
@@ -318,200 +636,50 @@ static int mhost_setsockopt(struct socket *sock, int level, int optname,
 				return -EFAULT;
 			return val ? -EINVAL : 0;
 		case IPV6_ADDRFORM:
-			/* It would turn the socket into a plain UDPv4 one. */
+			/* It would turn the transport into a UDPv4 socket. */
 			return -EOPNOTSUPP;
+		case IPV6_RECVPATHMTU:
+			/* Its notes are read by an unexported function. */
+			return -ENOPROTOOPT;
 		}
+		break;
+	case SOL_UDP:
+		/* The transport socket's encapsulation is mhost's. */
+		if (optname == UDP_ENCAP)
+			return -ENOPROTOOPT;
+		break;
 	}
-	return sock_common_setsockopt(sock, level, optname, optval, optlen);
+	return tsock->ops->setsockopt(tsock, level, optname, optval, optlen);
 }
 
 static int mhost_getsockopt(struct socket *sock, int level, int optname,
 			    char __user *optval, int __user *optlen)
 {
+	struct socket *tsock = mhost_sk(sock->sk)->tsock;
 	int val, len;
 
+	/* SOL_SOCKET never comes here: the socket layer answers it. */
 	if (level != SOL_MHOST)
-		return sock_common_getsockopt(sock, level, optname, optval,
+		return tsock->ops->getsockopt(tsock, level, optname, optval,
 					      optlen);
-	if (optname != MHOST_RECVHOSTID)
+	switch (optname) {
+	case MHOST_RECVHOSTID:
+		val = READ_ONCE(mhost_sk(sock->sk)->recv_hostid);
+		break;
+	case MHOST_REUSEPORT:
+		val = sock->sk->sk_reuseport;
+		break;
+	default:
 		return -ENOPROTOOPT;
+	}
 	if (get_user(len, optlen))
 		return -EFAULT;
 	if (len < 0)
 		return -EINVAL;
 	len = min_t(int, len, sizeof(val));
-	val = READ_ONCE(mhost_sk(sock->sk)->recv_hostid);
 	if (put_user(len, optlen) || copy_to_user(optval, &val, len))
 		return -EFAULT;
 	return 0;
-}
-
-/* Errors that mean "this path is unusable from here": try the next. */
-static bool mhost_path_failed(int err)
-{
-	switch (err) {
-	case -ENETUNREACH:	/* no route */
-	case -EHOSTUNREACH:
-	case -EADDRNOTAVAIL:	/* source address gone */
-	case -ENETDOWN:		/* device down */
-	case -ENODEV:		/* device gone */
-	case -EAFNOSUPPORT:	/* network layer not available */
-	case -EPERM:		/* blocked locally (netfilter, BPF) */
-		return true;
-	}
-	return false;
-}
-
-/* Sends over IPv4 or IPv6; UDPv6 handles both, AF_INET by udp_sendmsg(). */
-static int mhost_send_ip(struct sock *sk, struct msghdr *msg, size_t len,
-			 union mhost_addr *dst, int dlen)
-{
-	struct mhost_net *mn = mhost_pernet(sock_net(sk));
-	int err;
-
-	msg->msg_name = dlen ? dst : NULL;
-	msg->msg_namelen = dlen;
-	/*
-	 * udpv6_sendmsg() passes a sockaddr_in straight on to udp_sendmsg()
-	 * unless the socket is IPV6_V6ONLY, which ours never is: skip the
-	 * hop and its indirect call.
-	 */
-	if (dlen && dst->sa.sa_family == AF_INET)
-		err = udp_sendmsg(sk, msg, len);
-	else
-		err = udpv6_prot_p->sendmsg(sk, msg, len);
-	if (err >= 0 && dlen) {
-		if (dst->sa.sa_family == AF_INET)
-			MHOST_INC_STATS(mn, tx_ip4);
-		else
-			MHOST_INC_STATS(mn, tx_ip6);
-	}
-	return err;
-}
-
-static int mhost_loc_to_sockaddr(const struct mhost_locator *loc,
-				 __be16 port, union mhost_addr *dst)
-{
-	if (loc->port)
-		port = loc->port;
-
-	switch (loc->key.family) {
-	case AF_INET:
-		memset(&dst->in, 0, sizeof(dst->in));
-		dst->in.sin_family = AF_INET;
-		dst->in.sin_port = port;
-		memcpy(&dst->in.sin_addr, loc->key.addr, sizeof(struct in_addr));
-		return sizeof(dst->in);
-	case AF_INET6:
-		memset(&dst->in6, 0, sizeof(dst->in6));
-		dst->in6.sin6_family = AF_INET6;
-		dst->in6.sin6_port = port;
-		memcpy(&dst->in6.sin6_addr, loc->key.addr,
-		       sizeof(struct in6_addr));
-		dst->in6.sin6_scope_id = loc->ifindex;
-		return sizeof(dst->in6);
-	}
-	/* A plugged L3; EAFNOSUPPORT once its module is gone. */
-	return mhost_l3_locator_to_addr(loc->key.family, loc->key.addr,
-					loc->ifindex, port, dst);
-}
-
-/* The locator address of a destination, for trace output; its length. */
-static unsigned int mhost_dst_bytes(const union mhost_addr *dst, u8 *addr)
-{
-	memset(addr, 0, MHOST_ADDR_MAX);
-	if (dst->sa.sa_family == AF_INET) {
-		memcpy(addr, &dst->in.sin_addr, sizeof(dst->in.sin_addr));
-		return sizeof(dst->in.sin_addr);
-	}
-	if (dst->sa.sa_family == AF_INET6) {
-		memcpy(addr, &dst->in6.sin6_addr, sizeof(dst->in6.sin6_addr));
-		return sizeof(dst->in6.sin6_addr);
-	}
-	return mhost_l3_addr_bytes(dst, addr);
-}
-
-/* Sends to an IP or plugged-L3 destination. */
-static int mhost_send_to(struct sock *sk, struct msghdr *msg, size_t len,
-			 union mhost_addr *dst, int dlen)
-{
-	u8 addr[MHOST_ADDR_MAX];
-	unsigned int alen;
-	int err;
-
-	if (!dlen || dst->sa.sa_family == AF_INET ||
-	    dst->sa.sa_family == AF_INET6)
-		err = mhost_send_ip(sk, msg, len, dst, dlen);
-	else
-		err = mhost_send_l3(sk, msg, len, dst);
-
-	/* Every kind of sockaddr keeps its port at the same offset. */
-	if (trace_mhost_send_enabled() && dlen) {
-		alen = mhost_dst_bytes(dst, addr);
-		trace_mhost_send(sk, dst->sa.sa_family, addr, alen,
-				 dst->l3.port, len, err);
-	}
-	return err;
-}
-
-bool mhost_is_mhost_sock(const struct sock *sk)
-{
-	return READ_ONCE(sk->sk_prot) == &udpmhost_prot;
-}
-
-/*
- * Sends to a host id: the first locator whose path works carries the
- * datagram. A local path failure moves on to the next locator within the
- * same call, so the application never sees a path die.
- */
-static int mhost_send_hostid(struct sock *sk, struct msghdr *msg, size_t len,
-			     const struct sockaddr_mhost *smh)
-{
-	struct mhost_net *mn = mhost_pernet(sock_net(sk));
-	struct mhost_locator *loc = NULL;
-	struct iov_iter saved;
-	struct mhost_host *host;
-	union mhost_addr dst;
-	int err = -EHOSTUNREACH;
-	unsigned int i;
-
-	host = mhost_host_get(mn, smh->smh_hid);
-	trace_mhost_hostid_resolve(sk, smh->smh_hid, host ? host->nlocs : 0);
-	if (!host) {
-		MHOST_INC_STATS(mn, tx_unreach);
-		return -EHOSTUNREACH;
-	}
-
-	/*
-	 * A failed attempt may have consumed data. Iteration never changes
-	 * the segments an iov_iter points to, so a copy restores it
-	 * (iov_iter_restore() is not exported).
-	 */
-	saved = msg->msg_iter;
-	for (i = 0; i < host->nlocs; i++) {
-		loc = &host->locs[i];
-		if (i) {
-			MHOST_INC_STATS(mn, tx_failover);
-			msg->msg_iter = saved;
-		}
-		err = mhost_loc_to_sockaddr(loc, smh->smh_port, &dst);
-		if (err >= 0)
-			err = mhost_send_to(sk, msg, len, &dst, err);
-		if (err >= 0) {
-			atomic_long_inc(&loc->tx_packets);
-			MHOST_INC_STATS(mn, tx_hostid);
-			break;
-		}
-		atomic_long_inc(&loc->tx_errors);
-		if (!mhost_path_failed(err))
-			break;
-		trace_mhost_failover(host->hid, i, loc->key.family,
-				     loc->key.addr, loc->addr_len, err);
-	}
-	if (err < 0 && mhost_path_failed(err))
-		MHOST_INC_STATS(mn, tx_unreach);
-	mhost_host_put(host);
-	return err;
 }
 
 static int mhost_sendmsg(struct socket *sock, struct msghdr *msg, size_t len)
@@ -531,23 +699,23 @@ static int mhost_sendmsg(struct socket *sock, struct msghdr *msg, size_t len)
 	} else {
 		dlen = mhost_peer_copy(mhost_sk(sk), &dst);
 		/* More data for a corked datagram needs no address. */
-		if (dlen == -EDESTADDRREQ && READ_ONCE(udp_sk(sk)->pending))
+		if (dlen == -EDESTADDRREQ &&
+		    READ_ONCE(udp_sk(mhost_tsk(sk))->pending))
 			dlen = 0;
 	}
 	if (dlen < 0)
 		return dlen;
-
-	if (sk->sk_shutdown & SEND_SHUTDOWN)
+	/* As UDP's sock_alloc_send_skb() does, for every network layer. */
+	if (READ_ONCE(sk->sk_shutdown) & SEND_SHUTDOWN)
 		return -EPIPE;
 
-	/* Autobind, as inet6_sendmsg() does. */
-	if (unlikely(inet_send_prepare(sk)))
-		return -EAGAIN;
+	err = mhost_autobind(sk);
+	if (!err)
+		err = mhost_sync_tsk(sk);
+	if (err)
+		return err;
 
-	if (dlen && dst.sa.sa_family == mhost_family)
-		err = mhost_send_hostid(sk, msg, len, &dst.mh);
-	else
-		err = mhost_send_to(sk, msg, len, &dst, dlen);
+	err = mhost_output(sk, msg, len, &dst, dlen);
 	msg->msg_name = name;
 	msg->msg_namelen = namelen;
 	return err;
@@ -584,7 +752,7 @@ static bool mhost_hostid_source(struct sock *sk, struct msghdr *msg,
 	return true;
 }
 
-/* Fills in the real source address of a received IP datagram. */
+/* The real source of a received IP datagram. */
 static void mhost_ip_source(struct sock *sk, struct msghdr *msg,
 			    struct sk_buff *skb, bool is_ip4)
 {
@@ -617,162 +785,120 @@ static void mhost_ip_source(struct sock *sk, struct msghdr *msg,
 static void mhost_l3_source(struct sock *sk, struct msghdr *msg,
 			    struct sk_buff *skb)
 {
-	const struct mhost_l3_cb *cb = mhost_l3_cb(skb);
+	const struct mhost_rx_cb *cb = mhost_rx_cb(skb);
 	struct sockaddr_mhost *smh;
 
 	if (cb->hid && READ_ONCE(mhost_sk(sk)->recv_hostid)) {
 		smh = (struct sockaddr_mhost *)msg->msg_name;
 		memset(smh, 0, sizeof(*smh));
 		smh->smh_family = mhost_family;
-		smh->smh_port = ((struct mhost_l3_sockaddr *)cb->addr)->port;
+		smh->smh_port = ((struct mhost_l3_sockaddr *)cb->l3.addr)->port;
 		smh->smh_hid = cb->hid;
 		msg->msg_namelen = sizeof(*smh);
 		return;
 	}
-	memcpy(msg->msg_name, cb->addr, cb->len);
-	msg->msg_namelen = cb->len;
-}
-
-static void mhost_ip_cmsgs(struct sock *sk, struct msghdr *msg,
-			   struct sk_buff *skb, bool is_ip4, int off)
-{
-	if (is_ip4) {
-		if (inet_sk(sk)->cmsg_flags)
-			ip_cmsg_recv_offset(msg, sk, skb,
-					    sizeof(struct udphdr), off);
-	} else if (inet6_sk(sk)->rxopt.all) {
-		ip6_datagram_recv_ctl(sk, msg, skb);
-	}
+	memcpy(msg->msg_name, cb->l3.addr, cb->l3.len);
+	msg->msg_namelen = cb->l3.len;
 }
 
 /*
- * Like udpv6_recvmsg(), except that the source of an IPv4 datagram is a
- * sockaddr_in rather than a v4-mapped sockaddr_in6: the application
- * sees the network layer the datagram really came over.
+ * The IP-level control messages the transport socket's options ask for,
+ * as a dual-stack UDPv6 socket gives them: IPv6 ones for IPv6
+ * datagrams; IPv4 ones, and IPV6_PKTINFO with a v4-mapped address, for
+ * IPv4 datagrams.
  */
+static void mhost_ip_cmsgs(struct sock *tsk, struct msghdr *msg,
+			   struct sk_buff *skb, bool is_ip4, int off)
+{
+	const struct ipv6_pinfo *np = inet6_sk(tsk);
+
+	if (!is_ip4) {
+		if (np->rxopt.all)
+			ip6_datagram_recv_ctl(tsk, msg, skb);
+		return;
+	}
+	if (np->rxopt.bits.rxinfo) {
+		struct in6_pktinfo info = {
+			.ipi6_ifindex = PKTINFO_SKB_CB(skb)->ipi_ifindex,
+		};
+
+		ipv6_addr_set_v4mapped(ip_hdr(skb)->daddr, &info.ipi6_addr);
+		put_cmsg(msg, SOL_IPV6, IPV6_PKTINFO, sizeof(info), &info);
+	}
+	if (mhost_inet_cmsg_flags(tsk))
+		ip_cmsg_recv_offset(msg, tsk, skb, sizeof(struct udphdr), off);
+}
+
 static int mhost_recvmsg(struct socket *sock, struct msghdr *msg, size_t len,
 			 int flags)
 {
-	struct sock *sk = sock->sk;
-	struct ipv6_pinfo *np = inet6_sk(sk);
-	int peeking = flags & MSG_PEEK;
-	bool checksum_valid = false;
-	struct udp_mib __percpu *mib;
+	struct sock *sk = sock->sk, *tsk = mhost_tsk(sk);
 	unsigned int ulen, copied;
 	struct sk_buff *skb;
-	bool is_ip4, is_l3;
+	bool is_ip4, slow;
 	int off, err, alen;
 
-	/* Error queue and path MTU notes are not datagrams: UDPv6's job. */
-	if (unlikely((flags & MSG_ERRQUEUE) ||
-		     (np->rxopt.bits.rxpmtu && READ_ONCE(np->rxpmtu)))) {
+	/* ICMP errors, timestamps, zerocopy notes: the transport's. */
+	if (flags & MSG_ERRQUEUE) {
 		alen = 0;
-		err = udpv6_prot_p->recvmsg(sk, msg, len, flags, &alen);
-		if (err >= 0)
+		err = mhost_ipv6_recv_error(tsk, msg, len, &alen);
+		if (err >= 0 && msg->msg_name)
 			msg->msg_namelen = alen;
 		return err;
 	}
 
-	sock_rps_record_flow(sk);
-
-try_again:
 	off = sk_peek_offset(sk, flags);
-	skb = __skb_recv_udp(sk, flags, &off, &err);
+	skb = __skb_recv_datagram(sk, &sk->sk_receive_queue, flags, &off,
+				  &err);
 	if (!skb)
 		return err;
 
-	is_ip4 = skb->protocol == htons(ETH_P_IP);
-	is_l3 = skb->protocol == htons(ETH_P_MHOST);
-	if (!is_ip4 && !is_l3 && inet6_is_jumbogram(skb))
-		ulen = skb->len;
-	else
-		ulen = udp_skb_len(skb);
+	ulen = skb->len;
 	copied = len;
 	if (copied > ulen - off)
 		copied = ulen - off;
 	else if (copied < ulen)
 		msg->msg_flags |= MSG_TRUNC;
 
-	mib = __UDPX_MIB(sk, is_ip4);
-
-	/* Verify the checksum first when not copying all of it. */
-	if (copied < ulen || peeking) {
-		checksum_valid = udp_skb_csum_unnecessary(skb) ||
-				 !__udp_lib_checksum_complete(skb);
-		if (!checksum_valid)
-			goto csum_copy_err;
-	}
-
-	if (checksum_valid || udp_skb_csum_unnecessary(skb)) {
-		if (udp_skb_is_linear(skb))
-			err = copy_linear_skb(skb, copied, off, &msg->msg_iter);
-		else
-			err = skb_copy_datagram_msg(skb, off, msg, copied);
-	} else {
-		err = skb_copy_and_csum_datagram_msg(skb, off, msg);
-		if (err == -EINVAL)
-			goto csum_copy_err;
-	}
+	err = skb_copy_datagram_msg(skb, off, msg, copied);
 	if (unlikely(err)) {
-		if (!peeking) {
-			atomic_inc(&sk->sk_drops);
-			if (!is_l3)
-				SNMP_INC_STATS(mib, UDP_MIB_INERRORS);
-		}
-		kfree_skb(skb);
+		skb_free_datagram(sk, skb);
 		return err;
-	}
-	if (!peeking && !is_l3) {
-		SNMP_INC_STATS(mib, UDP_MIB_INDATAGRAMS);
-		if (is_ip4)
-			MHOST_INC_STATS(mhost_pernet(sock_net(sk)), rx_ip4);
-		else
-			MHOST_INC_STATS(mhost_pernet(sock_net(sk)), rx_ip6);
-	}
-
-	if (trace_mhost_recv_enabled()) {
-		const struct mhost_l3_sockaddr *src;
-
-		src = (const struct mhost_l3_sockaddr *)mhost_l3_cb(skb)->addr;
-		if (is_l3)
-			trace_mhost_recv(sk, src->family, src->port, ulen);
-		else
-			trace_mhost_recv(sk, is_ip4 ? AF_INET : AF_INET6,
-					 udp_hdr(skb)->source, ulen);
 	}
 
 	sock_recv_cmsgs(msg, sk, skb);
-	if (is_l3) {
+	if (skb->protocol == htons(ETH_P_MHOST)) {
 		/* No IP control messages for a datagram that had no IP. */
 		if (msg->msg_name)
 			mhost_l3_source(sk, msg, skb);
+		trace_mhost_recv(sk, ((struct mhost_l3_sockaddr *)
+				      mhost_rx_cb(skb)->l3.addr)->family,
+				 ((struct mhost_l3_sockaddr *)
+				  mhost_rx_cb(skb)->l3.addr)->port, ulen);
 	} else {
+		is_ip4 = skb->protocol == htons(ETH_P_IP);
 		if (msg->msg_name)
 			mhost_ip_source(sk, msg, skb, is_ip4);
-		if (udp_test_bit(GRO_ENABLED, sk))
-			udp_cmsg_recv(msg, sk, skb);
-		mhost_ip_cmsgs(sk, msg, skb, is_ip4, off);
+		udp_cmsg_recv(msg, tsk, skb);
+		mhost_ip_cmsgs(tsk, msg, skb, is_ip4, off);
+		trace_mhost_recv(sk, is_ip4 ? AF_INET : AF_INET6,
+				 udp_hdr(skb)->source, ulen);
 	}
 
 	err = copied;
 	if (flags & MSG_TRUNC)
 		err = ulen;
 
-	skb_consume_udp(sk, skb, peeking ? -err : err);
-	return err;
-
-csum_copy_err:
-	if (!__sk_queue_drop_skb(sk, &udp_sk(sk)->reader_queue, skb, flags,
-				 udp_skb_destructor)) {
-		SNMP_INC_STATS(mib, UDP_MIB_CSUMERRORS);
-		SNMP_INC_STATS(mib, UDP_MIB_INERRORS);
+	if (unlikely(READ_ONCE(sk->sk_peek_off) >= 0)) {
+		slow = lock_sock_fast(sk);
+		if (flags & MSG_PEEK)
+			sk_peek_offset_fwd(sk, copied);
+		else
+			sk_peek_offset_bwd(sk, ulen);
+		unlock_sock_fast(sk, slow);
 	}
-	kfree_skb(skb);
-
-	/* Starting over for the next datagram; yield if needed. */
-	cond_resched();
-	msg->msg_flags &= ~MSG_TRUNC;
-	goto try_again;
+	skb_free_datagram(sk, skb);
+	return err;
 }
 
 /* Not const: .family follows the "family" parameter, set at init. */
@@ -785,8 +911,8 @@ static struct proto_ops mhost_dgram_ops __ro_after_init = {
 	.socketpair	= sock_no_socketpair,
 	.accept		= sock_no_accept,
 	.getname	= mhost_getname,
-	.poll		= udp_poll,
-	.ioctl		= inet6_ioctl,
+	.poll		= mhost_poll,
+	.ioctl		= mhost_ioctl,
 	.gettstamp	= sock_gettstamp,
 	.listen		= sock_no_listen,
 	.shutdown	= mhost_shutdown,
@@ -795,50 +921,14 @@ static struct proto_ops mhost_dgram_ops __ro_after_init = {
 	.sendmsg	= mhost_sendmsg,
 	.recvmsg	= mhost_recvmsg,
 	.mmap		= sock_no_mmap,
-	.sendpage	= sock_no_sendpage,
 	.set_peek_off	= sk_set_peek_off,
-#ifdef CONFIG_COMPAT
-	.compat_ioctl	= inet6_compat_ioctl,
-#endif
 };
-
-/* The parts of inet6_create() a UDPv6 socket needs, always dual-stack. */
-static void mhost_init_inet6(struct net *net, struct sock *sk)
-{
-	struct inet_sock *inet = inet_sk(sk);
-	struct ipv6_pinfo *np;
-
-	sk->sk_destruct = inet6_sock_destruct;
-	sk->sk_protocol = IPPROTO_UDP;
-	sk->sk_ipv6only = 0;
-	sk->sk_txrehash = READ_ONCE(net->core.sysctl_txrehash);
-
-	inet->pinet6 = np = &mhost_sk(sk)->inet6;
-	np->hop_limit = -1;
-	np->mcast_hops = IPV6_DEFAULT_MCASTHOPS;
-	np->mc_loop = 1;
-	np->mc_all = 1;
-	np->pmtudisc = IPV6_PMTUDISC_WANT;
-	np->repflow = net->ipv6.sysctl.flowlabel_reflect &
-		      FLOWLABEL_REFLECT_ESTABLISHED;
-
-	/* The IPv4 half, used for IPv4 peers. */
-	inet->uc_ttl = -1;
-	inet->mc_loop = 1;
-	inet->mc_ttl = 1;
-	inet->mc_index = 0;
-	RCU_INIT_POINTER(inet->mc_list, NULL);
-	inet->rcv_tos = 0;
-	if (READ_ONCE(net->ipv4.sysctl_ip_no_pmtu_disc))
-		inet->pmtudisc = IP_PMTUDISC_DONT;
-	else
-		inet->pmtudisc = IP_PMTUDISC_WANT;
-}
 
 static int mhost_create(struct net *net, struct socket *sock, int protocol,
 			int kern)
 {
-	struct mhost_net *mn;
+	struct mhost_net *mn = mhost_pernet(net);
+	struct mhost_sock *ms;
 	struct sock *sk;
 	int err;
 
@@ -847,31 +937,40 @@ static int mhost_create(struct net *net, struct socket *sock, int protocol,
 	if (protocol && protocol != IPPROTO_UDP)
 		return -EPROTONOSUPPORT;
 
-	sk = sk_alloc(net, PF_INET6, GFP_KERNEL, &udpmhost_prot, kern);
+	sk = sk_alloc(net, mhost_family, GFP_KERNEL, &udpmhost_prot, kern);
 	if (!sk)
 		return -ENOBUFS;
+	ms = mhost_sk(sk);
 
-	sock->state = SS_UNCONNECTED;
 	sock->ops = &mhost_dgram_ops;
 	sock_init_data(sock, sk);
-	mhost_init_inet6(net, sk);
+	sk->sk_protocol = IPPROTO_UDP;
+	sk->sk_destruct = mhost_sock_destruct;
+	/* The receive paths find sockets under RCU (route.c). */
+	sock_set_flag(sk, SOCK_RCU_FREE);
+#ifdef MHOST_HAVE_CUSTOM_SOCKOPT
+	/* SOL_SOCKET options come to mhost_setsockopt() too. */
+	set_bit(SOCK_CUSTOM_SOCKOPT, &sock->flags);
+#endif
 
-	err = sk->sk_prot->init(sk);
-	if (!err && !kern)
-		err = BPF_CGROUP_RUN_PROG_INET_SOCK(sk);
-	if (err) {
-		sk_common_release(sk);
-		sock->sk = NULL;
-		return err;
+	err = mhost_tsock_create(sk, kern);
+	if (err)
+		goto free;
+
+	err = xa_alloc_cyclic(&mn->socks, &ms->id, ms, xa_limit_32b,
+			      &mn->socks_next, GFP_KERNEL);
+	if (err < 0) {
+		mhost_tsock_release(ms);
+		goto free;
 	}
-
-	mn = mhost_pernet(net);
-	spin_lock_bh(&mn->socks_lock);
-	hlist_add_head(&mhost_sk(sk)->node, &mn->socks);
-	mn->nsocks++;
-	spin_unlock_bh(&mn->socks_lock);
+	atomic_inc(&mn->nsocks);
 	trace_mhost_sock_create(sk);
 	return 0;
+
+free:
+	sock->sk = NULL;
+	sk_free(sk);
+	return err;
 }
 
 static struct net_proto_family mhost_family_ops __ro_after_init = {
@@ -880,16 +979,29 @@ static struct net_proto_family mhost_family_ops __ro_after_init = {
 	.owner	= THIS_MODULE,
 };
 
+int mhost_socks_net_init(struct mhost_net *mn)
+{
+	xa_init_flags(&mn->socks, XA_FLAGS_ALLOC);
+	atomic_set(&mn->nsocks, 0);
+	return 0;
+}
+
+void mhost_socks_net_exit(struct mhost_net *mn)
+{
+	/* Sockets hold their namespace: none is left. */
+	WARN_ON_ONCE(!xa_empty(&mn->socks));
+	xa_destroy(&mn->socks);
+}
+
 int __init mhost_sock_init(void)
 {
 	int err;
 
 	BUILD_BUG_ON(sizeof(struct sockaddr_mhost) != 16);
 	BUILD_BUG_ON(sizeof(union mhost_addr) > sizeof(struct sockaddr_storage));
-
-	err = mhost_borrow_udpv6();
-	if (err)
-		return err;
+	/* The control block must leave SOCK_SKB_CB (drop counts) alone. */
+	BUILD_BUG_ON(sizeof(struct mhost_rx_cb) >
+		     sizeof_field(struct sk_buff, cb) - sizeof(struct sock_skb_cb));
 
 	err = proto_register(&udpmhost_prot, 1);
 	if (err)

@@ -48,11 +48,15 @@ static int __net_init mhost_net_init(struct net *net)
 	mn->stats = alloc_percpu(struct mhost_pcpu_stats);
 	if (!mn->stats)
 		return -ENOMEM;
-	spin_lock_init(&mn->socks_lock);
-	INIT_HLIST_HEAD(&mn->socks);
+	mhost_ports_net_init(mn);
+	mhost_socks_net_init(mn);
+	/* Control plane (device.c, hosts.c). */
+	mhost_devs_net_init(net, mn);
 	err = mhost_hosts_net_init(mn);
-	if (err)
+	if (err) {
+		mhost_devs_net_exit(mn);
 		free_percpu(mn->stats);
+	}
 	return err;
 }
 
@@ -60,15 +64,25 @@ static void __net_exit mhost_net_exit(struct net *net)
 {
 	struct mhost_net *mn = mhost_pernet(net);
 
+	/* Control plane (hosts.c, device.c). */
 	mhost_hosts_net_exit(mn);
+	mhost_devs_net_exit(mn);
+	mhost_socks_net_exit(mn);
 	free_percpu(mn->stats);
 }
 
+static void __net_exit mhost_net_exit_batch(struct list_head *net_list)
+{
+	/* Control plane (hosts.c): before the namespaces' state is freed. */
+	mhost_hosts_net_exit_batch();
+}
+
 static struct pernet_operations mhost_net_ops = {
-	.init	= mhost_net_init,
-	.exit	= mhost_net_exit,
-	.id	= &mhost_net_id,
-	.size	= sizeof(struct mhost_net),
+	.init		= mhost_net_init,
+	.exit		= mhost_net_exit,
+	.exit_batch	= mhost_net_exit_batch,
+	.id		= &mhost_net_id,
+	.size		= sizeof(struct mhost_net),
 };
 
 static int __init mhost_init(void)
@@ -89,25 +103,32 @@ static int __init mhost_init(void)
 	if (err)
 		goto err_hosts;
 
-	err = mhost_l3_init();
+	err = mhost_route_init();
 	if (err)
 		goto err_pernet;
 
 	err = mhost_nl_init();
 	if (err)
-		goto err_l3;
+		goto err_route;
+
+	/* Control plane (device.c): after netlink, which it announces to. */
+	err = mhost_dev_init();
+	if (err)
+		goto err_nl;
 
 	/* Last: once the family is registered, sockets can be created. */
 	err = mhost_sock_init();
 	if (err)
-		goto err_nl;
+		goto err_dev;
 
 	return 0;
 
+err_dev:
+	mhost_dev_exit();
 err_nl:
 	mhost_nl_exit();
-err_l3:
-	mhost_l3_exit();
+err_route:
+	mhost_route_exit();
 err_pernet:
 	unregister_pernet_subsys(&mhost_net_ops);
 err_hosts:
@@ -118,8 +139,9 @@ err_hosts:
 static void __exit mhost_exit(void)
 {
 	mhost_sock_exit();
+	mhost_dev_exit();
 	mhost_nl_exit();
-	mhost_l3_exit();
+	mhost_route_exit();
 	unregister_pernet_subsys(&mhost_net_ops);
 	mhost_hosts_exit();
 }

@@ -8,6 +8,7 @@
 
 #include <linux/netdevice.h>
 #include <linux/rhashtable.h>
+#include <linux/rtnetlink.h>
 #include <linux/slab.h>
 #include <net/genetlink.h>
 #include <net/ipv6.h>
@@ -29,15 +30,31 @@ static const struct nla_policy mhost_loc_policy[MHOST_LOC_A_MAX + 1] = {
 	[MHOST_LOC_A_TX_ERRORS]		= { .type = NLA_REJECT },
 };
 
-static const struct nla_policy mhost_policy[MHOST_A_MAX + 1] = {
+static const struct nla_policy mhost_dev_policy[MHOST_DEV_A_MAX + 1] = {
+	[MHOST_DEV_A_IFINDEX]	= { .type = NLA_U32 },
+	[MHOST_DEV_A_NAME]	= { .type = NLA_REJECT },
+	[MHOST_DEV_A_L3]	= NLA_POLICY_MAX(NLA_U8, 1),
+};
+
+/*
+ * Each command has a policy of its own, so that an attribute it does not
+ * take is refused ("Unsupported attribute") rather than ignored. Commands
+ * that take none get the core's reject-all policy.
+ */
+static const struct nla_policy mhost_host_new_policy[MHOST_A_MAX + 1] = {
 	[MHOST_A_HOST_ID]	= { .type = NLA_U32 },
 	[MHOST_A_HOST_LOCATORS]	= NLA_POLICY_NESTED_ARRAY(mhost_loc_policy),
-	[MHOST_A_PROTO]		= { .type = NLA_REJECT },
-	[MHOST_A_SOCK]		= { .type = NLA_REJECT },
-	[MHOST_A_STATS]		= { .type = NLA_REJECT },
 	[MHOST_A_HOST_FLAGS]	= NLA_POLICY_MASK(NLA_U32, MHOST_HOST_F_CREATE |
 						  MHOST_HOST_F_REPLACE |
 						  MHOST_HOST_F_APPEND),
+};
+
+static const struct nla_policy mhost_host_id_policy[MHOST_A_MAX + 1] = {
+	[MHOST_A_HOST_ID]	= { .type = NLA_U32 },
+};
+
+static const struct nla_policy mhost_dev_req_policy[MHOST_A_MAX + 1] = {
+	[MHOST_A_DEV]		= NLA_POLICY_NESTED(mhost_dev_policy),
 };
 
 static struct genl_family mhost_genl_family;
@@ -111,6 +128,7 @@ static int mhost_nl_parse_locator(struct net *net, const struct nlattr *nla,
 	nla_memcpy(loc->key.addr, tb[MHOST_LOC_A_ADDR], len);
 	if (tb[MHOST_LOC_A_PORT])
 		loc->port = htons(nla_get_u16(tb[MHOST_LOC_A_PORT]));
+	loc->key.port = loc->port;
 
 	if (tb[MHOST_LOC_A_IFINDEX]) {
 		ifindex = nla_get_u32(tb[MHOST_LOC_A_IFINDEX]);
@@ -142,46 +160,58 @@ static int mhost_nl_parse_locator(struct net *net, const struct nlattr *nla,
 	return 0;
 }
 
-/* Parses MHOST_A_HOST_LOCATORS into @locs; returns how many. */
+/* Where each parsed locator came from, for extack. */
+struct mhost_nl_locs {
+	struct mhost_locator	locs[MHOST_MAX_LOCATORS];
+	const struct nlattr	*attrs[MHOST_MAX_LOCATORS];
+	int			n;
+};
+
+/* Parses MHOST_A_HOST_LOCATORS into @p. */
 static int mhost_nl_parse_locators(struct genl_info *info,
-				   struct mhost_locator *locs)
+				   struct mhost_nl_locs *p)
 {
 	struct nlattr *list = info->attrs[MHOST_A_HOST_LOCATORS];
 	struct nlattr *nla;
-	int n = 0, rem, err, i;
+	int rem, err, i;
 
 	if (!list) {
 		NL_SET_ERR_MSG(info->extack, "missing locators");
 		return -EINVAL;
 	}
 
+	p->n = 0;
 	nla_for_each_nested(nla, list, rem) {
-		if (n == MHOST_MAX_LOCATORS) {
+		/* NLA_POLICY_NESTED_ARRAY checks the entries, not their type. */
+		if (nla_type(nla) != MHOST_A_LOCATOR) {
+			NL_SET_ERR_MSG_ATTR(info->extack, nla,
+					    "locator list entries must be MHOST_A_LOCATOR");
+			return -EINVAL;
+		}
+		if (p->n == MHOST_MAX_LOCATORS) {
 			NL_SET_ERR_MSG_ATTR(info->extack, nla,
 					    "too many locators");
 			return -E2BIG;
 		}
 		err = mhost_nl_parse_locator(genl_info_net(info), nla,
-					     &locs[n], info->extack);
+					     &p->locs[p->n], info->extack);
 		if (err)
 			return err;
-		for (i = 0; i < n; i++) {
-			if (!memcmp(&locs[i].key, &locs[n].key,
-				    sizeof(locs[n].key)) &&
-			    locs[i].port == locs[n].port) {
+		for (i = 0; i < p->n; i++) {
+			if (mhost_loc_same(&p->locs[i], &p->locs[p->n])) {
 				NL_SET_ERR_MSG_ATTR(info->extack, nla,
 						    "duplicate locator");
 				return -EINVAL;
 			}
 		}
-		n++;
+		p->attrs[p->n++] = nla;
 	}
-	if (!n) {
+	if (!p->n) {
 		NL_SET_ERR_MSG_ATTR(info->extack, list,
 				    "a host needs at least one locator");
 		return -EINVAL;
 	}
-	return n;
+	return 0;
 }
 
 static int mhost_nl_put_locator(struct sk_buff *skb,
@@ -209,6 +239,21 @@ static int mhost_nl_put_locator(struct sk_buff *skb,
 	}
 	nla_nest_end(skb, nest);
 	return 0;
+}
+
+/* The size of a host's message, so that it is allocated to fit. */
+static size_t mhost_nl_host_size(const struct mhost_host *host)
+{
+	size_t loc = nla_total_size(0) +		/* MHOST_A_LOCATOR */
+		     nla_total_size(sizeof(u16)) +	/* FAMILY */
+		     nla_total_size(MHOST_ADDR_MAX) +	/* ADDR */
+		     nla_total_size(sizeof(u16)) +	/* PORT */
+		     nla_total_size(sizeof(u32)) +	/* IFINDEX */
+		     2 * nla_total_size_64bit(sizeof(u64));	/* TX_* */
+
+	return genlmsg_msg_size(nla_total_size(sizeof(u32)) +	/* HOST_ID */
+				nla_total_size(0) +	/* HOST_LOCATORS */
+				host->nlocs * loc);
 }
 
 static int mhost_nl_fill_host(struct sk_buff *skb,
@@ -244,35 +289,73 @@ cancel:
 	return -EMSGSIZE;
 }
 
-/* Tells the "events" group; a change is never undone for want of it. */
-static void mhost_nl_notify(struct net *net, const struct mhost_host *host,
-			    u8 cmd)
+/*
+ * Sends an event to the "events" group of @net, and to the requester if
+ * @info is the request that caused it and asked for an echo
+ * (NLM_F_ECHO). A change is never undone for want of memory to announce
+ * it; the listeners learn that they missed one (ENOBUFS) instead.
+ */
+static void mhost_nl_event(struct net *net, struct genl_info *info,
+			   size_t size,
+			   int (*fill)(struct sk_buff *skb, const void *arg,
+				       u32 portid, u32 seq, u8 cmd),
+			   const void *arg, u8 cmd)
 {
 	struct sk_buff *skb;
-	void *hdr;
+	int err;
 
 	if (!genl_has_listeners(&mhost_genl_family, net,
-				MHOST_MCGRP_EVENTS_IDX))
+				MHOST_MCGRP_EVENTS_IDX) &&
+	    !(info && nlmsg_report(info->nlhdr)))
 		return;
 
-	skb = genlmsg_new(NLMSG_GOODSIZE, GFP_KERNEL);
+	skb = genlmsg_new(size, GFP_KERNEL);
 	if (!skb)
-		return;
-
-	if (host) {
-		if (mhost_nl_fill_host(skb, host, 0, 0, 0, cmd, NULL))
-			goto free;
-	} else {
-		hdr = genlmsg_put(skb, 0, 0, &mhost_genl_family, 0, cmd);
-		if (!hdr)
-			goto free;
-		genlmsg_end(skb, hdr);
+		goto err;
+	/* An echo must match its request. */
+	err = info ? fill(skb, arg, info->snd_portid, info->snd_seq, cmd) :
+		     fill(skb, arg, 0, 0, cmd);
+	if (err) {
+		nlmsg_free(skb);
+		goto err;
 	}
-	genlmsg_multicast_netns(&mhost_genl_family, net, skb, 0,
-				MHOST_MCGRP_EVENTS_IDX, GFP_KERNEL);
+	if (info)
+		genl_notify(&mhost_genl_family, skb, info,
+			    MHOST_MCGRP_EVENTS_IDX, GFP_KERNEL);
+	else
+		genlmsg_multicast_netns(&mhost_genl_family, net, skb, 0,
+					MHOST_MCGRP_EVENTS_IDX, GFP_KERNEL);
 	return;
-free:
-	nlmsg_free(skb);
+err:
+	genl_set_err(&mhost_genl_family, net, 0, MHOST_MCGRP_EVENTS_IDX,
+		     -ENOBUFS);
+}
+
+static int mhost_nl_fill_host_event(struct sk_buff *skb, const void *host,
+				    u32 portid, u32 seq, u8 cmd)
+{
+	void *hdr;
+
+	if (host)
+		return mhost_nl_fill_host(skb, host, portid, seq, 0, cmd, NULL);
+	hdr = genlmsg_put(skb, portid, seq, &mhost_genl_family, 0, cmd);
+	if (!hdr)
+		return -EMSGSIZE;
+	genlmsg_end(skb, hdr);
+	return 0;
+}
+
+/*
+ * Announces a change of the host table: HOST_NEW with @host as it now is,
+ * HOST_DEL, or HOST_FLUSH (@host NULL). Under hosts_lock, so that the
+ * events come in the order of the changes.
+ */
+void mhost_nl_host_event(struct net *net, const struct mhost_host *host,
+			 u8 cmd, struct genl_info *info)
+{
+	mhost_nl_event(net, info,
+		       host ? mhost_nl_host_size(host) : genlmsg_msg_size(0),
+		       mhost_nl_fill_host_event, host, cmd);
 }
 
 static void mhost_copy_locator(struct mhost_locator *dst,
@@ -285,15 +368,51 @@ static void mhost_copy_locator(struct mhost_locator *dst,
 	dst->ifindex = src->ifindex;
 }
 
+/*
+ * Builds the host @hid will be: @old's locators first when appending,
+ * then the new ones, each once. Under hosts_lock.
+ */
+static struct mhost_host *mhost_nl_build_host(struct mhost_net *mn, u32 hid,
+					      struct mhost_host *old,
+					      bool append,
+					      const struct mhost_nl_locs *p,
+					      struct netlink_ext_ack *extack)
+{
+	unsigned int first = old && append ? old->nlocs : 0;
+	struct mhost_host *new;
+	unsigned int i, j;
+
+	for (i = 0; i < p->n; i++) {
+		for (j = 0; j < first; j++) {
+			if (mhost_loc_same(&p->locs[i], &old->locs[j])) {
+				NL_SET_ERR_MSG_ATTR(extack, p->attrs[i],
+						    "duplicate locator: the host has it already");
+				return ERR_PTR(-EEXIST);
+			}
+		}
+	}
+	if (first + p->n > MHOST_MAX_LOCATORS) {
+		NL_SET_ERR_MSG(extack, "too many locators");
+		return ERR_PTR(-E2BIG);
+	}
+	new = mhost_host_alloc(mn, hid, first + p->n);
+	if (!new)
+		return ERR_PTR(-ENOMEM);
+	for (i = 0; i < first; i++)
+		mhost_copy_locator(&new->locs[i], &old->locs[i]);
+	for (i = 0; i < p->n; i++)
+		mhost_copy_locator(&new->locs[first + i], &p->locs[i]);
+	return new;
+}
+
 static int mhost_nl_host_new(struct sk_buff *skb, struct genl_info *info)
 {
 	struct net *net = genl_info_net(info);
 	struct mhost_net *mn = mhost_pernet(net);
-	struct mhost_host *old, *new = NULL;
-	struct mhost_locator *locs;
-	unsigned int i, first;
+	struct mhost_host *old, *new;
+	struct mhost_nl_locs *p;
 	u32 hid, flags = 0;
-	int n, err;
+	int err;
 
 	err = mhost_nl_get_hid(info, &hid);
 	if (err)
@@ -306,15 +425,14 @@ static int mhost_nl_host_new(struct sk_buff *skb, struct genl_info *info)
 		return -EINVAL;
 	}
 
-	locs = kcalloc(MHOST_MAX_LOCATORS, sizeof(*locs), GFP_KERNEL);
-	if (!locs)
+	p = kmalloc(sizeof(*p), GFP_KERNEL);
+	if (!p)
 		return -ENOMEM;
-	n = mhost_nl_parse_locators(info, locs);
-	if (n < 0) {
-		err = n;
+	err = mhost_nl_parse_locators(info, p);
+	if (err)
 		goto out_free;
-	}
 
+	mutex_lock(&mn->ops_lock);
 	mutex_lock(&mn->hosts_lock);
 	old = mhost_host_find(mn, hid);
 	err = -EEXIST;
@@ -329,32 +447,27 @@ static int mhost_nl_host_new(struct sk_buff *skb, struct genl_info *info)
 		goto out_unlock;
 	}
 
-	first = old && (flags & MHOST_HOST_F_APPEND) ? old->nlocs : 0;
-	err = -E2BIG;
-	if (first + n > MHOST_MAX_LOCATORS) {
-		NL_SET_ERR_MSG(info->extack, "too many locators");
+	/* Parsing found the devices; they may have gone since. */
+	err = -ENODEV;
+	if (!mhost_devs_present(mn, p->locs, p->n)) {
+		NL_SET_ERR_MSG(info->extack,
+			       "the device of a locator went away");
 		goto out_unlock;
 	}
-	err = -ENOMEM;
-	new = mhost_host_alloc(hid, first + n);
-	if (!new)
+	new = mhost_nl_build_host(mn, hid, old, flags & MHOST_HOST_F_APPEND,
+				  p, info->extack);
+	err = PTR_ERR_OR_ZERO(new);
+	if (err)
 		goto out_unlock;
-	for (i = 0; i < first; i++)
-		mhost_copy_locator(&new->locs[i], &old->locs[i]);
-	for (i = 0; i < n; i++)
-		mhost_copy_locator(&new->locs[first + i], &locs[i]);
-
 	err = mhost_host_publish(mn, new, old);
-	if (err) {
-		mhost_host_free(new);
-		goto out_unlock;
-	}
-	mhost_nl_notify(net, new, MHOST_CMD_HOST_NEW);
+	if (!err)
+		mhost_nl_host_event(net, new, MHOST_CMD_HOST_NEW, info);
 
 out_unlock:
 	mutex_unlock(&mn->hosts_lock);
+	mutex_unlock(&mn->ops_lock);
 out_free:
-	kfree(locs);
+	kfree(p);
 	return err;
 }
 
@@ -370,16 +483,18 @@ static int mhost_nl_host_del(struct sk_buff *skb, struct genl_info *info)
 	if (err)
 		return err;
 
+	mutex_lock(&mn->ops_lock);
 	mutex_lock(&mn->hosts_lock);
 	host = mhost_host_find(mn, hid);
 	if (host) {
-		mhost_nl_notify(net, host, MHOST_CMD_HOST_DEL);
+		mhost_nl_host_event(net, host, MHOST_CMD_HOST_DEL, info);
 		mhost_host_unlink(mn, host);
 	} else {
 		NL_SET_ERR_MSG(info->extack, "no such host");
 		err = -ENOENT;
 	}
 	mutex_unlock(&mn->hosts_lock);
+	mutex_unlock(&mn->ops_lock);
 	return err;
 }
 
@@ -402,7 +517,7 @@ static int mhost_nl_host_get(struct sk_buff *skb, struct genl_info *info)
 	}
 
 	err = -ENOMEM;
-	msg = genlmsg_new(NLMSG_GOODSIZE, GFP_KERNEL);
+	msg = genlmsg_new(mhost_nl_host_size(host), GFP_KERNEL);
 	if (!msg)
 		goto out;
 	err = mhost_nl_fill_host(msg, host, info->snd_portid, info->snd_seq,
@@ -477,16 +592,206 @@ static int mhost_nl_host_dump(struct sk_buff *skb, struct netlink_callback *cb)
 	return err ?: skb->len;
 }
 
+/*
+ * A flush of a million hosts takes a while: it holds only this
+ * namespace's locks (the family runs with parallel_ops), and those only
+ * in batches (hosts.c).
+ */
 static int mhost_nl_host_flush(struct sk_buff *skb, struct genl_info *info)
 {
 	struct net *net = genl_info_net(info);
 	struct mhost_net *mn = mhost_pernet(net);
 
-	mutex_lock(&mn->hosts_lock);
+	mutex_lock(&mn->ops_lock);
 	mhost_hosts_flush(mn);
-	mhost_nl_notify(net, NULL, MHOST_CMD_HOST_FLUSH);
+	mutex_lock(&mn->hosts_lock);
+	mhost_nl_host_event(net, NULL, MHOST_CMD_HOST_FLUSH, info);
 	mutex_unlock(&mn->hosts_lock);
+	mutex_unlock(&mn->ops_lock);
 	return 0;
+}
+
+/* ---- devices ---- */
+
+struct mhost_nl_dev {
+	int		ifindex;
+	const char	*name;
+	unsigned long	flags;
+};
+
+static size_t mhost_nl_dev_size(void)
+{
+	return genlmsg_msg_size(nla_total_size(0) +	/* MHOST_A_DEV */
+				nla_total_size(sizeof(u32)) +	/* IFINDEX */
+				nla_total_size(IFNAMSIZ) +	/* NAME */
+				nla_total_size(sizeof(u8)));	/* L3 */
+}
+
+static int mhost_nl_fill_dev(struct sk_buff *skb, const struct mhost_nl_dev *d,
+			     u32 portid, u32 seq, int flags, u8 cmd,
+			     struct netlink_callback *cb)
+{
+	struct nlattr *nest;
+	void *hdr;
+
+	hdr = genlmsg_put(skb, portid, seq, &mhost_genl_family, flags, cmd);
+	if (!hdr)
+		return -EMSGSIZE;
+	if (cb)
+		genl_dump_check_consistent(cb, hdr);
+	nest = nla_nest_start(skb, MHOST_A_DEV);
+	if (!nest ||
+	    nla_put_u32(skb, MHOST_DEV_A_IFINDEX, d->ifindex) ||
+	    nla_put_string(skb, MHOST_DEV_A_NAME, d->name) ||
+	    nla_put_u8(skb, MHOST_DEV_A_L3, !!(d->flags & MHOST_DEV_F_L3))) {
+		genlmsg_cancel(skb, hdr);
+		return -EMSGSIZE;
+	}
+	nla_nest_end(skb, nest);
+	genlmsg_end(skb, hdr);
+	return 0;
+}
+
+static int mhost_nl_fill_dev_event(struct sk_buff *skb, const void *d,
+				   u32 portid, u32 seq, u8 cmd)
+{
+	return mhost_nl_fill_dev(skb, d, portid, seq, 0, cmd, NULL);
+}
+
+/* Announces a DEV_SET (@dev as it now is) or DEV_DEL. Under RTNL. */
+void mhost_nl_dev_event(struct net *net, const struct net_device *dev,
+			unsigned long flags, u8 cmd, struct genl_info *info)
+{
+	struct mhost_nl_dev d = {
+		.ifindex = dev->ifindex, .name = dev->name, .flags = flags,
+	};
+
+	mhost_nl_event(net, info, mhost_nl_dev_size(),
+		       mhost_nl_fill_dev_event, &d, cmd);
+}
+
+/* The device MHOST_A_DEV names, under RTNL; NULL and extack if none. */
+static struct net_device *mhost_nl_get_dev(struct genl_info *info,
+					   struct nlattr **tb)
+{
+	struct nlattr *nest = info->attrs[MHOST_A_DEV];
+	struct net_device *dev;
+	int err;
+
+	ASSERT_RTNL();
+
+	if (!nest) {
+		NL_SET_ERR_MSG(info->extack, "missing device");
+		return ERR_PTR(-EINVAL);
+	}
+	err = nla_parse_nested(tb, MHOST_DEV_A_MAX, nest, mhost_dev_policy,
+			       info->extack);
+	if (err)
+		return ERR_PTR(err);
+	if (!tb[MHOST_DEV_A_IFINDEX]) {
+		NL_SET_ERR_MSG_ATTR(info->extack, nest, "missing device ifindex");
+		return ERR_PTR(-EINVAL);
+	}
+	dev = __dev_get_by_index(genl_info_net(info),
+				 nla_get_u32(tb[MHOST_DEV_A_IFINDEX]));
+	if (!dev) {
+		NL_SET_ERR_MSG_ATTR(info->extack, tb[MHOST_DEV_A_IFINDEX],
+				    "no such device");
+		return ERR_PTR(-ENODEV);
+	}
+	return dev;
+}
+
+static int mhost_nl_dev_set(struct sk_buff *skb, struct genl_info *info)
+{
+	struct net *net = genl_info_net(info);
+	struct mhost_net *mn = mhost_pernet(net);
+	struct nlattr *tb[MHOST_DEV_A_MAX + 1];
+	struct net_device *dev;
+	unsigned long flags;
+	int err;
+
+	rtnl_lock();
+	dev = mhost_nl_get_dev(info, tb);
+	err = PTR_ERR_OR_ZERO(dev);
+	if (err)
+		goto out;
+	if (!tb[MHOST_DEV_A_L3]) {
+		NL_SET_ERR_MSG_ATTR(info->extack, info->attrs[MHOST_A_DEV],
+				    "nothing to set");
+		err = -EINVAL;
+		goto out;
+	}
+	flags = mhost_dev_flags(mn, dev->ifindex) & ~MHOST_DEV_F_L3;
+	if (nla_get_u8(tb[MHOST_DEV_A_L3]))
+		flags |= MHOST_DEV_F_L3;
+	err = mhost_dev_set(mn, dev, flags);
+	if (err > 0)
+		mhost_nl_dev_event(net, dev, flags, MHOST_CMD_DEV_SET, info);
+out:
+	rtnl_unlock();
+	return err < 0 ? err : 0;
+}
+
+static int mhost_nl_dev_get(struct sk_buff *skb, struct genl_info *info)
+{
+	struct mhost_net *mn = mhost_pernet(genl_info_net(info));
+	struct nlattr *tb[MHOST_DEV_A_MAX + 1];
+	struct net_device *dev;
+	struct mhost_nl_dev d;
+	struct sk_buff *msg;
+	int err;
+
+	msg = genlmsg_new(mhost_nl_dev_size(), GFP_KERNEL);
+	if (!msg)
+		return -ENOMEM;
+	rtnl_lock();
+	dev = mhost_nl_get_dev(info, tb);
+	err = PTR_ERR_OR_ZERO(dev);
+	if (!err) {
+		d.ifindex = dev->ifindex;
+		d.name = dev->name;
+		d.flags = mhost_dev_flags(mn, dev->ifindex);
+		err = mhost_nl_fill_dev(msg, &d, info->snd_portid,
+					info->snd_seq, 0, MHOST_CMD_DEV_GET,
+					NULL);
+	}
+	rtnl_unlock();
+	if (err) {
+		nlmsg_free(msg);
+		return err;
+	}
+	return genlmsg_reply(msg, info);
+}
+
+/* The enabled devices, in ifindex order, resuming at cb->args[0]. */
+static int mhost_nl_dev_dump(struct sk_buff *skb, struct netlink_callback *cb)
+{
+	struct net *net = sock_net(cb->skb->sk);
+	struct mhost_net *mn = mhost_pernet(net);
+	unsigned long ifindex;
+	struct net_device *dev;
+	struct mhost_nl_dev d;
+	void *entry;
+
+	/* Names are stable under RTNL, which device changes hold. */
+	rtnl_lock();
+	cb->seq = READ_ONCE(mn->devs_gen);
+	xa_for_each_start(&mn->devs, ifindex, entry, cb->args[0]) {
+		dev = __dev_get_by_index(net, ifindex);
+		if (WARN_ON_ONCE(!dev))
+			continue;
+		d.ifindex = ifindex;
+		d.name = dev->name;
+		d.flags = xa_to_value(entry);
+		if (mhost_nl_fill_dev(skb, &d, NETLINK_CB(cb->skb).portid,
+				      cb->nlh->nlmsg_seq, NLM_F_MULTI,
+				      MHOST_CMD_DEV_GET, cb))
+			break;
+		cb->args[0] = ifindex + 1;
+	}
+	rtnl_unlock();
+	return skb->len;
 }
 
 /* The built-in network layers; plugged-in ones follow them. */
@@ -523,6 +828,8 @@ void mhost_nl_stats(struct net *net, struct mhost_pcpu_stats *sum)
 		sum->rx_l3_bad_len += READ_ONCE(s->rx_l3_bad_len);
 		sum->rx_l3_truncated += READ_ONCE(s->rx_l3_truncated);
 		sum->rx_l3_no_socket += READ_ONCE(s->rx_l3_no_socket);
+		sum->rx_l3_bad_csum += READ_ONCE(s->rx_l3_bad_csum);
+		sum->rx_l3_dev_disabled += READ_ONCE(s->rx_l3_dev_disabled);
 	}
 }
 
@@ -556,17 +863,19 @@ static int mhost_nl_fill_proto(struct sk_buff *skb,
 	return 0;
 }
 
-/* Plugged protocols count across namespaces: they register globally. */
+/* Protocols register globally; each namespace counts its own datagrams. */
 static int mhost_nl_fill_l3_proto(struct sk_buff *skb,
 				  struct netlink_callback *cb,
 				  const struct mhost_proto *proto)
 {
+	struct mhost_net *mn = mhost_pernet(sock_net(cb->skb->sk));
+	u64 tx, rx;
+
+	mhost_proto_counters(mn, proto, &tx, &rx);
 	return mhost_nl_fill_proto(skb, cb, proto->family, proto->name,
 				   proto->owner ? module_name(proto->owner) :
 						  "kernel",
-				   proto->addr_len,
-				   atomic_long_read(&proto->tx_packets),
-				   atomic_long_read(&proto->rx_packets));
+				   proto->addr_len, tx, rx);
 }
 
 static int mhost_nl_proto_dump(struct sk_buff *skb, struct netlink_callback *cb)
@@ -594,32 +903,31 @@ static int mhost_nl_proto_dump(struct sk_buff *skb, struct netlink_callback *cb)
 static int mhost_nl_fill_sock(struct sk_buff *skb, struct sock *sk,
 			      struct netlink_callback *cb)
 {
+	struct mhost_sock *ms = mhost_sk(sk);
 	struct mhost_peer *peer;
 	struct nlattr *nest;
 	u32 peer_hid = 0;
 	void *hdr;
 
-	rcu_read_lock();
-	peer = rcu_dereference(mhost_sk(sk)->peer);
+	peer = rcu_dereference(ms->peer);
 	if (peer && peer->addr.sa.sa_family == mhost_family)
 		peer_hid = peer->addr.mh.smh_hid;
-	rcu_read_unlock();
 
 	hdr = genlmsg_put(skb, NETLINK_CB(cb->skb).portid, cb->nlh->nlmsg_seq,
 			  &mhost_genl_family, NLM_F_MULTI, MHOST_CMD_SOCK_GET);
 	if (!hdr)
 		return -EMSGSIZE;
 	nest = nla_nest_start(skb, MHOST_A_SOCK);
+	/* What is sent waits in the transport socket. */
 	if (!nest ||
-	    nla_put_u16(skb, MHOST_SOCK_A_PORT,
-			ntohs(READ_ONCE(inet_sk(sk)->inet_sport))) ||
+	    nla_put_u16(skb, MHOST_SOCK_A_PORT, ntohs(READ_ONCE(ms->port))) ||
 	    nla_put_u32(skb, MHOST_SOCK_A_UID,
 			from_kuid_munged(sk_user_ns(NETLINK_CB(cb->skb).sk),
-					 sock_i_uid(sk))) ||
+					 mhost_sock_uid(sk))) ||
 	    nla_put_u64_64bit(skb, MHOST_SOCK_A_INODE, sock_i_ino(sk),
 			      MHOST_SOCK_A_PAD) ||
 	    nla_put_u32(skb, MHOST_SOCK_A_RMEM, sk_rmem_alloc_get(sk)) ||
-	    nla_put_u32(skb, MHOST_SOCK_A_WMEM, sk_wmem_alloc_get(sk)) ||
+	    nla_put_u32(skb, MHOST_SOCK_A_WMEM, sk_wmem_alloc_get(ms->tsk)) ||
 	    nla_put_u32(skb, MHOST_SOCK_A_DROPS, atomic_read(&sk->sk_drops)) ||
 	    (peer_hid &&
 	     nla_put_u32(skb, MHOST_SOCK_A_PEER_HOST_ID, peer_hid))) {
@@ -631,24 +939,31 @@ static int mhost_nl_fill_sock(struct sk_buff *skb, struct sock *sk,
 	return 0;
 }
 
+/*
+ * Sockets by id, resuming after the last one sent: each message costs
+ * O(log n) to find its place. Sockets come and go while a dump spans
+ * messages: best effort, as inet_diag.
+ */
 static int mhost_nl_sock_dump(struct sk_buff *skb, struct netlink_callback *cb)
 {
 	struct mhost_net *mn = mhost_pernet(sock_net(cb->skb->sk));
-	long skip = cb->args[0], i = 0;
+	unsigned long id = cb->args[0];
 	struct mhost_sock *ms;
 
-	/* Sockets come and go while a dump spans messages: best effort. */
-	spin_lock_bh(&mn->socks_lock);
-	hlist_for_each_entry(ms, &mn->socks, node) {
-		if (i++ < skip)
-			continue;
-		if (mhost_nl_fill_sock(skb, &ms->udp.inet.sk, cb)) {
-			i--;
-			break;
+	/* args[1]: every socket was sent. */
+	if (cb->args[1])
+		return 0;
+	rcu_read_lock();
+	xa_for_each_start(&mn->socks, id, ms, id) {
+		if (mhost_nl_fill_sock(skb, &ms->sk, cb)) {
+			/* This one did not fit: first in the next message. */
+			cb->args[0] = id;
+			goto out;
 		}
 	}
-	spin_unlock_bh(&mn->socks_lock);
-	cb->args[0] = i;
+	cb->args[1] = 1;
+out:
+	rcu_read_unlock();
 	return skb->len;
 }
 
@@ -673,7 +988,7 @@ static int mhost_nl_stats_get(struct sk_buff *skb, struct genl_info *info)
 	nest = nla_nest_start(msg, MHOST_A_STATS);
 	if (!nest ||
 	    nla_put_u32(msg, MHOST_STATS_A_HOSTS, READ_ONCE(mn->nhosts)) ||
-	    nla_put_u32(msg, MHOST_STATS_A_SOCKETS, READ_ONCE(mn->nsocks)) ||
+	    nla_put_u32(msg, MHOST_STATS_A_SOCKETS, atomic_read(&mn->nsocks)) ||
 	    nla_put_u64_64bit(msg, MHOST_STATS_A_TX_HOSTID, sum.tx_hostid,
 			      MHOST_STATS_A_PAD) ||
 	    nla_put_u64_64bit(msg, MHOST_STATS_A_TX_FAILOVER, sum.tx_failover,
@@ -683,7 +998,8 @@ static int mhost_nl_stats_get(struct sk_buff *skb, struct genl_info *info)
 	    nla_put_u64_64bit(msg, MHOST_STATS_A_RX_L3_UNKNOWN,
 			      sum.rx_l3_unknown, MHOST_STATS_A_PAD) ||
 	    nla_put_u64_64bit(msg, MHOST_STATS_A_HOSTS_ALLOCATED,
-			      mhost_hosts_alive(), MHOST_STATS_A_PAD) ||
+			      atomic_long_read(&mn->hosts_allocated),
+			      MHOST_STATS_A_PAD) ||
 	    nla_put_u64_64bit(msg, MHOST_STATS_A_TX_L3, sum.tx_l3,
 			      MHOST_STATS_A_PAD) ||
 	    nla_put_u64_64bit(msg, MHOST_STATS_A_RX_L3, sum.rx_l3,
@@ -697,7 +1013,11 @@ static int mhost_nl_stats_get(struct sk_buff *skb, struct genl_info *info)
 	    nla_put_u64_64bit(msg, MHOST_STATS_A_RX_L3_TRUNCATED,
 			      sum.rx_l3_truncated, MHOST_STATS_A_PAD) ||
 	    nla_put_u64_64bit(msg, MHOST_STATS_A_RX_L3_NO_SOCKET,
-			      sum.rx_l3_no_socket, MHOST_STATS_A_PAD))
+			      sum.rx_l3_no_socket, MHOST_STATS_A_PAD) ||
+	    nla_put_u64_64bit(msg, MHOST_STATS_A_RX_L3_BAD_CSUM,
+			      sum.rx_l3_bad_csum, MHOST_STATS_A_PAD) ||
+	    nla_put_u64_64bit(msg, MHOST_STATS_A_RX_L3_DEV_DISABLED,
+			      sum.rx_l3_dev_disabled, MHOST_STATS_A_PAD))
 		goto nospace;
 	nla_nest_end(msg, nest);
 	genlmsg_end(msg, hdr);
@@ -708,6 +1028,13 @@ nospace:
 	return -EMSGSIZE;
 }
 
+/*
+ * The family runs with parallel_ops: nothing here needs genl_mutex. Each
+ * namespace's host table has its own locks (hosts.c), device state is
+ * changed under RTNL (device.c), the protocols are read under RCU (l3.c),
+ * the sockets under their spinlock, counters are per CPU, and a dump's
+ * callbacks are serialised by its socket's cb_mutex.
+ */
 static const struct genl_ops mhost_nl_ops[] = {
 	{
 		.cmd	= MHOST_CMD_PROTO_GET,
@@ -716,11 +1043,15 @@ static const struct genl_ops mhost_nl_ops[] = {
 	{
 		.cmd	= MHOST_CMD_HOST_NEW,
 		.doit	= mhost_nl_host_new,
+		.policy	= mhost_host_new_policy,
+		.maxattr = MHOST_A_MAX,
 		.flags	= GENL_UNS_ADMIN_PERM,
 	},
 	{
 		.cmd	= MHOST_CMD_HOST_DEL,
 		.doit	= mhost_nl_host_del,
+		.policy	= mhost_host_id_policy,
+		.maxattr = MHOST_A_MAX,
 		.flags	= GENL_UNS_ADMIN_PERM,
 	},
 	{
@@ -729,6 +1060,8 @@ static const struct genl_ops mhost_nl_ops[] = {
 		.start	= mhost_nl_host_dump_start,
 		.dumpit	= mhost_nl_host_dump,
 		.done	= mhost_nl_host_dump_done,
+		.policy	= mhost_host_id_policy,
+		.maxattr = MHOST_A_MAX,
 	},
 	{
 		.cmd	= MHOST_CMD_HOST_FLUSH,
@@ -743,6 +1076,20 @@ static const struct genl_ops mhost_nl_ops[] = {
 		.cmd	= MHOST_CMD_STATS_GET,
 		.doit	= mhost_nl_stats_get,
 	},
+	{
+		.cmd	= MHOST_CMD_DEV_GET,
+		.doit	= mhost_nl_dev_get,
+		.dumpit	= mhost_nl_dev_dump,
+		.policy	= mhost_dev_req_policy,
+		.maxattr = MHOST_A_MAX,
+	},
+	{
+		.cmd	= MHOST_CMD_DEV_SET,
+		.doit	= mhost_nl_dev_set,
+		.policy	= mhost_dev_req_policy,
+		.maxattr = MHOST_A_MAX,
+		.flags	= GENL_UNS_ADMIN_PERM,
+	},
 };
 
 static const struct genl_multicast_group mhost_nl_mcgrps[] = {
@@ -753,8 +1100,8 @@ static struct genl_family mhost_genl_family __ro_after_init = {
 	.name		= MHOST_GENL_NAME,
 	.version	= MHOST_GENL_VERSION,
 	.maxattr	= MHOST_A_MAX,
-	.policy		= mhost_policy,
 	.netnsok	= true,
+	.parallel_ops	= true,
 	.module		= THIS_MODULE,
 	.ops		= mhost_nl_ops,
 	.n_ops		= ARRAY_SIZE(mhost_nl_ops),

@@ -26,6 +26,9 @@ enum mhost_drop_reason {
 	MHOST_DROP_TRUNCATED,
 	MHOST_DROP_NO_SOCKET,
 	MHOST_DROP_QUEUE_FULL,
+	MHOST_DROP_DEV_DISABLED,	/* device not enabled for plugged L3s */
+	MHOST_DROP_BAD_CSUM,		/* UDP checksum wrong or 0 */
+	MHOST_DROP_FILTER,		/* filter, cgroup program or LSM */
 };
 
 /* Longest address text: 16 bytes in hex with colons, and a NUL. */
@@ -42,6 +45,9 @@ TRACE_DEFINE_ENUM(MHOST_DROP_BAD_LEN);
 TRACE_DEFINE_ENUM(MHOST_DROP_TRUNCATED);
 TRACE_DEFINE_ENUM(MHOST_DROP_NO_SOCKET);
 TRACE_DEFINE_ENUM(MHOST_DROP_QUEUE_FULL);
+TRACE_DEFINE_ENUM(MHOST_DROP_DEV_DISABLED);
+TRACE_DEFINE_ENUM(MHOST_DROP_BAD_CSUM);
+TRACE_DEFINE_ENUM(MHOST_DROP_FILTER);
 
 DECLARE_EVENT_CLASS(mhost_sock_class,
 	TP_PROTO(const struct sock *sk),
@@ -54,7 +60,7 @@ DECLARE_EVENT_CLASS(mhost_sock_class,
 	TP_fast_assign(
 		__entry->skaddr = sk;
 		__entry->netns = sock_net(sk)->ns.inum;
-		__entry->port = ntohs(inet_sk(sk)->inet_sport);
+		__entry->port = ntohs(READ_ONCE(mhost_sk(sk)->port));
 	),
 	TP_printk("sk=%p netns=%u port=%u",
 		  __entry->skaddr, __entry->netns, __entry->port)
@@ -88,7 +94,7 @@ TRACE_EVENT(mhost_send,
 	),
 	TP_fast_assign(
 		__entry->skaddr = sk;
-		__entry->sport = ntohs(inet_sk(sk)->inet_sport);
+		__entry->sport = ntohs(READ_ONCE(mhost_sk(sk)->port));
 		__entry->family = family;
 		memcpy(__entry->addr, addr, MHOST_ADDR_MAX);
 		__entry->alen = alen;
@@ -161,7 +167,7 @@ TRACE_EVENT(mhost_recv,
 	),
 	TP_fast_assign(
 		__entry->skaddr = sk;
-		__entry->dport = ntohs(inet_sk(sk)->inet_sport);
+		__entry->dport = ntohs(READ_ONCE(mhost_sk(sk)->port));
 		__entry->family = family;
 		__entry->sport = ntohs(sport);
 		__entry->len = len;
@@ -171,7 +177,10 @@ TRACE_EVENT(mhost_recv,
 		  __entry->sport, __entry->len)
 );
 
-/* A frame of ethertype ETH_P_MHOST dropped on the way up. */
+/*
+ * A datagram dropped on the way up: a frame of ethertype ETH_P_MHOST,
+ * or (filter, queue_full) any datagram for an AF_MHOST socket.
+ */
 TRACE_EVENT(mhost_drop,
 	TP_PROTO(const struct sk_buff *skb, u16 family,
 		 enum mhost_drop_reason reason),
@@ -197,7 +206,10 @@ TRACE_EVENT(mhost_drop,
 				   { MHOST_DROP_BAD_LEN, "bad_len" },
 				   { MHOST_DROP_TRUNCATED, "truncated" },
 				   { MHOST_DROP_NO_SOCKET, "no_socket" },
-				   { MHOST_DROP_QUEUE_FULL, "queue_full" }))
+				   { MHOST_DROP_QUEUE_FULL, "queue_full" },
+				   { MHOST_DROP_DEV_DISABLED, "dev_disabled" },
+				   { MHOST_DROP_BAD_CSUM, "bad_csum" },
+				   { MHOST_DROP_FILTER, "filter" }))
 );
 
 DECLARE_EVENT_CLASS(mhost_proto_class,
@@ -209,7 +221,7 @@ DECLARE_EVENT_CLASS(mhost_proto_class,
 	),
 	TP_fast_assign(
 		__entry->family = proto->family;
-		__assign_str(name, proto->name);
+		mhost_assign_str(name, proto->name);
 	),
 	TP_printk("family=%u name=%s", __entry->family, __get_str(name))
 );

@@ -4,9 +4,13 @@
 #   stap/check.sh                  pass 3 (translation to C), what `make stapcheck` runs
 #   STAPCHECK_PASS=4 stap/check.sh also compile the modules (minutes; patches
 #                                  the runtime for 6.1 stable, see patch-runtime.sh)
-#   KVER=6.1.0-56-amd64 stap/check.sh
+#   KVER=6.1.0-57-amd64 stap/check.sh   another kernel than make -C kmod print-kver
 #   STAPCHECK_OUT=DIR stap/check.sh  pass 4, and keep the modules in DIR
 #                                  (mhost_<script>.ko, for staprun on the target)
+#   STAPCHECK_STAPARGS='-DSTP_NO_OVERLOAD' STAPCHECK_OUT=DIR stap/check.sh
+#                                  more stap arguments (here: for a target
+#                                  under emulation, where the probe overhead
+#                                  limit would stop the scripts)
 #
 # A probe point that no longer exists (a renamed function, one the compiler
 # now inlines where a .return probe needs a real function, a renamed
@@ -22,6 +26,7 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(dirname "$here")
 pass=${STAPCHECK_PASS:-3}
 out=${STAPCHECK_OUT:-}
+read -r -a stapargs <<<"${STAPCHECK_STAPARGS:-}"
 [ -z "$out" ] || pass=4
 
 die() {
@@ -61,7 +66,8 @@ for s in "${scripts[@]}"; do
 		die "${s#"$repo"/}: the first line must be a '# ...' comment saying what the script is for"
 done
 
-# drops.stp names mhost_l3_drop()'s reasons itself: compare with kmod/trace.h.
+# Scripts that name mhost_rx_drop()'s reasons (a reason_str() function:
+# drops.stp, datagram-up.stp) must name them as kmod/trace.h does.
 want=$(awk '
 	/^enum mhost_drop_reason[ \t]*\{/ { inenum = 1; next }
 	inenum && /\}/ { inenum = 0 }
@@ -74,15 +80,19 @@ want=$(awk '
 		match($0, /MHOST_DROP_[A-Z_]+/); e = substr($0, RSTART, RLENGTH)
 		match($0, /"[a-z_]+"/); name[e] = substr($0, RSTART + 1, RLENGTH - 2)
 	}
-	END { for (e in order) print order[e], (e in name ? name[e] : "(no name in MHOST_DROP_REASONS)") }
+	END { for (e in order) print order[e], (e in name ? name[e] : "(no name in the mhost_drop tracepoint)") }
 ' "$repo/kmod/trace.h" | sort -n)
-have=$(sed -n 's/.*if (r == \([0-9]*\)) return "\([a-z_]*\)".*/\1 \2/p' "$here/drops.stp" | sort -n)
 [ -n "$want" ] || die "kmod/trace.h: enum mhost_drop_reason not found"
-if [ "$want" != "$have" ]; then
-	echo "stapcheck: drop reasons, kmod/trace.h (<) vs stap/drops.stp reason_str() (>):" >&2
-	diff <(echo "$want") <(echo "$have") >&2 || true
-	die "stap/drops.stp does not name the drop reasons of kmod/trace.h"
-fi
+grep -q '^function reason_str' "$here/drops.stp" || die "stap/drops.stp has no reason_str()"
+for s in "${scripts[@]}"; do
+	grep -q '^function reason_str' "$s" || continue
+	have=$(sed -n 's/.*if (r == \([0-9]*\)) return "\([a-z_]*\)".*/\1 \2/p' "$s" | sort -n)
+	if [ "$want" != "$have" ]; then
+		echo "stapcheck: drop reasons, kmod/trace.h (<) vs ${s#"$repo"/} reason_str() (>):" >&2
+		diff <(echo "$want") <(echo "$have") >&2 || true
+		die "${s#"$repo"/} does not name the drop reasons of kmod/trace.h"
+	fi
+done
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/stapcheck.XXXXXX")
 trap 'rm -rf "$work"' EXIT
@@ -122,7 +132,7 @@ for s in "${scripts[@]}"; do
 	for arg in "${variants[@]}"; do
 		name=${s##*/}${arg:+ $arg}
 		log=$work/${s##*/}${arg:+.$arg}.log
-		(cd "$work" && stap -W -p"$pass" -r "$tree" "${runtime[@]}" \
+		(cd "$work" && stap -W -p"$pass" -r "$tree" "${runtime[@]}" "${stapargs[@]}" \
 			-m "mhost_$(basename "$s" .stp | tr -c 'a-z0-9\n' _)${arg:+_$arg}" \
 			"$s" ${arg:+"$arg"} >/dev/null 2>"$log") &
 		names+=("$name")

@@ -400,21 +400,23 @@ func TestRender(t *testing.T) {
   }
 ]
 `},
-		{"stats", `COUNTER           VALUE
-hosts             2
-sockets           3
-tx_host_id        4
-tx_failover       5
-tx_unreach        6
-rx_l3_unknown     7
-hosts_allocated   8
-tx_l3             9
-rx_l3             10
-rx_l3_short       11
-rx_l3_bad_header  12
-rx_l3_bad_len     13
-rx_l3_truncated   14
-rx_l3_no_socket   15
+		{"stats", `COUNTER             VALUE
+hosts               2
+sockets             3
+tx_host_id          4
+tx_failover         5
+tx_unreach          6
+rx_l3_unknown       7
+hosts_allocated     8
+tx_l3               9
+rx_l3               10
+rx_l3_short         11
+rx_l3_bad_header    12
+rx_l3_bad_len       13
+rx_l3_truncated     14
+rx_l3_no_socket     15
+rx_l3_bad_csum      16
+rx_l3_dev_disabled  17
 `},
 		{"stats -j", `{
   "hosts": 2,
@@ -430,7 +432,9 @@ rx_l3_no_socket   15
   "rx_l3_bad_header": 12,
   "rx_l3_bad_len": 13,
   "rx_l3_truncated": 14,
-  "rx_l3_no_socket": 15
+  "rx_l3_no_socket": 15,
+  "rx_l3_bad_csum": 16,
+  "rx_l3_dev_disabled": 17
 }
 `},
 		{"host show -j", ""}, // checked below: a list of both hosts
@@ -444,7 +448,8 @@ rx_l3_no_socket   15
 			{Inode: 99},
 		}
 		tb.b.stats = mhostnl.Stats{Hosts: 2, Sockets: 3, TxHostID: 4, TxFailover: 5, TxUnreach: 6, RxL3Unknown: 7, HostsAllocated: 8,
-			TxL3: 9, RxL3: 10, RxL3Short: 11, RxL3BadHeader: 12, RxL3BadLen: 13, RxL3Truncated: 14, RxL3NoSocket: 15}
+			TxL3: 9, RxL3: 10, RxL3Short: 11, RxL3BadHeader: 12, RxL3BadLen: 13, RxL3Truncated: 14, RxL3NoSocket: 15,
+			RxL3BadCsum: 16, RxL3DevDisabled: 17}
 		if code := tb.run(t, tt.args); code != exitOK {
 			t.Fatalf("%q: exit %d, stderr %q", tt.args, code, tb.stderr.String())
 		}

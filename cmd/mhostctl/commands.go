@@ -118,7 +118,8 @@ JSON: [{"port": 7000, "uid": 0, "inode": 1234, "rx_queue": 0, "tx_queue": 0,
 		help: `JSON: {"hosts": 0, "sockets": 0, "tx_host_id": 0, "tx_failover": 0,
        "tx_unreach": 0, "rx_l3_unknown": 0, "hosts_allocated": 0, "tx_l3": 0,
        "rx_l3": 0, "rx_l3_short": 0, "rx_l3_bad_header": 0, "rx_l3_bad_len": 0,
-       "rx_l3_truncated": 0, "rx_l3_no_socket": 0}
+       "rx_l3_truncated": 0, "rx_l3_no_socket": 0, "rx_l3_bad_csum": 0,
+       "rx_l3_dev_disabled": 0}
 hosts_allocated counts the hosts of every namespace.
 `,
 		run: stats,

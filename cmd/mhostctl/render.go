@@ -49,20 +49,22 @@ type jsonSocket struct {
 }
 
 type jsonStats struct {
-	Hosts          uint32 `json:"hosts"`
-	Sockets        uint32 `json:"sockets"`
-	TxHostID       uint64 `json:"tx_host_id"`
-	TxFailover     uint64 `json:"tx_failover"`
-	TxUnreach      uint64 `json:"tx_unreach"`
-	RxL3Unknown    uint64 `json:"rx_l3_unknown"`
-	HostsAllocated uint64 `json:"hosts_allocated"`
-	TxL3           uint64 `json:"tx_l3"`
-	RxL3           uint64 `json:"rx_l3"`
-	RxL3Short      uint64 `json:"rx_l3_short"`
-	RxL3BadHeader  uint64 `json:"rx_l3_bad_header"`
-	RxL3BadLen     uint64 `json:"rx_l3_bad_len"`
-	RxL3Truncated  uint64 `json:"rx_l3_truncated"`
-	RxL3NoSocket   uint64 `json:"rx_l3_no_socket"`
+	Hosts           uint32 `json:"hosts"`
+	Sockets         uint32 `json:"sockets"`
+	TxHostID        uint64 `json:"tx_host_id"`
+	TxFailover      uint64 `json:"tx_failover"`
+	TxUnreach       uint64 `json:"tx_unreach"`
+	RxL3Unknown     uint64 `json:"rx_l3_unknown"`
+	HostsAllocated  uint64 `json:"hosts_allocated"`
+	TxL3            uint64 `json:"tx_l3"`
+	RxL3            uint64 `json:"rx_l3"`
+	RxL3Short       uint64 `json:"rx_l3_short"`
+	RxL3BadHeader   uint64 `json:"rx_l3_bad_header"`
+	RxL3BadLen      uint64 `json:"rx_l3_bad_len"`
+	RxL3Truncated   uint64 `json:"rx_l3_truncated"`
+	RxL3NoSocket    uint64 `json:"rx_l3_no_socket"`
+	RxL3BadCsum     uint64 `json:"rx_l3_bad_csum"`
+	RxL3DevDisabled uint64 `json:"rx_l3_dev_disabled"`
 }
 
 type jsonEvent struct {
@@ -206,6 +208,8 @@ func (c *cli) renderStats(s *mhostnl.Stats) error {
 		{"rx_l3_bad_len", u64(s.RxL3BadLen)},
 		{"rx_l3_truncated", u64(s.RxL3Truncated)},
 		{"rx_l3_no_socket", u64(s.RxL3NoSocket)},
+		{"rx_l3_bad_csum", u64(s.RxL3BadCsum)},
+		{"rx_l3_dev_disabled", u64(s.RxL3DevDisabled)},
 	}
 	return c.table("COUNTER\tVALUE", rows)
 }

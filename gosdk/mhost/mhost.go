@@ -42,6 +42,7 @@ const (
 const (
 	solMhost      = 299
 	optRecvHostID = 1 // MHOST_RECVHOSTID, int
+	optReusePort  = 2 // MHOST_REUSEPORT, int
 )
 
 // Layout of struct sockaddr_mhost, checked against the header too.

@@ -21,6 +21,7 @@ var mirrored = map[string]any{
 	"MHOST_MAX_PAYLOAD": MaxPayload,
 	"SOL_MHOST":         solMhost,
 	"MHOST_RECVHOSTID":  optRecvHostID,
+	"MHOST_REUSEPORT":   optReusePort,
 	"AF_TESTPROTO":      FamilyTestProto,
 	"AF_OTHERPROTO":     FamilyOtherProto,
 }

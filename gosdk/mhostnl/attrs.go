@@ -318,6 +318,10 @@ func decodeStats(msgs []genetlink.Message) (*Stats, error) {
 					s.RxL3Truncated = ad.Uint64()
 				case StatsAttrRxL3NoSocket:
 					s.RxL3NoSocket = ad.Uint64()
+				case StatsAttrRxL3BadCsum:
+					s.RxL3BadCsum = ad.Uint64()
+				case StatsAttrRxL3DevDisabled:
+					s.RxL3DevDisabled = ad.Uint64()
 				}
 			}
 			return nil

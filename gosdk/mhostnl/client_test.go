@@ -335,13 +335,15 @@ func TestStats(t *testing.T) {
 		u64(StatsAttrRxL3Unknown, 6), u64(StatsAttrHostsAllocated, 7), u64(99, 8),
 		u64(StatsAttrTxL3, 9), u64(StatsAttrRxL3, 10), u64(StatsAttrRxL3Short, 11),
 		u64(StatsAttrRxL3BadHeader, 12), u64(StatsAttrRxL3BadLen, 13),
-		u64(StatsAttrRxL3Truncated, 14), u64(StatsAttrRxL3NoSocket, 15))))
+		u64(StatsAttrRxL3Truncated, 14), u64(StatsAttrRxL3NoSocket, 15),
+		u64(StatsAttrRxL3BadCsum, 16), u64(StatsAttrRxL3DevDisabled, 17))))
 	got, err := k.client().Stats()
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := &Stats{Hosts: 1, Sockets: 2, TxHostID: 3, TxFailover: 4, TxUnreach: 5, RxL3Unknown: 6, HostsAllocated: 7,
-		TxL3: 9, RxL3: 10, RxL3Short: 11, RxL3BadHeader: 12, RxL3BadLen: 13, RxL3Truncated: 14, RxL3NoSocket: 15}
+		TxL3: 9, RxL3: 10, RxL3Short: 11, RxL3BadHeader: 12, RxL3BadLen: 13, RxL3Truncated: 14, RxL3NoSocket: 15,
+		RxL3BadCsum: 16, RxL3DevDisabled: 17}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("Stats() = %+v, want %+v", got, want)
 	}

@@ -162,6 +162,9 @@ type Stats struct {
 	RxL3BadLen    uint64 // UDP length below 8
 	RxL3Truncated uint64 // UDP length beyond the frame
 	RxL3NoSocket  uint64 // no AF_MHOST socket on the port
+	RxL3BadCsum   uint64 // UDP checksum wrong or missing
+	// on a device not enabled for plugged-in network layers
+	RxL3DevDisabled uint64
 }
 
 // An EventType says what changed in a host table.

@@ -24,6 +24,7 @@ const MaxLocators = 8
 const (
 	SolMhost   = 299 // SOL_MHOST
 	RecvHostID = 1   // MHOST_RECVHOSTID, an int: 0 off, non-zero on
+	ReusePort  = 2   // MHOST_REUSEPORT, an int: SO_REUSEPORT on every kernel
 )
 
 // Commands (enum mhost_cmd).
@@ -35,6 +36,9 @@ const (
 	CmdHostFlush = 5
 	CmdSockGet   = 6 // dump: open AF_MHOST sockets
 	CmdStatsGet  = 7
+	CmdDevGet    = 8  // one device, or the enabled ones as a dump
+	CmdDevSet    = 9  // enable or disable plugged-L3 traffic on a device
+	CmdDevDel    = 10 // event only: a device with state went away
 )
 
 // Top-level attributes (enum mhost_attr).
@@ -46,6 +50,7 @@ const (
 	AttrSock         = 5 // nest of SockAttr*
 	AttrStats        = 6 // nest of StatsAttr*
 	AttrHostFlags    = 7 // u32: HostFlag*, CmdHostNew only
+	AttrDev          = 8 // nest of DevAttr*
 )
 
 // Flags of AttrHostFlags, saying what CmdHostNew does. Generic netlink
@@ -112,4 +117,15 @@ const (
 	StatsAttrRxL3BadLen     = 13 // u64
 	StatsAttrRxL3Truncated  = 14 // u64
 	StatsAttrRxL3NoSocket   = 15 // u64
+	StatsAttrRxL3BadCsum    = 16 // u64
+	// u64: frames from devices not enabled for plugged L3s
+	StatsAttrRxL3DevDisabled = 17
+)
+
+// Device attributes (enum mhost_dev_attr).
+const (
+	DevAttrPad     = 1
+	DevAttrIfindex = 2 // u32
+	DevAttrName    = 3 // string, read only
+	DevAttrL3      = 4 // u8: 1 if plugged-L3 traffic is enabled
 )

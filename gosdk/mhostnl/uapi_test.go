@@ -19,6 +19,7 @@ var mirrored = map[string]any{
 	"MHOST_MAX_LOCATORS":      MaxLocators,
 	"SOL_MHOST":               SolMhost,
 	"MHOST_RECVHOSTID":        RecvHostID,
+	"MHOST_REUSEPORT":         ReusePort,
 
 	"MHOST_CMD_PROTO_GET":  CmdProtoGet,
 	"MHOST_CMD_HOST_NEW":   CmdHostNew,
@@ -27,6 +28,9 @@ var mirrored = map[string]any{
 	"MHOST_CMD_HOST_FLUSH": CmdHostFlush,
 	"MHOST_CMD_SOCK_GET":   CmdSockGet,
 	"MHOST_CMD_STATS_GET":  CmdStatsGet,
+	"MHOST_CMD_DEV_GET":    CmdDevGet,
+	"MHOST_CMD_DEV_SET":    CmdDevSet,
+	"MHOST_CMD_DEV_DEL":    CmdDevDel,
 
 	"MHOST_A_PAD":           AttrPad,
 	"MHOST_A_HOST_ID":       AttrHostID,
@@ -35,6 +39,7 @@ var mirrored = map[string]any{
 	"MHOST_A_SOCK":          AttrSock,
 	"MHOST_A_STATS":         AttrStats,
 	"MHOST_A_HOST_FLAGS":    AttrHostFlags,
+	"MHOST_A_DEV":           AttrDev,
 	"MHOST_HOST_F_CREATE":   HostFlagCreate,
 	"MHOST_HOST_F_REPLACE":  HostFlagReplace,
 	"MHOST_HOST_F_APPEND":   HostFlagAppend,
@@ -80,6 +85,14 @@ var mirrored = map[string]any{
 	"MHOST_STATS_A_RX_L3_BAD_LEN":    StatsAttrRxL3BadLen,
 	"MHOST_STATS_A_RX_L3_TRUNCATED":  StatsAttrRxL3Truncated,
 	"MHOST_STATS_A_RX_L3_NO_SOCKET":  StatsAttrRxL3NoSocket,
+
+	"MHOST_STATS_A_RX_L3_BAD_CSUM":     StatsAttrRxL3BadCsum,
+	"MHOST_STATS_A_RX_L3_DEV_DISABLED": StatsAttrRxL3DevDisabled,
+
+	"MHOST_DEV_A_PAD":     DevAttrPad,
+	"MHOST_DEV_A_IFINDEX": DevAttrIfindex,
+	"MHOST_DEV_A_NAME":    DevAttrName,
+	"MHOST_DEV_A_L3":      DevAttrL3,
 }
 
 // controlPrefixes are the prefixes of the header's control-plane
@@ -88,6 +101,7 @@ var mirrored = map[string]any{
 var controlPrefixes = []string{
 	"MHOST_GENL_", "MHOST_CMD_", "MHOST_A_", "MHOST_LOC_A_",
 	"MHOST_PROTO_A_", "MHOST_SOCK_A_", "MHOST_STATS_A_", "MHOST_HOST_F_",
+	"MHOST_DEV_A_",
 }
 
 func TestUAPIConstants(t *testing.T) {

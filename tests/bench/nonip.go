@@ -75,6 +75,9 @@ func (r *runner) setupVeth() (v *vethSetup, err error) {
 		if *e.idx, err = linkUp(e.ns, e.name); err != nil {
 			return v, err
 		}
+		if err = enableL3(e.ns, *e.idx); err != nil {
+			return v, err
+		}
 	}
 
 	// AF_PACKET: both sockets take the baseline ethertype on their end.

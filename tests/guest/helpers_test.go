@@ -180,6 +180,21 @@ func saMhost(port int, hid uint32) []byte {
 	return b
 }
 
+// saEth returns a 16-byte sockaddr_mhost_eth: a peer of the example L3
+// protocols by interface and MAC.
+func saEth(fam uint16, port, ifindex int, mac net.HardwareAddr) []byte {
+	b := make([]byte, mhost.SizeofSockaddrMhostEth)
+	binary.NativeEndian.PutUint16(b, fam)
+	binary.BigEndian.PutUint16(b[2:], uint16(port))
+	binary.NativeEndian.PutUint32(b[4:], uint32(ifindex))
+	copy(b[8:14], mac)
+	return b
+}
+
+// saLo returns the sockaddr_mhost_eth of this host over an example L3
+// protocol: the loopback device, index 1, and the all-zero MAC.
+func saLo(fam uint16, port int) []byte { return saEth(fam, port, 1, make(net.HardwareAddr, 6)) }
+
 // saOf returns n zero bytes but for the family field.
 func saOf(fam, n int) []byte {
 	b := make([]byte, max(n, 2))
@@ -201,6 +216,9 @@ func saString(sa []byte) string {
 		return fmt.Sprintf("%v/%d", netip.AddrPortFrom(netip.AddrFrom4([4]byte(sa[4:8])), uint16(saPort(sa))), len(sa))
 	case f == unix.AF_INET6 && len(sa) >= 24:
 		return fmt.Sprintf("%v/%d", netip.AddrPortFrom(netip.AddrFrom16([16]byte(sa[8:24])), uint16(saPort(sa))), len(sa))
+	case l3Name[uint16(f)] != "" && len(sa) >= 14:
+		return fmt.Sprintf("%s port %d via ifindex %d to %v/%d", l3Name[uint16(f)], saPort(sa),
+			binary.NativeEndian.Uint32(sa[4:]), net.HardwareAddr(sa[8:14]), len(sa))
 	}
 	return fmt.Sprintf("family %d [%x]", f, sa[2:])
 }
@@ -274,10 +292,16 @@ func sendto(fd int, p []byte, flags int, sa []byte) (int, error) {
 func send(fd int, p []byte, flags int) (int, error) { return sendto(fd, p, flags, nil) }
 
 func sendmsg(fd int, p []byte, flags int, sa []byte) (int, error) {
+	return sendmsgControl(fd, p, nil, flags, sa)
+}
+
+// sendmsgControl is sendmsg with control messages.
+func sendmsgControl(fd int, p, oob []byte, flags int, sa []byte) (int, error) {
 	iov := unix.Iovec{Base: unsafe.SliceData(p)}
 	iov.SetLen(len(p))
-	msg := unix.Msghdr{Name: unsafe.SliceData(sa), Namelen: uint32(len(sa)), Iov: &iov}
+	msg := unix.Msghdr{Name: unsafe.SliceData(sa), Namelen: uint32(len(sa)), Iov: &iov, Control: unsafe.SliceData(oob)}
 	msg.SetIovlen(1)
+	msg.SetControllen(len(oob))
 	r, _, e := unix.Syscall(unix.SYS_SENDMSG, uintptr(fd), uintptr(unsafe.Pointer(&msg)), uintptr(flags|unix.MSG_NOSIGNAL))
 	return int(r), errnoErr(e)
 }

@@ -4,6 +4,7 @@ package guest_test
 
 import (
 	"bytes"
+	"fmt"
 	"net/netip"
 	"testing"
 
@@ -64,5 +65,89 @@ func TestInterop(t *testing.T) {
 				t.Fatalf("plain UDP received %q from %v, want \"reply\" from %v", buf[:n], got, want)
 			}
 		})
+	}
+}
+
+// TestInteropMhostFirst has an AF_MHOST socket start the conversation
+// with plain UDP sockets bound to 127.0.0.1 and ::1: they see its port
+// and answer it there.
+func TestInteropMhostFirst(t *testing.T) {
+	mfd, mport := boundSocket(t)
+	for _, lo := range loopbacks {
+		t.Run(lo.name, func(t *testing.T) {
+			ufd, uport := plainBound(t, lo.ip)
+			if _, err := sendto(mfd, []byte("hello plain "+lo.name), 0, saIP(lo.ip, uport)); err != nil {
+				t.Fatalf("AF_MHOST sendto %s: %v", saString(saIP(lo.ip, uport)), errStr(err))
+			}
+			// recvfrom decodes any family here.
+			wantRecv(t, ufd, "hello plain "+lo.name, saIP(lo.ip, mport))
+			if _, err := sendto(ufd, []byte("hello AF_MHOST"), 0, saIP(lo.ip, mport)); err != nil {
+				t.Fatalf("plain UDP reply: %v", errStr(err))
+			}
+			wantRecv(t, mfd, "hello AF_MHOST", saIP(lo.ip, uport))
+		})
+	}
+}
+
+// TestInteropPortReserved checks that a bound AF_MHOST socket holds its
+// UDP port on IPv4 and IPv6, for the wildcard and loopback addresses and
+// whatever the plain socket's reuse options, and that closing it gives
+// the port back.
+func TestInteropPortReserved(t *testing.T) {
+	// Closed by the test, not by a cleanup that might close its
+	// number once reused.
+	mfd, err := openSocket(family, unix.SOCK_DGRAM, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	isOpen := true
+	t.Cleanup(func() {
+		if isOpen {
+			unix.Close(mfd)
+		}
+	})
+	port := bindAny(t, mfd)
+	tests := []struct {
+		name string
+		ip   string
+		opt  int // a SOL_SOCKET option set first, or 0
+	}{
+		{"0.0.0.0", "0.0.0.0", 0},
+		{"::", "::", 0},
+		{"127.0.0.1", "127.0.0.1", 0},
+		{"::1", "::1", 0},
+		{"0.0.0.0 with SO_REUSEADDR", "0.0.0.0", unix.SO_REUSEADDR},
+		{":: with SO_REUSEADDR", "::", unix.SO_REUSEADDR},
+		{"0.0.0.0 with SO_REUSEPORT", "0.0.0.0", unix.SO_REUSEPORT},
+		{":: with SO_REUSEPORT", "::", unix.SO_REUSEPORT},
+	}
+	// bindPlain binds a new plain UDP socket to ip and port and closes
+	// it again.
+	bindPlain := func(ip string, opt int) error {
+		sa := saIP(ip, port)
+		fd, err := unix.Socket(saFamilyOf(sa), unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer unix.Close(fd)
+		if opt != 0 {
+			if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, opt, 1); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return bind(fd, sa)
+	}
+	for _, tt := range tests {
+		wantErrno(t, bindPlain(tt.ip, tt.opt), unix.EADDRINUSE, fmt.Sprintf("plain UDP bind to %s port %d of an AF_MHOST socket", tt.name, port))
+	}
+
+	isOpen = false
+	if err := unix.Close(mfd); err != nil {
+		t.Fatal(err)
+	}
+	for _, ip := range []string{"0.0.0.0", "::"} {
+		if err := bindPlain(ip, 0); err != nil {
+			t.Errorf("plain UDP bind to %s port %d once the AF_MHOST socket is closed: %v", ip, port, errStr(err))
+		}
 	}
 }

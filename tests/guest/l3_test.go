@@ -129,7 +129,7 @@ func protoCounters(t *testing.T, c *mhostnl.Client) map[mhostnl.Family][2]uint64
 
 // l3Reasons names the receive counters of plugged layers as the
 // mhost_drop tracepoint names the reasons, "delivered" first.
-var l3Reasons = []string{"delivered", "short", "unknown_family", "bad_header", "bad_len", "truncated", "no_socket"}
+var l3Reasons = []string{"delivered", "short", "unknown_family", "bad_header", "bad_len", "truncated", "no_socket", "bad_csum"}
 
 // l3Counters returns the plugged-layer receive counters of a namespace.
 func l3Counters(t *testing.T, c *mhostnl.Client) map[string]uint64 {
@@ -146,6 +146,7 @@ func l3Counters(t *testing.T, c *mhostnl.Client) map[string]uint64 {
 		"bad_len":        s.RxL3BadLen,
 		"truncated":      s.RxL3Truncated,
 		"no_socket":      s.RxL3NoSocket,
+		"bad_csum":       s.RxL3BadCsum,
 	}
 }
 
@@ -173,9 +174,60 @@ func be16(v int) []byte { return binary.BigEndian.AppendUint16(nil, uint16(v)) }
 
 func cat(bs ...[]byte) []byte { return slices.Concat(bs...) }
 
-// udpHdr is a UDP header without checksum, as mhost sends them.
+// udpHdr is a UDP header with its checksum still 0: see withCsum.
 func udpHdr(sport, dport, ulen int) []byte {
 	return cat(be16(sport), be16(dport), be16(ulen), be16(0))
+}
+
+// l3Csum is the UDP checksum of a plugged-L3 datagram, as the UAPI
+// header defines it: the ones' complement of the ones' complement sum of
+// a pseudo-header (the L3 family and the UDP length, big-endian) and of
+// the UDP header (checksum 0) and payload; 0 is sent as 0xffff.
+func l3Csum(family uint16, udp []byte) uint16 {
+	sum := uint32(family) + uint32(len(udp))
+	for i := 0; i < len(udp); i += 2 {
+		w := uint32(udp[i]) << 8
+		if i+1 < len(udp) {
+			w |= uint32(udp[i+1])
+		}
+		sum += w
+	}
+	for sum>>16 != 0 {
+		sum = sum&0xffff + sum>>16
+	}
+	if c := ^uint16(sum); c != 0 {
+		return c
+	}
+	return 0xffff
+}
+
+// withCsum fills in the UDP checksum of a testproto or otherproto frame
+// whose UDP length fits in it, and returns the frame; others are left
+// alone (they are dropped before the checksum is looked at).
+func withCsum(b []byte) []byte {
+	if len(b) < 2 {
+		return b
+	}
+	var off int
+	switch family := binary.BigEndian.Uint16(b); family {
+	case mhost.FamilyTestProto:
+		off = 4
+	case mhost.FamilyOtherProto:
+		off = 8
+	default:
+		return b
+	}
+	if len(b) < off+8 {
+		return b
+	}
+	ulen := int(binary.BigEndian.Uint16(b[off+4:]))
+	if ulen < 8 || off+ulen > len(b) {
+		return b
+	}
+	udp := b[off : off+ulen]
+	binary.BigEndian.PutUint16(udp[6:], 0)
+	binary.BigEndian.PutUint16(udp[6:], l3Csum(binary.BigEndian.Uint16(b), udp))
+	return b
 }
 
 // tpHdr is a testproto header: family 1 and the length of it and all
@@ -193,9 +245,9 @@ func opHdr(version, hops byte, l3len, reserved int) []byte {
 func l3Packet(family uint16, sport, dport int, payload []byte) []byte {
 	udp := cat(udpHdr(sport, dport, 8+len(payload)), payload)
 	if family == mhost.FamilyOtherProto {
-		return cat(opHdr(1, 16, 8+len(udp), 0), udp)
+		return withCsum(cat(opHdr(1, 16, 8+len(udp), 0), udp))
 	}
-	return cat(tpHdr(4+len(udp)), udp)
+	return withCsum(cat(tpHdr(4+len(udp)), udp))
 }
 
 // An ethSender injects Ethernet frames of type ETH_P_MHOST on one link
@@ -292,7 +344,7 @@ func exchange(t *testing.T, family uint16, client *mhost.Conn, cl vethEnd, serve
 func TestL3NoIP(t *testing.T) {
 	useL3Protos(t, testproto, otherproto)
 	a, b := newNetNS(t, "a"), newNetNS(t, "b")
-	v := newVethPair(t, a, b, vethConfig{NoIPv6: true})
+	v := newVethPair(t, a, b, vethConfig{NoIPv6: true, L3: true})
 	for _, ns := range []*netNS{a, b} {
 		if addrs := ns.addrs(t); len(addrs) != 0 {
 			t.Fatalf("namespace %s has addresses %v, want none", ns.name, addrs)
@@ -351,10 +403,12 @@ func TestL3NoIP(t *testing.T) {
 			t.Errorf("%s: %d frames received and %d sent, want 4 and 4: the datagrams and nothing else", s.end.Name, rx, tx)
 		}
 	}
+	// In a's namespace, each protocol carried a question and an answer
+	// each way.
 	protos := protoCounters(t, ctlA) // counted before "delivered" moved
 	for _, f := range []mhostnl.Family{mhost.FamilyTestProto, mhost.FamilyOtherProto} {
-		if tx, rx := protos[f][0]-protos0[f][0], protos[f][1]-protos0[f][1]; tx != 4 || rx != 4 {
-			t.Errorf("protocol %v: tx %d rx %d, want 4 and 4", f, tx, rx)
+		if tx, rx := protos[f][0]-protos0[f][0], protos[f][1]-protos0[f][1]; tx != 2 || rx != 2 {
+			t.Errorf("namespace a, protocol %v: tx %d rx %d, want 2 and 2", f, tx, rx)
 		}
 	}
 }
@@ -392,6 +446,7 @@ func TestL3Loopback(t *testing.T) {
 	if lo.Index != 1 {
 		t.Fatalf("lo has index %d, want 1", lo.Index)
 	}
+	enableL3(t, 0, lo.Index)
 	zero := make(net.HardwareAddr, 6)
 	for _, family := range []uint16{mhost.FamilyTestProto, mhost.FamilyOtherProto} {
 		t.Run(l3Name[family], func(t *testing.T) {
@@ -432,7 +487,7 @@ func TestL3SendBuffer(t *testing.T) {
 	)
 	useL3Protos(t, testproto)
 	a, b := newNetNS(t, "a"), newNetNS(t, "b")
-	v := newVethPair(t, a, b, vethConfig{NoIPv6: true})
+	v := newVethPair(t, a, b, vethConfig{NoIPv6: true, L3: true})
 	ca, cb := a.listen(t), b.listen(t)
 	raiseRcvbuf(t, cb, 8<<20)
 	afd, bfd := fdOf(t, ca), fdOf(t, cb)
@@ -519,6 +574,7 @@ func TestL3Interleaved(t *testing.T) {
 	v := newVethPair(t, a, b, vethConfig{
 		AddrsA: prefixes("10.0.0.1/24", "fd00::1/64"),
 		AddrsB: prefixes("10.0.0.2/24", "fd00::2/64"),
+		L3:     true,
 	})
 	ca, cb := a.listen(t), b.listen(t)
 	pa, pb := portOf(t, ca), portOf(t, cb)
@@ -608,7 +664,9 @@ func TestL3Interleaved(t *testing.T) {
 		wantConnEmpty(t, c)
 	}
 
-	// The per-namespace IP counters and the global plugged ones.
+	// Each namespace counts what it sent and received over each layer,
+	// the plugged ones included, and a namespace that took no part
+	// counts nothing.
 	per := uint64(count / 4)
 	for _, s := range []struct {
 		ns  string
@@ -616,17 +674,16 @@ func TestL3Interleaved(t *testing.T) {
 		p0  map[mhostnl.Family][2]uint64
 	}{{"a", ctlA, protosA0}, {"b", ctlB, protosB0}} {
 		p := protoCounters(t, s.ctl)
-		for _, f := range []mhostnl.Family{mhostnl.FamilyInet, mhostnl.FamilyInet6} {
+		for _, f := range []mhostnl.Family{mhostnl.FamilyInet, mhostnl.FamilyInet6, mhost.FamilyTestProto, mhost.FamilyOtherProto} {
 			if tx, rx := p[f][0]-s.p0[f][0], p[f][1]-s.p0[f][1]; tx != per || rx != per {
 				t.Errorf("namespace %s, %v: tx %d rx %d, want %d and %d", s.ns, f, tx, rx, per, per)
 			}
 		}
 	}
-	// The plugged protocols count for all namespaces.
-	p := protoCounters(t, ctlA)
-	for _, f := range []mhostnl.Family{mhost.FamilyTestProto, mhost.FamilyOtherProto} {
-		if tx, rx := p[f][0]-protosA0[f][0], p[f][1]-protosA0[f][1]; tx != 2*per || rx != 2*per {
-			t.Errorf("%v: tx %d rx %d, want %d and %d", f, tx, rx, 2*per, 2*per)
+	p := protoCounters(t, newNetNS(t, "c").control(t))
+	for _, f := range []mhostnl.Family{mhostnl.FamilyInet, mhostnl.FamilyInet6, mhost.FamilyTestProto, mhost.FamilyOtherProto} {
+		if p[f] != [2]uint64{} {
+			t.Errorf("a namespace that sent nothing: %v: tx %d rx %d, want 0 and 0", f, p[f][0], p[f][1])
 		}
 	}
 }
@@ -643,7 +700,7 @@ func TestL3HostIDFailover(t *testing.T) {
 	)
 	useL3Protos(t, testproto)
 	a, b := newNetNS(t, "a"), newNetNS(t, "b")
-	v := newVethPair(t, a, b, vethConfig{AddrsA: prefixes("fd00::1/64"), AddrsB: prefixes("fd00::2/64")})
+	v := newVethPair(t, a, b, vethConfig{AddrsA: prefixes("fd00::1/64"), AddrsB: prefixes("fd00::2/64"), L3: true})
 	ctlA, ctlB := a.control(t), b.control(t)
 	// a knows b as the host hid: testproto on a's end of the link first,
 	// IPv6 second. b knows a the same way, to name what it receives.
@@ -876,7 +933,7 @@ func newL3Lab(t *testing.T) *l3Lab {
 	t.Helper()
 	useL3Protos(t, testproto, otherproto)
 	a, b := newNetNS(t, "a"), newNetNS(t, "b")
-	lab := &l3Lab{v: newVethPair(t, a, b, vethConfig{NoIPv6: true})}
+	lab := &l3Lab{v: newVethPair(t, a, b, vethConfig{NoIPv6: true, L3: true})}
 	lab.ctlB = b.control(t)
 	lab.tx = newEthSender(t, a, lab.v.A.Index, lab.v.A.MAC, lab.v.B.MAC)
 	lab.sock = b.listen(t)
@@ -938,6 +995,30 @@ func TestL3Drops(t *testing.T) {
 		{"testproto with trailing bytes", cat(tpHdr(4+8+5), udp(p, 8+5, "five!"), []byte("trailer")), "delivered", "five!"},
 		{"UDP length below the L3 length", cat(tpHdr(4+8+5), udp(p, 8+3, "threeXX")), "delivered", "thr"},
 		{"otherproto empty datagram", cat(opHdr(1, 1, 16, 0), udp(p, 8, "")), "delivered", ""},
+		{"checksum 0", l3Packet(mhost.FamilyTestProto, sport, p, []byte("unchecked"))[:0], "bad_csum", ""},
+		{"checksum off by one bit", l3Packet(mhost.FamilyTestProto, sport, p, []byte("corrupted"))[:0], "bad_csum", ""},
+		{"testproto checksum as otherproto", l3Packet(mhost.FamilyTestProto, sport, p, []byte("other family"))[:0], "bad_csum", ""},
+	}
+	// Frames whose checksum is made wrong on purpose.
+	for i := range cases {
+		switch cases[i].name {
+		case "checksum 0":
+			b := l3Packet(mhost.FamilyTestProto, sport, p, []byte("unchecked"))
+			b[4+6], b[4+7] = 0, 0
+			cases[i].l3 = b
+		case "checksum off by one bit":
+			b := l3Packet(mhost.FamilyTestProto, sport, p, []byte("corrupted"))
+			b[len(b)-1] ^= 0x10
+			cases[i].l3 = b
+		case "testproto checksum as otherproto":
+			// The pseudo-header keeps one L3's datagram from passing
+			// for another's.
+			b := l3Packet(mhost.FamilyTestProto, sport, p, []byte("other family"))
+			udpPart := b[4:]
+			cases[i].l3 = cat(opHdr(1, 16, 8+len(udpPart), 0), udpPart)
+		default:
+			cases[i].l3 = withCsum(cases[i].l3)
+		}
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -1075,6 +1156,10 @@ func l3RandomFrame(r *rand.Rand, b []byte, port int) []byte {
 			put(6, 0)
 		}
 		udp(8, l3len)
+	}
+	// Most get a right checksum, so that they can go further.
+	if r.IntN(4) != 0 {
+		withCsum(b)
 	}
 	return b
 }

@@ -190,6 +190,8 @@ func TestNLRejections(t *testing.T) {
 		{"no locators", c.AddHost(mhostnl.Host{ID: 20}), nlMsg.NoLocators, []unix.Errno{unix.EINVAL}},
 		{"duplicate locator", c.AddHost(mhostnl.Host{ID: 20, Locators: []mhostnl.Locator{nlLoc("10.0.0.1"), nlLoc("10.0.0.1")}}),
 			nlMsg.Duplicate, []unix.Errno{unix.EINVAL}},
+		{"appending a locator the host has", c.AppendLocators(7, []mhostnl.Locator{nlLoc("10.0.0.9"), nlLoc("10.0.0.2")}, false),
+			nlMsg.DuplicateHas, []unix.Errno{unix.EEXIST}},
 	}
 	for _, tt := range tests {
 		nlWantErr(t, tt.name, tt.err, tt.msg, tt.errnos...)
@@ -230,7 +232,16 @@ func TestNLRejections(t *testing.T) {
 		{"read-only attribute", mhostnl.CmdHostNew, 0, nlAttrs(id(21), create, nlNest(mhostnl.AttrHostLocators,
 			nlRawLoc(2, []byte{10, 0, 0, 1}, nlU64(mhostnl.LocAttrTxPackets, 1)))), nlMsg.Rejected, []unix.Errno{unix.EINVAL}},
 		// Without NLA_F_NESTED, which the core would complain about first.
-		{"stats in a request", mhostnl.CmdHostNew, 0, nlAttrs(id(21), create, locs, nlBytes(mhostnl.AttrStats, nil)), nlMsg.Rejected, []unix.Errno{unix.EINVAL}},
+		{"stats in a request", mhostnl.CmdHostNew, 0, nlAttrs(id(21), create, locs, nlBytes(mhostnl.AttrStats, nil)), nlMsg.Unsupported, []unix.Errno{unix.EINVAL}},
+		// Each command takes its own attributes and no others.
+		{"flags in a delete", mhostnl.CmdHostDel, 0, nlAttrs(id(21), create), nlMsg.Unsupported, []unix.Errno{unix.EINVAL}},
+		{"locators in a get", mhostnl.CmdHostGet, 0, nlAttrs(id(7), locs), nlMsg.Unsupported, []unix.Errno{unix.EINVAL}},
+		{"a device in a new host", mhostnl.CmdHostNew, 0, nlAttrs(id(21), create, locs, nlNest(nlAttrDev, nlU32(nlDevAttrIfindex, 1))), nlMsg.Unsupported, []unix.Errno{unix.EINVAL}},
+		{"host id in a flush", mhostnl.CmdHostFlush, 0, nlAttrs(id(7)), nlMsg.UnknownAttr, []unix.Errno{unix.EINVAL}},
+		{"host id in a stats request", mhostnl.CmdStatsGet, 0, nlAttrs(id(7)), nlMsg.UnknownAttr, []unix.Errno{unix.EINVAL}},
+		{"locator list entry of another type", mhostnl.CmdHostNew, 0, nlAttrs(id(21), create, nlNest(mhostnl.AttrHostLocators,
+			nlRawLoc(2, []byte{10, 0, 0, 1}), nlNest(mhostnl.AttrLocator+1, nlU16(mhostnl.LocAttrFamily, 2), nlBytes(mhostnl.LocAttrAddr, []byte{10, 0, 0, 2})))),
+			nlMsg.NotLocator, []unix.Errno{unix.EINVAL}},
 		{"family as u32", mhostnl.CmdHostNew, 0, nlAttrs(id(21), create, nlNest(mhostnl.AttrHostLocators,
 			nlNest(mhostnl.AttrLocator, nlU32(mhostnl.LocAttrFamily, 2), nlBytes(mhostnl.LocAttrAddr, []byte{10, 0, 0, 1})))), nlMsg.AttrLen, []unix.Errno{unix.EINVAL, unix.ERANGE}},
 		{"port as u32", mhostnl.CmdHostNew, 0, nlAttrs(id(21), create, nlNest(mhostnl.AttrHostLocators,
@@ -257,6 +268,41 @@ func TestNLRejections(t *testing.T) {
 		}
 		t.Errorf("after the rejections, the table is %v, want only 7 [inet 10.0.0.2]", s)
 	}
+}
+
+// TestNLDuplicates checks what makes two locators the same: family,
+// address, port and device all alike.
+func TestNLDuplicates(t *testing.T) {
+	ns := newNetNS(t, "nl")
+	c := ns.control(t)
+	other, _ := ns.addVeth(t, "dup0", "dup1", 0)
+	ll := func(ifindex int, port uint16) mhostnl.Locator {
+		return mhostnl.Locator{Addr: netip.MustParseAddr("fe80::1"), Ifindex: ifindex, Port: port}
+	}
+	v4 := func(port uint16) mhostnl.Locator {
+		return mhostnl.Locator{Addr: netip.MustParseAddr("10.0.0.1"), Port: port}
+	}
+
+	// Different paths to one address.
+	h := mhostnl.Host{ID: 7, Locators: []mhostnl.Locator{ll(1, 0), ll(other, 0), ll(1, 7000), v4(0), v4(7000)}}
+	nlCheck(t, "AddHost with one address on two devices and two ports", c.AddHost(h))
+	nlWantHost(t, c, h)
+
+	// The same path twice.
+	nlWantErr(t, "the same device twice", c.AddHost(mhostnl.Host{ID: 8, Locators: []mhostnl.Locator{ll(other, 0), ll(other, 0)}}),
+		nlMsg.Duplicate, unix.EINVAL)
+	nlWantErr(t, "the same port twice", c.AddHost(mhostnl.Host{ID: 8, Locators: []mhostnl.Locator{v4(9), v4(9)}}),
+		nlMsg.Duplicate, unix.EINVAL)
+
+	// Appending checks against what the host has; replacing does not.
+	nlWantErr(t, "appending a path the host has", c.AppendLocators(7, []mhostnl.Locator{ll(other, 0)}, false),
+		nlMsg.DuplicateHas, unix.EEXIST)
+	nlCheck(t, "appending a new port", c.AppendLocators(7, []mhostnl.Locator{ll(other, 7000)}, false))
+	h.Locators = append(h.Locators, ll(other, 7000))
+	nlWantHost(t, c, h)
+	h.Locators = h.Locators[1:3]
+	nlCheck(t, "replacing with some of the same", c.ReplaceHost(h))
+	nlWantHost(t, c, h)
 }
 
 func TestNLSockets(t *testing.T) {
@@ -450,11 +496,24 @@ func TestNLNamespaces(t *testing.T) {
 // nlLeakHosts is how many hosts the leak test leaves in a dying namespace.
 const nlLeakHosts = 10000
 
+// nlAllocatedFile counts the host entries of all namespaces. Only
+// debugfs shows it: nothing global is visible from a namespace.
+const nlAllocatedFile = "/sys/kernel/debug/mhost/hosts_allocated"
+
+// nlAllAllocated reads nlAllocatedFile.
+func nlAllAllocated(t *testing.T) uint64 {
+	t.Helper()
+	b, err := os.ReadFile(nlAllocatedFile)
+	nlCheck(t, "reading the module-wide host count", err)
+	n, err := strconv.ParseUint(strings.TrimSpace(string(b)), 10, 64)
+	nlCheck(t, "parsing "+nlAllocatedFile, err)
+	return n
+}
+
 // TestNLNamespaceLeak fills the table of a namespace that then dies with
 // its hosts in it: they must all be freed.
 func TestNLNamespaceLeak(t *testing.T) {
-	c := nlDial(t, 0)
-	baseline := nlSettledAllocated(t, c)
+	baseline := nlSettled(t, func() uint64 { return nlAllAllocated(t) })
 	t.Logf("hosts allocated before: %d", baseline)
 
 	out := runHelper(t, "TestHelperNLLeak", &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWNET},
@@ -463,9 +522,7 @@ func TestNLNamespaceLeak(t *testing.T) {
 
 	var last uint64
 	if !poll(10*time.Second, func() bool {
-		st, err := c.Stats()
-		nlCheck(t, "Stats", err)
-		last = st.HostsAllocated
+		last = nlAllAllocated(t)
 		return last <= baseline
 	}) {
 		t.Errorf("10s after the namespace died, %d hosts are allocated, %d before: %d leaked",
@@ -473,16 +530,14 @@ func TestNLNamespaceLeak(t *testing.T) {
 	}
 }
 
-// nlSettledAllocated waits for Stats().HostsAllocated to stop moving (the
-// namespaces of earlier tests may still be on their way out) and returns
-// it.
-func nlSettledAllocated(t *testing.T, c *mhostnl.Client) uint64 {
+// nlSettled waits for a counter to stop moving (the namespaces of earlier
+// tests may still be on their way out, replaced hosts wait for RCU) and
+// returns it.
+func nlSettled(t *testing.T, count func() uint64) uint64 {
 	t.Helper()
 	var prev, cur uint64 = 1<<64 - 1, 0
 	poll(10*time.Second, func() bool {
-		st, err := c.Stats()
-		nlCheck(t, "Stats", err)
-		cur = st.HostsAllocated
+		cur = count()
 		same := cur == prev
 		prev = cur
 		if !same {
@@ -508,11 +563,48 @@ func TestHelperNLLeak(t *testing.T) {
 	nlCheck(t, "AddHosts", c.AddHosts(nlScaleHosts(nlLeakHosts)))
 	st, err := c.Stats()
 	nlCheck(t, "Stats", err)
-	t.Logf("hosts %d here, %d allocated in all namespaces", st.Hosts, st.HostsAllocated)
-	if st.Hosts != nlLeakHosts || st.HostsAllocated < baseline+nlLeakHosts {
-		t.Errorf("Stats() = %+v, want %d hosts here and at least %d allocated", st, nlLeakHosts, baseline+nlLeakHosts)
+	all := nlAllAllocated(t)
+	t.Logf("hosts %d here, %d allocated here, %d in all namespaces", st.Hosts, st.HostsAllocated, all)
+	if st.Hosts != nlLeakHosts || st.HostsAllocated != nlLeakHosts || all < baseline+nlLeakHosts {
+		t.Errorf("Stats() = %+v and %d in all namespaces, want %d hosts here, as many allocated, and at least %d in all",
+			st, all, nlLeakHosts, baseline+nlLeakHosts)
 	}
 	fmt.Println(helperDone)
+}
+
+// TestNLHostsAllocated checks that a namespace counts its own host
+// entries, those that wait to be freed included, and sees no other's.
+func TestNLHostsAllocated(t *testing.T) {
+	a, b := newNetNS(t, "a"), newNetNS(t, "b")
+	ca, cb := a.control(t), b.control(t)
+	const n = 100
+	hosts := nlScaleHosts(n)
+	nlCheck(t, "AddHosts in a", ca.AddHosts(hosts))
+	// Replacing and deleting leave old versions to be freed after RCU.
+	for _, h := range hosts[:n/2] {
+		h.Locators = h.Locators[:1]
+		nlCheck(t, "SetHost", ca.SetHost(h))
+	}
+	for _, h := range hosts[n/2 : n/2+10] {
+		nlCheck(t, "DeleteHost", ca.DeleteHost(h.ID))
+	}
+	allocated := func(c *mhostnl.Client) func() uint64 {
+		return func() uint64 {
+			st, err := c.Stats()
+			nlCheck(t, "Stats", err)
+			return st.HostsAllocated
+		}
+	}
+	if got := nlSettled(t, allocated(ca)); got != n-10 {
+		t.Errorf("namespace a, quiet with %d hosts: %d host entries allocated", n-10, got)
+	}
+	if got := allocated(cb)(); got != 0 {
+		t.Errorf("namespace b, with no hosts, sees %d host entries allocated (a's?)", got)
+	}
+	nlCheck(t, "FlushHosts", ca.FlushHosts())
+	if got := nlSettled(t, allocated(ca)); got != 0 {
+		t.Errorf("namespace a, flushed: %d host entries allocated", got)
+	}
 }
 
 func TestNLUnprivileged(t *testing.T) {

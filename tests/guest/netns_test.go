@@ -25,6 +25,8 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -144,6 +146,13 @@ func (ns *netNS) socket(t *testing.T, domain, typ, proto int) int {
 func (ns *netNS) control(t *testing.T) *mhostnl.Client {
 	t.Helper()
 	return nlDial(t, ns.fd)
+}
+
+// enableL3 enables plugged-L3 traffic on the link index for the rest of
+// the test.
+func (ns *netNS) enableL3(t *testing.T, index int) {
+	t.Helper()
+	enableL3(t, ns.fd, index)
 }
 
 // sysctl writes value to /proc/sys/<key> of the namespace ("net/ipv6/
@@ -284,6 +293,64 @@ func (ns *netNS) setUp(t *testing.T, name string) {
 	}
 }
 
+// addVeth makes a veth pair inside the namespace, name with the index
+// (0: any) and peer with index+1 (or any), both down, and returns their
+// indexes. The test deletes it if it wants it gone before the namespace.
+func (ns *netNS) addVeth(t *testing.T, name, peer string, index int) (int, int) {
+	t.Helper()
+	pe := netlink.NewAttributeEncoder()
+	pe.String(unix.IFLA_IFNAME, peer)
+	peerAttrs, err := pe.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	peerIndex := 0
+	if index != 0 {
+		peerIndex = index + 1
+	}
+	ae := netlink.NewAttributeEncoder()
+	ae.String(unix.IFLA_IFNAME, name)
+	ae.Nested(unix.IFLA_LINKINFO, func(nae *netlink.AttributeEncoder) error {
+		nae.String(unix.IFLA_INFO_KIND, "veth")
+		nae.Nested(unix.IFLA_INFO_DATA, func(dae *netlink.AttributeEncoder) error {
+			dae.Bytes(vethPeerAttr, append(rtIfinfomsg(peerIndex, 0, 0), peerAttrs...))
+			return nil
+		})
+		return nil
+	})
+	attrs, err := ae.Encode()
+	if err == nil {
+		err = ns.rtExec(unix.RTM_NEWLINK, netlink.Create|netlink.Excl, append(rtIfinfomsg(index, 0, 0), attrs...))
+	}
+	if err != nil {
+		t.Fatalf("namespace %s: creating veth %s (index %d) - %s: %v", ns.name, name, index, peer, err)
+	}
+	return ns.linkByName(t, name).Index, ns.linkByName(t, peer).Index
+}
+
+// delLink deletes the link index.
+func (ns *netNS) delLink(t *testing.T, index int) {
+	t.Helper()
+	if err := ns.rtExec(unix.RTM_DELLINK, 0, rtIfinfomsg(index, 0, 0)); err != nil {
+		t.Fatalf("namespace %s: deleting link %d: %v", ns.name, index, err)
+	}
+}
+
+// moveLink moves the link index to the namespace to, where it keeps its
+// index if it is free there.
+func (ns *netNS) moveLink(t *testing.T, index int, to *netNS) {
+	t.Helper()
+	ae := netlink.NewAttributeEncoder()
+	ae.Uint32(unix.IFLA_NET_NS_FD, uint32(to.fd))
+	attrs, err := ae.Encode()
+	if err == nil {
+		err = ns.rtExec(unix.RTM_NEWLINK, 0, append(rtIfinfomsg(index, 0, 0), attrs...))
+	}
+	if err != nil {
+		t.Fatalf("namespace %s: moving link %d to %s: %v", ns.name, index, to.name, err)
+	}
+}
+
 // rtFamily returns the address family of a.
 func rtFamily(a netip.Addr) byte {
 	if a.Is6() {
@@ -408,6 +475,12 @@ type vethConfig struct {
 	// link-local address, no neighbour or router discovery, no MLD, so
 	// without addresses nothing IP ever crosses the link.
 	NoIPv6 bool
+	// L3 enables plugged-L3 traffic on both ends (mhost's device
+	// opt-in), which carry none otherwise.
+	L3 bool
+	// Pair tells apart several pairs between the same namespaces: pair
+	// n > 0 has names veth-an and veth-bn and MACs ending in n0a, n0b.
+	Pair int
 }
 
 // A vethEnd is one end of a veth pair.
@@ -436,6 +509,14 @@ const (
 // traffic, and deletes it when the test ends.
 func newVethPair(t *testing.T, a, b *netNS, cfg vethConfig) *vethPair {
 	t.Helper()
+	vethNames, vethMACs := vethNames, vethMACs
+	if cfg.Pair > 0 {
+		for i := range vethNames {
+			vethNames[i] += strconv.Itoa(cfg.Pair)
+			vethMACs[i] = slices.Clone(vethMACs[i])
+			vethMACs[i][5] |= byte(cfg.Pair) << 4
+		}
+	}
 	peer := netlink.NewAttributeEncoder()
 	peer.String(unix.IFLA_IFNAME, vethNames[1])
 	peer.Bytes(unix.IFLA_ADDRESS, vethMACs[1])
@@ -495,6 +576,10 @@ func newVethPair(t *testing.T, a, b *netNS, cfg vethConfig) *vethPair {
 				t.Fatalf("%s in %s: operational state %d after %v, want up (%d)", e.Name, e.NS.name, l.OperState, ioTimeout, ifOperUp)
 			}
 		}
+	}
+	if cfg.L3 {
+		a.enableL3(t, v.A.Index)
+		b.enableL3(t, v.B.Index)
 	}
 	for _, p := range cfg.AddrsA {
 		a.addAddr(t, v.A.Index, p)

@@ -50,6 +50,9 @@ func TestShutdownRead(t *testing.T) {
 	}
 }
 
+// TestShutdownWrite checks that after SHUT_WR every send fails with
+// EPIPE, whatever the network layer, as it does on a UDP socket (checked
+// alongside, so that the test follows the kernel's UDP).
 func TestShutdownWrite(t *testing.T) {
 	fd, _ := connectedSocket(t)
 	_, otherPort := boundSocket(t)
@@ -62,4 +65,18 @@ func TestShutdownWrite(t *testing.T) {
 		_, err = sendto(fd, []byte("x"), 0, saIP(lo.ip, otherPort))
 		wantErrno(t, err, unix.EPIPE, "sendto over "+lo.name+" after SHUT_WR")
 	}
+
+	u, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(u)
+	if err := unix.Connect(u, &unix.SockaddrInet4{Port: otherPort, Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Shutdown(u, unix.SHUT_WR); err != nil {
+		t.Fatal(err)
+	}
+	_, err = unix.Write(u, []byte("udp"))
+	wantErrno(t, err, unix.EPIPE, "plain UDP: write after SHUT_WR (the reference)")
 }

@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/mnet/mnet/gosdk/mhost"
 )
 
 func TestSockoptBuffers(t *testing.T) {
@@ -85,17 +87,30 @@ func TestSockoptMeminfo(t *testing.T) {
 	}
 }
 
-// TestSockoptRxqOvfl overflows a small receive buffer and checks that the
+// TestSockoptRxqOvfl overflows a small receive buffer, with IPv4
+// datagrams and with testproto ones over loopback, and checks that the
 // next datagram carries the drop count, as SO_MEMINFO reports it.
 func TestSockoptRxqOvfl(t *testing.T) {
+	t.Run("IPv4", func(t *testing.T) {
+		// The datagram after the drops comes over IPv6: the count is
+		// the socket's, not a network layer's.
+		rxqOvfl(t, func(port int) []byte { return sa4("127.0.0.1", port) }, func(port int) []byte { return sa6("::1", port) })
+	})
+	t.Run("testproto", func(t *testing.T) {
+		useL3Protos(t, testproto)
+		enableL3(t, 0, 1) // testproto over lo
+		lo := func(port int) []byte { return saLo(mhost.FamilyTestProto, port) }
+		rxqOvfl(t, lo, lo)
+	})
+}
+
+// rxqOvfl sends 64 datagrams to a socket with SO_RXQ_OVFL on and the
+// smallest receive buffer, to the addresses overflow gives for its port,
+// and then one more to the address after gives.
+func rxqOvfl(t *testing.T, overflow, after func(port int) []byte) {
 	c := listen(t)
 	rport := portOf(t, c)
-	rc, err := c.SyscallConn()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var rfd int
-	rc.Control(func(fd uintptr) { rfd = int(fd) })
+	rfd := fdOf(t, c)
 	if err := unix.SetsockoptInt(rfd, unix.SOL_SOCKET, unix.SO_RXQ_OVFL, 1); err != nil {
 		t.Fatalf("setsockopt(SO_RXQ_OVFL): %v", errStr(err))
 	}
@@ -106,7 +121,7 @@ func TestSockoptRxqOvfl(t *testing.T) {
 	fd := mhostSocket(t)
 	payload := make([]byte, 1000)
 	for range 64 {
-		if _, err := sendto(fd, payload, 0, sa4("127.0.0.1", rport)); err != nil {
+		if _, err := sendto(fd, payload, 0, overflow(rport)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -138,7 +153,7 @@ func TestSockoptRxqOvfl(t *testing.T) {
 	}
 
 	// Datagrams queued after drops carry the count so far.
-	if _, err := sendto(fd, []byte("after"), 0, sa6("::1", rport)); err != nil {
+	if _, err := sendto(fd, []byte("after"), 0, after(rport)); err != nil {
 		t.Fatal(err)
 	}
 	c.SetReadDeadline(deadline())
@@ -155,4 +170,73 @@ func TestSockoptRxqOvfl(t *testing.T) {
 	if got := binary.NativeEndian.Uint32(msgs[0].Data); got != drops {
 		t.Errorf("SO_RXQ_OVFL says %d drops, SO_MEMINFO %d", got, drops)
 	}
+}
+
+// TestSockoptOnTheWire sets the TOS and TTL of IPv4 datagrams and the
+// traffic class and hop limit of IPv6 ones on an AF_MHOST socket and
+// reads them from the datagrams plain UDP sockets receive. Each option
+// goes to its own family's datagrams only.
+func TestSockoptOnTheWire(t *testing.T) {
+	sfd, _ := boundSocket(t)
+	r4, port4 := plainBound(t, "127.0.0.1")
+	r6, port6 := plainBound(t, "::1")
+	for _, o := range []struct{ fd, level, opt int }{
+		{r4, unix.SOL_IP, unix.IP_RECVTOS}, {r4, unix.SOL_IP, unix.IP_RECVTTL},
+		{r6, unix.SOL_IPV6, unix.IPV6_RECVTCLASS}, {r6, unix.SOL_IPV6, unix.IPV6_RECVHOPLIMIT},
+	} {
+		if err := unix.SetsockoptInt(o.fd, o.level, o.opt, 1); err != nil {
+			t.Fatalf("setsockopt(%d, %d, 1) on a plain UDP socket: %v", o.level, o.opt, errStr(err))
+		}
+	}
+
+	// recv sends a datagram to the receiver r and returns what its
+	// control messages of kinds tc and hl say.
+	recv := func(what string, r int, dst []byte, tc, hl cmsgKind) (int, int) {
+		t.Helper()
+		if _, err := sendto(sfd, []byte(what), 0, dst); err != nil {
+			t.Fatalf("%s: sendto: %v", what, errStr(err))
+		}
+		buf, oob := make([]byte, 64), make([]byte, 256)
+		n, oobn, _, _, err := unix.Recvmsg(r, buf, oob, 0)
+		if err != nil || string(buf[:n]) != what {
+			t.Fatalf("%s: plain UDP recvmsg = %q, %v", what, buf[:n], err)
+		}
+		data := wantCmsgs(t, what, oob[:oobn], tc, hl)
+		tcv := 0
+		if tc == cmsgIPTOS { // one byte, unlike the others
+			if len(data[tc]) < 1 {
+				t.Fatalf("%s: empty IP_TOS", what)
+			}
+			tcv = int(data[tc][0])
+		} else {
+			tcv = cmsgInt(t, data[tc])
+		}
+		return tcv, cmsgInt(t, data[hl])
+	}
+	check := func(when string, tos, ttl, tclass, hops int) {
+		t.Helper()
+		if gtos, gttl := recv("IPv4 "+when, r4, sa4("127.0.0.1", port4), cmsgIPTOS, cmsgIPTTL); gtos != tos || gttl != ttl {
+			t.Errorf("IPv4 datagram %s: TOS %#x TTL %d, want %#x and %d", when, gtos, gttl, tos, ttl)
+		}
+		if gtc, ghops := recv("IPv6 "+when, r6, sa6("::1", port6), cmsgIPv6TClass, cmsgIPv6HopLimit); gtc != tclass || ghops != hops {
+			t.Errorf("IPv6 datagram %s: traffic class %#x hop limit %d, want %#x and %d", when, gtc, ghops, tclass, hops)
+		}
+	}
+
+	check("by default", 0, readSysfs(t, "/proc/sys/net/ipv4/ip_default_ttl"), 0, readSysfs(t, "/proc/sys/net/ipv6/conf/lo/hop_limit"))
+	for _, o := range []struct {
+		name       string
+		level, opt int
+		value      int
+	}{
+		{"IP_TOS", unix.SOL_IP, unix.IP_TOS, 0xb8},
+		{"IP_TTL", unix.SOL_IP, unix.IP_TTL, 42},
+		{"IPV6_TCLASS", unix.SOL_IPV6, unix.IPV6_TCLASS, 0x48},
+		{"IPV6_UNICAST_HOPS", unix.SOL_IPV6, unix.IPV6_UNICAST_HOPS, 43},
+	} {
+		if err := unix.SetsockoptInt(sfd, o.level, o.opt, o.value); err != nil {
+			t.Fatalf("setsockopt(%s, %#x): %v", o.name, o.value, errStr(err))
+		}
+	}
+	check("with the options set", 0xb8, 42, 0x48, 43)
 }

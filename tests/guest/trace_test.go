@@ -211,6 +211,7 @@ func TestTraceEvents(t *testing.T) {
 	useL3Protos(t, testproto)
 	ns := newNetNS(t, "trace")
 	ns.setUp(t, "lo")
+	ns.enableL3(t, 1) // for testproto over lo
 	ctl := ns.control(t)
 	ti := newTraceInstance(t, "mhost-test")
 	netns := strconv.FormatUint(ns.inode, 10)
@@ -376,6 +377,7 @@ func TestKernelLogQuiet(t *testing.T) {
 	useL3Protos(t, testproto, otherproto) // first: loading may log
 	ns := newNetNS(t, "quiet")
 	ns.setUp(t, "lo")
+	ns.enableL3(t, 1) // for the plugged L3s over lo
 	// Every send to the host fails over: 2001:db8::1 has no route.
 	err := ns.control(t).AddHost(mhostnl.Host{ID: hid, Locators: []mhostnl.Locator{
 		{Addr: netip.MustParseAddr("2001:db8::1")}, {Addr: netip.MustParseAddr("::1")},

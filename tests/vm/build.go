@@ -3,6 +3,7 @@ package vm
 import (
 	"bytes"
 	"context"
+	"debug/elf"
 	"fmt"
 	"io"
 	"io/fs"
@@ -153,4 +154,30 @@ func FindRepo(dir string) (string, error) {
 			return "", fmt.Errorf("no go.mod of github.com/mnet/mnet above %s", dir)
 		}
 	}
+}
+
+// moduleDepends lists the modules a .ko needs loaded first, from the
+// "depends=" entry of its .modinfo section (what modprobe reads through
+// modules.dep).
+func moduleDepends(path string) ([]string, error) {
+	f, err := elf.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	sec := f.Section(".modinfo")
+	if sec == nil {
+		return nil, fmt.Errorf("%s: no .modinfo section", path)
+	}
+	b, err := sec.Data()
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	var deps []string
+	for _, kv := range strings.Split(string(b), "\x00") {
+		if v, ok := strings.CutPrefix(kv, "depends="); ok && v != "" {
+			deps = append(deps, strings.Split(v, ",")...)
+		}
+	}
+	return deps, nil
 }

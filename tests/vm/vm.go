@@ -15,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -40,7 +41,7 @@ type Config struct {
 	Module       bool
 	ModuleParams string
 	// KernelModules are loaded from the kernel's tree, dependencies
-	// first, before mhost. Default: veth.
+	// first, before mhost. Default: veth, vxlan, sch_netem.
 	KernelModules []string
 
 	// TestPackages are compiled with -tags guest into /tests/<base>.test.
@@ -323,7 +324,9 @@ func (cfg *Config) defaults() error {
 		cfg.Busybox = "/bin/busybox"
 	}
 	if cfg.KernelModules == nil {
-		cfg.KernelModules = []string{"veth"}
+		// veth joins test namespaces, vxlan tunnels between them;
+		// netem impairs their links.
+		cfg.KernelModules = []string{"veth", "vxlan", "sch_netem"}
 	}
 	if cfg.StepTimeout <= 0 {
 		cfg.StepTimeout = plan.DefaultStepTimeout
@@ -426,8 +429,26 @@ func (cfg *Config) build(ctx context.Context, k *Kernel, work string) (*initramf
 	if len(errs) > 0 {
 		return nil, nil, fmt.Errorf("%s", strings.Join(errs, "\n"))
 	}
+	// The kernel modules ours need (udp_tunnel for mhost), loaded
+	// before them as modprobe would.
+	kmods := append([]string(nil), cfg.KernelModules...)
+	ours := map[string]bool{}
+	for _, ko := range ir.ourModules {
+		ours[modName(ko)] = true
+	}
+	for _, ko := range ir.ourModules {
+		deps, err := moduleDepends(ko)
+		if err != nil {
+			return nil, nil, err
+		}
+		for _, d := range deps {
+			if !ours[modName(d)] && !slices.Contains(kmods, d) {
+				kmods = append(kmods, d)
+			}
+		}
+	}
 	var err error
-	if ir.kernelModules, err = k.ResolveModules(cfg.KernelModules); err != nil {
+	if ir.kernelModules, err = k.ResolveModules(kmods); err != nil {
 		return nil, nil, err
 	}
 

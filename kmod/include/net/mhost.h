@@ -30,6 +30,8 @@
 
 /* Plugged L3 family numbers are 1..MHOST_PROTO_FAMILY_MAX. */
 #define MHOST_PROTO_FAMILY_MAX	255
+/* Most protocols registered at once: each namespace counts each one. */
+#define MHOST_MAX_PROTOS	16
 #define MHOST_L3_SOCKADDR_MAX	28
 /* Longest locator address of any network layer. */
 #define MHOST_L3_ADDR_MAX	16
@@ -78,11 +80,15 @@ struct mhost_proto {
 	 */
 	int (*rcv)(struct sk_buff *skb);
 
-	/* Private to mhost. */
-	atomic_long_t	tx_packets;
-	atomic_long_t	rx_packets;
+	/* Private to mhost: where each namespace counts its datagrams. */
+	unsigned int	slot;
 };
 
+/*
+ * Registering fails with -EINVAL for a protocol that is not well formed,
+ * -EEXIST if its family is taken and -ENOSPC beyond MHOST_MAX_PROTOS.
+ * Unregistering a protocol that is not registered does nothing.
+ */
 int mhost_register_proto(struct mhost_proto *proto);
 void mhost_unregister_proto(struct mhost_proto *proto);
 

@@ -18,7 +18,29 @@
 #define AF_MHOST	27
 #define PF_MHOST	AF_MHOST
 
-/* Ethertype carrying the frames of plugged-in (non-IP) L3 protocols. */
+/*
+ * Ethertype carrying the frames of plugged-in (non-IP) L3 protocols.
+ *
+ * A frame is the L3 header (starting with the L3 family, a big-endian
+ * u16), a UDP header and the payload. The UDP checksum is mandatory: it
+ * is the 16-bit ones' complement of the ones' complement sum of a
+ * pseudo-header made of the L3 family and the UDP length (two big-endian
+ * u16s), then the UDP header (checksum field 0) and the payload; a
+ * result of 0 is sent as 0xffff. A frame whose checksum is 0 or wrong is
+ * dropped (MHOST_STATS_A_RX_L3_BAD_CSUM).
+ *
+ * Policy: frames are sent and parsed only on devices an administrator
+ * enabled for plugged L3s in the namespace (MHOST_CMD_DEV_SET below);
+ * elsewhere a send fails with ENETUNREACH and a received frame is dropped
+ * unparsed (MHOST_STATS_A_RX_L3_DEV_DISABLED).
+ * A socket bound to a device (SO_BINDTODEVICE, or a VRF) sends only on
+ * it (ENETUNREACH otherwise) and receives only from it. Sending to an
+ * Ethernet group address (broadcast, multicast) needs CAP_NET_RAW in
+ * the namespace (EPERM otherwise), as a raw socket would: it reaches
+ * every host of the segment. Unicast sends need no capability: the
+ * administrator's opt-in of the device is the gate, as the routing table
+ * is for MCTP.
+ */
 #define ETH_P_MHOST	0x8888
 
 /*
@@ -81,10 +103,22 @@ struct sockaddr_mhost_eth {
  * the source as a struct sockaddr_mhost carrying the host id (and the
  * source port) whenever the source address is a locator of a host in
  * the host table, so that a server can answer the host rather than the
- * path. Other sources are reported as usual.
+ * path. Other sources are reported as usual. A locator with a port
+ * (MHOST_LOC_A_PORT) names its host only for datagrams from that port,
+ * and wins over a locator of the same address without one.
  */
 #define SOL_MHOST		299
 #define MHOST_RECVHOSTID	1
+/*
+ * MHOST_REUSEPORT (int, default 0): SO_REUSEPORT for AF_MHOST sockets,
+ * set before bind(): sockets of one user bound to one port share it and
+ * its datagrams, spread by flow. SO_REUSEPORT itself works only where
+ * the kernel lets a socket family see SOL_SOCKET options (6.12 does);
+ * elsewhere (6.1) the socket layer refuses it for every family but IPv4
+ * and IPv6, with EOPNOTSUPP. This option works on every kernel, and
+ * getsockopt(SO_REUSEPORT) reads the same setting.
+ */
+#define MHOST_REUSEPORT		2
 
 /* ---- Generic netlink family "mhost" ---- */
 
@@ -111,6 +145,28 @@ struct sockaddr_mhost_eth {
  * MHOST_CMD_HOST_FLUSH: deletes every host of the namespace.
  * Every change is announced to the "events" group as a HOST_NEW (with
  * the host as it now is), HOST_DEL or HOST_FLUSH message.
+ *
+ * A locator's MHOST_LOC_A_IFINDEX names a device of the namespace. When
+ * that device goes away (it is deleted or moves to another namespace),
+ * the locators naming it are removed from their hosts, as the kernel
+ * removes the routes through a vanished device, so that they never name
+ * a later device given the same index; a host left without locators is
+ * deleted. Each such change is announced as a HOST_NEW or HOST_DEL.
+ *
+ * Devices. Plugged-L3 traffic (ETH_P_MHOST frames) flows only on the
+ * devices an administrator enabled, per device and per namespace: frames
+ * arriving on any other device are dropped unparsed (counted in
+ * MHOST_STATS_A_RX_L3_DEV_DISABLED), and a send over one fails with
+ * ENETUNREACH, which moves a host id on to its next locator. IP traffic
+ * is not affected.
+ * MHOST_CMD_DEV_SET: MHOST_A_DEV with MHOST_DEV_A_IFINDEX and
+ *   MHOST_DEV_A_L3 (0 or 1) disables or enables the device.
+ * MHOST_CMD_DEV_GET: the device MHOST_A_DEV/MHOST_DEV_A_IFINDEX or, as
+ *   a dump, every device of the namespace that is enabled.
+ * A change of state is announced to the "events" group as a DEV_SET with
+ * the device as it now is. A device's state goes with it when it is
+ * deleted or moves to another namespace (it arrives there disabled),
+ * announced as a MHOST_CMD_DEV_DEL, which is an event only.
  */
 enum mhost_cmd {
 	MHOST_CMD_UNSPEC,
@@ -121,6 +177,9 @@ enum mhost_cmd {
 	MHOST_CMD_HOST_FLUSH,
 	MHOST_CMD_SOCK_GET,	/* dump: open AF_MHOST sockets */
 	MHOST_CMD_STATS_GET,	/* the namespace's counters */
+	MHOST_CMD_DEV_GET,
+	MHOST_CMD_DEV_SET,
+	MHOST_CMD_DEV_DEL,	/* event only */
 	__MHOST_CMD_MAX,
 };
 #define MHOST_CMD_MAX (__MHOST_CMD_MAX - 1)
@@ -135,6 +194,7 @@ enum mhost_attr {
 	MHOST_A_SOCK,		/* nest: enum mhost_sock_attr */
 	MHOST_A_STATS,		/* nest: enum mhost_stats_attr */
 	MHOST_A_HOST_FLAGS,	/* u32: MHOST_HOST_F_*, HOST_NEW only */
+	MHOST_A_DEV,		/* nest: enum mhost_dev_attr */
 	__MHOST_A_MAX,
 };
 #define MHOST_A_MAX (__MHOST_A_MAX - 1)
@@ -144,7 +204,7 @@ enum mhost_attr {
 #define MHOST_HOST_F_REPLACE	0x2
 #define MHOST_HOST_F_APPEND	0x4
 
-/* Entries of MHOST_A_HOST_LOCATORS. */
+/* Entries of MHOST_A_HOST_LOCATORS; any other type is rejected. */
 #define MHOST_A_LOCATOR		1	/* nest: enum mhost_loc_attr */
 
 enum mhost_loc_attr {
@@ -170,8 +230,9 @@ enum mhost_proto_attr {
 	MHOST_PROTO_A_NAME,	/* string */
 	MHOST_PROTO_A_MODULE,	/* string: owning module, "kernel" if built in */
 	MHOST_PROTO_A_ADDR_LEN,	/* u32: locator address length */
-	MHOST_PROTO_A_TX_PACKETS,	/* u64 */
-	MHOST_PROTO_A_RX_PACKETS,	/* u64 */
+	/* u64: datagrams this namespace sent and received over it */
+	MHOST_PROTO_A_TX_PACKETS,
+	MHOST_PROTO_A_RX_PACKETS,
 	__MHOST_PROTO_A_MAX,
 };
 #define MHOST_PROTO_A_MAX (__MHOST_PROTO_A_MAX - 1)
@@ -199,7 +260,15 @@ enum mhost_stats_attr {
 	MHOST_STATS_A_TX_FAILOVER,	/* u64: locators skipped on failure */
 	MHOST_STATS_A_TX_UNREACH,	/* u64: host-id sends with no path */
 	MHOST_STATS_A_RX_L3_UNKNOWN,	/* u64: 0x8888 frames no L3 claimed */
-	/* u64: host entries alive in all namespaces (for leak checks) */
+	/*
+	 * u64: host entries of this namespace not yet freed: its hosts,
+	 * plus versions replaced or deleted that a sender still holds or
+	 * that wait for an RCU grace period. Once the namespace is quiet it
+	 * equals MHOST_STATS_A_HOSTS; more means a leak. (It used to count
+	 * the entries of all namespaces: nothing global is visible from a
+	 * namespace. The module-wide count is in debugfs:
+	 * mhost/hosts_allocated.)
+	 */
 	MHOST_STATS_A_HOSTS_ALLOCATED,
 	MHOST_STATS_A_TX_L3,		/* u64: sent over plugged L3s */
 	MHOST_STATS_A_RX_L3,		/* u64: delivered from plugged L3s */
@@ -209,8 +278,21 @@ enum mhost_stats_attr {
 	MHOST_STATS_A_RX_L3_BAD_LEN,	/* u64: UDP length below 8 */
 	MHOST_STATS_A_RX_L3_TRUNCATED,	/* u64: UDP length beyond the frame */
 	MHOST_STATS_A_RX_L3_NO_SOCKET,	/* u64: no AF_MHOST socket on port */
+	MHOST_STATS_A_RX_L3_BAD_CSUM,	/* u64: UDP checksum wrong or 0 */
+	/* u64: arrived on a device not enabled for plugged L3s (unparsed) */
+	MHOST_STATS_A_RX_L3_DEV_DISABLED,
 	__MHOST_STATS_A_MAX,
 };
 #define MHOST_STATS_A_MAX (__MHOST_STATS_A_MAX - 1)
+
+enum mhost_dev_attr {
+	MHOST_DEV_A_UNSPEC,
+	MHOST_DEV_A_PAD,
+	MHOST_DEV_A_IFINDEX,	/* u32: the device, in the namespace */
+	MHOST_DEV_A_NAME,	/* string, read only */
+	MHOST_DEV_A_L3,		/* u8: 1 if plugged-L3 traffic is enabled */
+	__MHOST_DEV_A_MAX,
+};
+#define MHOST_DEV_A_MAX (__MHOST_DEV_A_MAX - 1)
 
 #endif /* _UAPI_LINUX_MHOST_H */
