@@ -126,9 +126,10 @@ vmtest:
 		$(if $(LANES),-vm.lanes=$(LANES)) $(VMFLAGS)
 
 # With KVER the kernel must be set up already (make kernels, make lanes).
-# The debug kernel, if it is not built yet, builds while the VM suite
-# runs the other lanes (its lane comes last), and dkmscheck, which needs
-# it too, comes after. Each part says how long it took.
+# The debug kernel, if it is not built yet, starts building first, in the
+# background (setup -defer-debug), while the other lanes are set up and
+# run; its lane comes last in the VM suite, and dkmscheck, which needs it
+# too, after that. Each part says how long it took.
 test: deps $(MHOSTVM)
 	$(if $(KVER),,@TIMEFORMAT='make test: kernels took %0Rs'; time $(MHOSTVM) setup -defer-debug $(if $(LANES),-lanes $(LANES)))
 	@TIMEFORMAT='make test: vet took %0Rs'; time $(MAKE) vet

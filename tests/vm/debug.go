@@ -102,7 +102,9 @@ func StartDebugBuild(repo string) (*DebugBuild, error) {
 		return nil, err
 	}
 	b := &DebugBuild{Log: dir + ".out", done: make(chan struct{})}
-	out, err := os.Create(b.Log)
+	// Appended to: a build started by setup may be writing it, and
+	// this one then waits for that (the script's lock).
+	out, err := os.OpenFile(b.Log, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
 	if err != nil {
 		return nil, err
 	}

@@ -191,8 +191,9 @@ func installedKernel(root, v string) *Kernel {
 
 // Setup installs or builds the lane's kernel where it is missing or out of
 // date: apt on this machine, the trixie environment, the debug kernel
-// (unless deferDebug: the suite builds it while other lanes run). It
-// needs root. Progress goes to log.
+// (with deferDebug, in the background: the build goes on after Setup
+// returns, and the VM suite waits for it). It needs root. Progress goes
+// to log.
 func (l *Lane) Setup(ctx context.Context, repo string, deferDebug bool, log io.Writer) error {
 	start := time.Now()
 	var err error
@@ -203,8 +204,12 @@ func (l *Lane) Setup(ctx context.Context, repo string, deferDebug bool, log io.W
 		err = setupTrixie(ctx, log)
 	case debugLane:
 		if deferDebug {
-			if _, err := l.Kernel(repo); err != nil {
-				fmt.Fprintf(log, "setup: lane %s: its kernel is not built; the VM suite builds it while the other lanes run\n", l.Name)
+			b, err := StartDebugBuild(repo)
+			if err != nil {
+				return fmt.Errorf("setting up lane %s: %w", l.Name, err)
+			}
+			if b != nil {
+				fmt.Fprintf(log, "setup: lane %s: building its kernel in the background (%s); the VM suite waits for it when the lane's turn comes\n", l.Name, b.Log)
 			}
 			return nil
 		}
