@@ -39,7 +39,7 @@ static const struct nla_policy mhost_dev_policy[MHOST_DEV_A_MAX + 1] = {
 /*
  * Each command has a policy of its own, so that an attribute it does not
  * take is refused ("Unsupported attribute") rather than ignored. Commands
- * that take none get the core's reject-all policy.
+ * that take none have mhost_no_attr_policy.
  */
 static const struct nla_policy mhost_host_new_policy[MHOST_A_MAX + 1] = {
 	[MHOST_A_HOST_ID]	= { .type = NLA_U32 },
@@ -55,6 +55,17 @@ static const struct nla_policy mhost_host_id_policy[MHOST_A_MAX + 1] = {
 
 static const struct nla_policy mhost_dev_req_policy[MHOST_A_MAX + 1] = {
 	[MHOST_A_DEV]		= NLA_POLICY_NESTED(mhost_dev_policy),
+};
+
+/*
+ * The commands that take no attributes: any is unknown. This is what the
+ * core gives an op without a policy, said here with the maxattr that goes
+ * with it: 7.3's core validated such an op with its own two-entry policy
+ * but the family's maxattr, and read past the policy (a BUG in
+ * validate_nla) for an attribute of type 2 or more.
+ */
+static const struct nla_policy mhost_no_attr_policy[MHOST_A_PAD + 1] = {
+	[MHOST_A_PAD]		= { .type = NLA_REJECT },
 };
 
 static struct genl_family mhost_genl_family;
@@ -1039,6 +1050,8 @@ static const struct genl_ops mhost_nl_ops[] = {
 	{
 		.cmd	= MHOST_CMD_PROTO_GET,
 		.dumpit	= mhost_nl_proto_dump,
+		.policy	= mhost_no_attr_policy,
+		.maxattr = MHOST_A_PAD,
 	},
 	{
 		.cmd	= MHOST_CMD_HOST_NEW,
@@ -1067,14 +1080,20 @@ static const struct genl_ops mhost_nl_ops[] = {
 		.cmd	= MHOST_CMD_HOST_FLUSH,
 		.doit	= mhost_nl_host_flush,
 		.flags	= GENL_UNS_ADMIN_PERM,
+		.policy	= mhost_no_attr_policy,
+		.maxattr = MHOST_A_PAD,
 	},
 	{
 		.cmd	= MHOST_CMD_SOCK_GET,
 		.dumpit	= mhost_nl_sock_dump,
+		.policy	= mhost_no_attr_policy,
+		.maxattr = MHOST_A_PAD,
 	},
 	{
 		.cmd	= MHOST_CMD_STATS_GET,
 		.doit	= mhost_nl_stats_get,
+		.policy	= mhost_no_attr_policy,
+		.maxattr = MHOST_A_PAD,
 	},
 	{
 		.cmd	= MHOST_CMD_DEV_GET,
