@@ -24,6 +24,16 @@ func repoDir() (string, error) {
 	return repo, nil
 }
 
+// repoLanes returns the repository and the lanes spec names.
+func repoLanes(spec string) (string, []*vm.Lane, error) {
+	repo, err := repoDir()
+	if err != nil {
+		return "", nil, err
+	}
+	sel, err := vm.SelectLanes(spec)
+	return repo, sel, err
+}
+
 func lanesFlag(fs *flag.FlagSet) *string {
 	return fs.String("lanes", "", "comma-separated lanes: "+strings.Join(vm.LaneNames(), ",")+", or all (default "+vm.DefaultLanes+")")
 }
@@ -33,11 +43,7 @@ func lanesCmd(args []string) error {
 	fs := flag.NewFlagSet("mhostvm lanes", flag.ExitOnError)
 	lanes := fs.String("lanes", "all", "comma-separated lanes to list")
 	fs.Parse(args)
-	repo, err := repoDir()
-	if err != nil {
-		return err
-	}
-	sel, err := vm.SelectLanes(*lanes)
+	repo, sel, err := repoLanes(*lanes)
 	if err != nil {
 		return err
 	}
@@ -68,11 +74,7 @@ func setupCmd(ctx context.Context, args []string) error {
 	lanes := lanesFlag(fs)
 	deferDebug := fs.Bool("defer-debug", false, "start the debug kernel's build first, in the background, and return without waiting for it: the VM suite waits for it when the debug lane's turn comes (make test)")
 	fs.Parse(args)
-	repo, err := repoDir()
-	if err != nil {
-		return err
-	}
-	sel, err := vm.SelectLanes(*lanes)
+	repo, sel, err := repoLanes(*lanes)
 	if err != nil {
 		return err
 	}
