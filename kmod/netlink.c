@@ -407,8 +407,10 @@ static struct mhost_host *mhost_nl_build_host(struct mhost_net *mn, u32 hid,
 		return ERR_PTR(-E2BIG);
 	}
 	new = mhost_host_alloc(mn, hid, first + p->n);
-	if (!new)
+	if (!new) {
+		NL_SET_ERR_MSG(extack, "out of memory for the host");
 		return ERR_PTR(-ENOMEM);
+	}
 	for (i = 0; i < first; i++)
 		mhost_copy_locator(&new->locs[i], &old->locs[i]);
 	for (i = 0; i < p->n; i++)
@@ -437,8 +439,10 @@ static int mhost_nl_host_new(struct sk_buff *skb, struct genl_info *info)
 	}
 
 	p = kmalloc(sizeof(*p), GFP_KERNEL);
-	if (!p)
+	if (!p) {
+		NL_SET_ERR_MSG(info->extack, "out of memory for the locators");
 		return -ENOMEM;
+	}
 	err = mhost_nl_parse_locators(info, p);
 	if (err)
 		goto out_free;
