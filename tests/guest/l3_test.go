@@ -518,8 +518,10 @@ func TestL3SendBuffer(t *testing.T) {
 
 	dst := ethAddr(mhost.FamilyTestProto, portOf(t, cb), v.A.Index, v.B.MAC)
 	payload := make([]byte, size)
-	ca.SetWriteDeadline(deadline())
 	for i := range count {
+		// A stall is one write that blocks: the debug lane's kernel
+		// takes longer than ioTimeout for all of them.
+		ca.SetWriteDeadline(deadline())
 		if _, err := ca.WriteTo(payload, dst); err != nil {
 			t.Fatalf("datagram %d of %d bytes: %v; %d read by b so far, %d bytes charged to the sender, whose send buffer is %d bytes",
 				i, size, err, read.Load(), meminfo(t, afd)[unix.SK_MEMINFO_WMEM_ALLOC], sndbuf)
