@@ -375,7 +375,7 @@ static void mhost_sock_destruct(struct sock *sk)
 		sock_put(ms->tsk);
 }
 
-static int mhost_bind(struct socket *sock, mhost_uaddr_t *uaddr, int len)
+static int mhost_bind(struct socket *sock, struct mhost_sockaddr_unsized *uaddr, int len)
 {
 	const struct sockaddr *sa = (const struct sockaddr *)uaddr;
 	struct sock *sk = sock->sk;
@@ -405,7 +405,7 @@ static int mhost_bind(struct socket *sock, mhost_uaddr_t *uaddr, int len)
  * source are still received: one peer may reach us over several
  * network layers.
  */
-static int mhost_connect(struct socket *sock, mhost_uaddr_t *uaddr, int len,
+static int mhost_connect(struct socket *sock, struct mhost_sockaddr_unsized *uaddr, int len,
 			 int flags)
 {
 	const struct sockaddr *sa = (const struct sockaddr *)uaddr;
@@ -648,6 +648,12 @@ static int mhost_setsockopt(struct socket *sock, int level, int optname,
 		if (optname == UDP_ENCAP)
 			return -ENOPROTOOPT;
 		break;
+	case SOL_UDPLITE:
+		/*
+		 * UDP takes its options at this level too, UDP_ENCAP among
+		 * them; the transport socket is not UDP-Lite.
+		 */
+		return -ENOPROTOOPT;
 	}
 	return tsock->ops->setsockopt(tsock, level, optname, optval, optlen);
 }

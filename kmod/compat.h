@@ -60,9 +60,13 @@ static inline bool mhost_inet6_recverr(struct sock *sk)
 #ifdef MHOST_HAVE_ENCAP_ERR_ARGS
 #define MHOST_ENCAP_ERR_RCV_ARGS struct sock *sk, struct sk_buff *skb, \
 		int err, __be16 port, u32 info, u8 *payload
+void mhost_encap_err_rcv(struct sock *sk, struct sk_buff *skb, int err,
+			 __be16 port, u32 info, u8 *payload);
 #else
 #define MHOST_ENCAP_ERR_RCV_ARGS struct sock *sk, struct sk_buff *skb, \
 		unsigned int udp_offset
+void mhost_encap_err_rcv(struct sock *sk, struct sk_buff *skb,
+			 unsigned int udp_offset);
 #endif
 
 /*
@@ -189,15 +193,15 @@ static inline kuid_t mhost_sock_uid(struct sock *sk)
 
 /* 6.19 gave bind() and connect() a struct sockaddr_unsized. */
 #ifdef MHOST_HAVE_SOCKADDR_UNSIZED
-typedef struct sockaddr_unsized mhost_uaddr_t;
+#define mhost_sockaddr_unsized sockaddr_unsized
 #else
-typedef struct sockaddr mhost_uaddr_t;
+#define mhost_sockaddr_unsized sockaddr
 #endif
 
 static inline int mhost_kernel_bind(struct socket *sock,
 				    struct sockaddr *addr, int len)
 {
-	return kernel_bind(sock, (mhost_uaddr_t *)addr, len);
+	return kernel_bind(sock, (struct mhost_sockaddr_unsized *)addr, len);
 }
 
 /* 6.10: __assign_str() takes the destination only. */

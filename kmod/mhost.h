@@ -286,7 +286,6 @@ int mhost_check_dest(const struct sockaddr *uaddr, int len,
 int mhost_output(struct sock *sk, struct msghdr *msg, size_t len,
 		 union mhost_addr *dst, int dlen);
 int mhost_encap_rcv(struct sock *tsk, struct sk_buff *skb);
-void mhost_encap_err_rcv(MHOST_ENCAP_ERR_RCV_ARGS);
 void mhost_ports_add(struct mhost_net *mn, struct mhost_sock *ms);
 void mhost_ports_del(struct mhost_net *mn, struct mhost_sock *ms);
 void mhost_ports_net_init(struct mhost_net *mn);

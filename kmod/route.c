@@ -201,6 +201,11 @@ static int mhost_send_l3(struct sock *sk, struct msghdr *msg, size_t len,
 	__wsum csum = 0;
 	int err;
 
+	/* No urgent data, and nothing to cork on a plugged L3. */
+	if (msg->msg_flags & MSG_OOB)
+		return -EOPNOTSUPP;
+	if (msg->msg_flags & MSG_MORE)
+		return -EINVAL;
 	skb = sock_alloc_send_skb(tsk, LL_MAX_HEADER + MHOST_L3_HEADROOM + ulen,
 				  msg->msg_flags & MSG_DONTWAIT, &err);
 	if (!skb)
@@ -390,14 +395,18 @@ int mhost_output(struct sock *sk, struct msghdr *msg, size_t len,
 	return mhost_send_to(sk, msg, len, dst, dlen);
 }
 
-/* The AF_MHOST socket whose transport socket sent @skb, if one did. */
+/*
+ * The AF_MHOST socket whose transport socket sent @skb, if one did. Told
+ * by the error hook, which no socket option can change (UDP_ENCAP
+ * replaces encap_rcv).
+ */
 static struct sock *mhost_skb_owner(const struct sk_buff *skb)
 {
 	struct sock *tsk = skb->sk;
 
 	if (!tsk || !sk_fullsock(tsk) || !sk_is_udp(tsk) ||
 	    tsk->sk_family != AF_INET6 ||
-	    READ_ONCE(udp_sk(tsk)->encap_rcv) != mhost_encap_rcv)
+	    READ_ONCE(udp_sk(tsk)->encap_err_rcv) != mhost_encap_err_rcv)
 		return NULL;
 	return rcu_dereference_sk_user_data(tsk);
 }
@@ -455,6 +464,11 @@ int mhost_send_to_l2(struct sk_buff *skb, struct net_device *dev,
 	skb->dev = dev;
 	skb->protocol = htons(ETH_P_MHOST);
 	skb_reset_network_header(skb);
+	/* A protocol's frame may have less room than this device needs. */
+	if (skb_cow_head(skb, LL_RESERVED_SPACE(dev))) {
+		err = -ENOMEM;
+		goto drop;
+	}
 	err = dev_hard_header(skb, dev, ETH_P_MHOST, daddr, NULL, skb->len);
 	if (err < 0) {
 		err = -EINVAL;

@@ -117,11 +117,29 @@ func TestL3GroupAddress(t *testing.T) {
 	}
 	wantConnEmpty(t, lab.sock)
 
+	// UDP takes its options at SOL_UDPLITE too: UDP_ENCAP there would
+	// replace the transport socket's receive hook, and with it what
+	// tells mhost who sent a frame. Refused, and the check holds.
+	err := unix.SetsockoptInt(fd, unix.IPPROTO_UDPLITE, unix.UDP_ENCAP, 0)
+	wantErrno(t, err, unix.ENOPROTOOPT, "setsockopt(SOL_UDPLITE, UDP_ENCAP)")
+	err = withoutCaps(func() error {
+		_, err := sendto(fd, []byte("to all"), 0, saEth(tp, lab.port, lab.v.A.Index, bcast))
+		return err
+	}, unix.CAP_NET_RAW)
+	wantErrno(t, err, unix.EPERM, "broadcast without CAP_NET_RAW after SOL_UDPLITE")
+
+	// A plugged L3 has no urgent data and nothing to cork.
+	_, err = sendto(fd, []byte("oob"), unix.MSG_OOB, saEth(tp, lab.port, lab.v.A.Index, lab.v.B.MAC))
+	wantErrno(t, err, unix.EOPNOTSUPP, "MSG_OOB over a plugged L3")
+	_, err = sendto(fd, []byte("more"), unix.MSG_MORE, saEth(tp, lab.port, lab.v.A.Index, lab.v.B.MAC))
+	wantErrno(t, err, unix.EINVAL, "MSG_MORE over a plugged L3")
+	wantConnEmpty(t, lab.sock)
+
 	// Without any capability, on a device an administrator did not
 	// enable, nothing goes: the device opt-in binds everybody.
 	lo := lab.v.A.NS.linkByName(t, "lo")
 	lab.v.A.NS.setUp(t, "lo")
-	err := withoutCaps(func() error {
+	err = withoutCaps(func() error {
 		_, err := sendto(fd, []byte("on lo"), 0, saEth(tp, lab.port, lo.Index, make(net.HardwareAddr, 6)))
 		return err
 	}, allCaps()...)
