@@ -771,6 +771,10 @@ func failslabStacks(trace, from, to string) ([]string, error) {
 // task allocates then.
 const netnsJitter = 24
 
+// netnsPasses is how many times TestFaultNetns goes over the window
+// at most, until each of mhost's allocations has failed once.
+const netnsPasses = 3
+
 // mhostNetnsAllocs creates a namespace with the thread's failslab calls
 // traced, and returns which of its allocations, by fail-nth number,
 // mhost's per-namespace setup makes, and how many unshare makes in all.
@@ -894,7 +898,7 @@ func TestFaultNetns(t *testing.T) {
 	// registration): the markers tell the harness these are made to fail.
 	faultMarkers(t)
 	struck := map[string]bool{}
-	for n := max(mine[0]-netnsJitter, 1); n <= mine[len(mine)-1]+netnsJitter; n++ {
+	try := func(n int) {
 		var injected bool
 		var uerr, herr error
 		tidc, start, done := make(chan int), make(chan struct{}), make(chan struct{})
@@ -932,7 +936,6 @@ func TestFaultNetns(t *testing.T) {
 		switch {
 		case !injected:
 			t.Errorf("allocation %d was not reached: unshare makes fewer allocations than traced", n)
-			continue
 		case uerr == nil:
 			t.Logf("%s: the namespace came up all the same", what)
 			if herr != nil {
@@ -949,10 +952,27 @@ func TestFaultNetns(t *testing.T) {
 			t.Logf("%s: unshare: %v (not mhost's)", what, uerr)
 		}
 	}
-	for site := range sites {
-		if !struck[site] {
-			t.Errorf("mhost's allocation %s never failed: its number moved more than %d", site, netnsJitter)
+	// The numbers can move between two tries, so that one of mhost's
+	// allocations falls between them: another pass over the window
+	// catches it, as a few more do on a busy machine.
+	var missed []string
+	for pass := 1; pass <= netnsPasses; pass++ {
+		for n := max(mine[0]-netnsJitter, 1); n <= mine[len(mine)-1]+netnsJitter; n++ {
+			try(n)
 		}
+		missed = missed[:0]
+		for site := range sites {
+			if !struck[site] {
+				missed = append(missed, site)
+			}
+		}
+		if len(missed) == 0 {
+			break
+		}
+		t.Logf("pass %d over allocations %d±%d: mhost's %q not failed yet", pass, mine[0], netnsJitter, missed)
+	}
+	for _, site := range missed {
+		t.Errorf("mhost's allocation %s never failed in %d passes: its number moved more than %d", site, netnsPasses, netnsJitter)
 	}
 
 	// Every namespace is gone or going: their hosts must all be freed.
