@@ -1,12 +1,19 @@
 # mnet / AF_MHOST: build, test and demo entry points.
 #
 #   make deps     install what the VM tests need (Debian bookworm, root)
-#   make module   build kmod/mhost.ko against the newest installed headers
+#   make kernels  set up the kernels of the lanes (LANES): apt, the trixie
+#                 environment, the debug kernel (cached in /var/cache/mhost)
+#   make lanes    list the lanes and the kernel each has here
+#   make module   build kmod/mhost.ko for the first default lane's kernel
+#                 (6.1), or for KVER=<version>: any kernel of the matrix
 #   make build    go build ./...
 #   make vet      go vet, every build tag, and the SDK for linux/386 and windows
 #   make unit     host unit tests (no VM, never loads the module)
 #   make stapcheck  translate every stap/ script against the built module
-#   make test     deps + vet + unit + the VM suite (QEMU)
+#   make test     deps + kernels + vet + unit + stapcheck + dkmscheck + the VM
+#                 suite (QEMU) on every lane
+#   make dkmscheck  dkms build (never install) for each lane's kernel
+#   make dkms-install  install mhost with DKMS for the running kernel (root)
 #   make demo     boot the VM and run the mhost-server/mhost-client demo
 #   make shell    boot the VM with mhost.ko loaded and a shell on this terminal
 #   make bench    boot the VM (no SLUB debugging, 2G) and run the benchmarks:
@@ -18,7 +25,11 @@
 # BENCHFLAGS passes flags to mhost-bench, e.g. make bench BENCHFLAGS='-run throughput -rounds 5'.
 # BASELINE=<git revision> makes make bench also measure that revision's mhost.ko in the same boot.
 # The test suite runs every benchmark once with tiny counts (tests/guest TestBenchSmoke).
-# KVER picks the kernel (default: newest with headers and /boot/vmlinuz).
+# LANES picks the lanes of the kernel matrix, comma-separated: 6.1, 6.12,
+# newest (trixie-backports), debug, selinux, or all. The default is
+# DefaultLanes in tests/vm/lanes.go: make test LANES=6.1,6.12.
+# KVER runs or builds for one kernel by version: make test KVER=6.12.118+deb12-amd64
+# (see make lanes for the versions here).
 
 SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
@@ -26,6 +37,7 @@ export PATH := $(PATH):/usr/local/go/bin
 
 GO ?= go
 KVER ?=
+LANES ?=
 VMFLAGS ?=
 BENCHFLAGS ?=
 MHOSTVM := out/mhostvm
@@ -34,16 +46,21 @@ ifneq ($(KVER),)
 export MHOST_KVER := $(KVER)
 endif
 
-# Debian packages the module build and the VM tests need.
+# Debian packages the module build and the VM tests need; then what the
+# lanes need: pahole for 6.12's headers, debootstrap for the trixie
+# environment, the kernel sources and their build tools for the debug
+# kernel, dkms for dkmscheck. The lanes' kernels come from make kernels.
 DEBS := linux-image-amd64 linux-headers-amd64 qemu-system-x86 busybox-static \
-	kmod make gcc cpio iproute2 systemtap python3
+	kmod make gcc cpio iproute2 systemtap python3 \
+	dwarves debootstrap linux-source-6.1 libc6-dev perl bc flex bison libelf-dev libssl-dev \
+	xz-utils zstd dkms
 
-.PHONY: all deps module build vet unit stapcheck vmtest test demo shell clean
+.PHONY: all deps kernels lanes module build vet unit stapcheck dkmscheck dkms-install vmtest test demo shell clean
 
 all: build module
 
 deps:
-	@missing=(); \
+	@SECONDS=0; missing=(); \
 	for p in $(DEBS); do \
 		dpkg-query -W -f='$${Status}\n' "$$p" 2>/dev/null | grep -qx 'install ok installed' || missing+=("$$p"); \
 	done; \
@@ -55,11 +72,19 @@ deps:
 	fi; \
 	echo "deps: installing $${missing[*]}"; \
 	export DEBIAN_FRONTEND=noninteractive; \
-	apt-get update -q; \
-	apt-get install -y -q --no-install-recommends "$${missing[@]}" </dev/null
+	apt-get -o DPkg::Lock::Timeout=900 update -q; \
+	apt-get -o DPkg::Lock::Timeout=900 install -y -q --no-install-recommends "$${missing[@]}" </dev/null; \
+	echo "deps: installed in $${SECONDS}s"
 
-module:
-	$(MAKE) -C kmod $(if $(KVER),KVER=$(KVER))
+# Root is needed the first time (apt, debootstrap); later runs only look.
+kernels: $(MHOSTVM)
+	$(MHOSTVM) setup $(if $(LANES),-lanes $(LANES))
+
+lanes: $(MHOSTVM)
+	@$(MHOSTVM) lanes
+
+module: $(MHOSTVM)
+	$(MHOSTVM) module $(if $(KVER),-kver $(KVER))
 
 build:
 	$(GO) build ./...
@@ -81,17 +106,43 @@ vet:
 unit:
 	MHOST_TEST_STRICT=1 $(GO) test -count=1 ./...
 
-stapcheck: module
-	$(if $(KVER),KVER=$(KVER)) stap/check.sh
+# SystemTap translates against a kernel installed here: KVER's if it is
+# one, else the first default lane's (6.1).
+stapcheck: $(MHOSTVM)
+	@k="$(KVER)"; \
+	if [ -z "$$k" ] || [ ! -e "/lib/modules/$$k/build/Makefile" ]; then \
+		k="$$(env -u MHOST_KVER $(MHOSTVM) kver)"; \
+		[ -z "$(KVER)" ] || echo "stapcheck: $(KVER) is not installed here; checking against $$k"; \
+	fi; \
+	$(MHOSTVM) module -kver "$$k" && KVER="$$k" stap/check.sh
 
+# Builds, never installs or loads: on this machine for its kernels, in the
+# trixie environment for that one.
+dkmscheck:
+	MHOST_TEST_STRICT=1 $(GO) test -tags vm -count=1 -timeout 20m -run 'TestDKMS' ./tests/vm \
+		$(if $(LANES),-vm.lanes=$(LANES))
+
+dkms-install:
+	./install.sh --dkms
+
+# The timeout covers every lane (about 5 min each, the debug lane's 15)
+# and, the first time on a machine, the debug kernel's build.
 vmtest:
-	MHOST_TEST_STRICT=1 $(GO) test -tags vm -v -count=1 -timeout 30m ./tests/vm $(VMFLAGS)
+	MHOST_TEST_STRICT=1 $(GO) test -tags vm -v -count=1 -timeout 100m -skip '^TestDKMS$$' ./tests/vm \
+		$(if $(LANES),-vm.lanes=$(LANES)) $(VMFLAGS)
 
-test: deps
-	$(MAKE) vet
-	$(MAKE) unit
-	$(MAKE) stapcheck
-	$(MAKE) vmtest
+# With KVER the kernel must be set up already (make kernels, make lanes).
+# The debug kernel, if it is not built yet, starts building first, in the
+# background (setup -defer-debug), while the other lanes are set up and
+# run; its lane comes last in the VM suite, and dkmscheck, which needs it
+# too, after that. Each part says how long it took.
+test: deps $(MHOSTVM)
+	$(if $(KVER),,@TIMEFORMAT='make test: kernels took %0Rs'; time $(MHOSTVM) setup -defer-debug $(if $(LANES),-lanes $(LANES)))
+	@TIMEFORMAT='make test: vet took %0Rs'; time $(MAKE) vet
+	@TIMEFORMAT='make test: unit took %0Rs'; time $(MAKE) unit
+	@TIMEFORMAT='make test: stapcheck took %0Rs'; time $(MAKE) stapcheck
+	@TIMEFORMAT='make test: vmtest took %0Rs'; time $(MAKE) vmtest
+	@TIMEFORMAT='make test: dkmscheck took %0Rs'; time $(MAKE) dkmscheck
 
 $(MHOSTVM): FORCE
 	$(GO) build -o $@ ./tests/vm/cmd/mhostvm

@@ -18,7 +18,6 @@ import (
 	"github.com/mnet/mnet/gosdk/internal/uapi"
 )
 
-
 func ptr[T any](v T) *T { return &v }
 
 // expect returns a fake kernel that wants one request of cmd with flags

@@ -26,12 +26,12 @@ import (
 // dropped by the socket.
 func TestLoad(t *testing.T) {
 	const (
-		senders   = 8
-		perSender = 10000
-		total     = senders * perSender
-		size      = 64
-		idle      = 2 * time.Second
+		senders = 8
+		size    = 64
+		idle    = 2 * time.Second
 	)
+	perSender := scaled(t, 10000, "datagrams per sender")
+	total := senders * perSender
 	raiseBacklog(t)
 
 	r := listen(t)
@@ -65,8 +65,11 @@ func TestLoad(t *testing.T) {
 			problems                                 []string
 			err                                      error
 		}
-		seen [senders][perSender]bool
+		seen [senders][]bool
 	)
+	for g := range seen {
+		seen[g] = make([]bool, perSender)
+	}
 	problem := func(format string, args ...any) {
 		if len(stats.problems) < 10 {
 			stats.problems = append(stats.problems, fmt.Sprintf(format, args...))

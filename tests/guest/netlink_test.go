@@ -239,6 +239,7 @@ func TestNLRejections(t *testing.T) {
 		{"a device in a new host", cmdHostNew, 0, nlAttrs(id(21), create, locs, nlNest(aDev, nlU32(devAIfindex, 1))), nlMsg.Unsupported, []unix.Errno{unix.EINVAL}},
 		{"host id in a flush", cmdHostFlush, 0, nlAttrs(id(7)), nlMsg.UnknownAttr, []unix.Errno{unix.EINVAL}},
 		{"host id in a stats request", cmdStatsGet, 0, nlAttrs(id(7)), nlMsg.UnknownAttr, []unix.Errno{unix.EINVAL}},
+		{"host id in a liveness request", cmdLiveGet, 0, nlAttrs(id(7)), nlMsg.UnknownAttr, []unix.Errno{unix.EINVAL}},
 		{"locator list entry of another type", cmdHostNew, 0, nlAttrs(id(21), create, nlNest(aHostLocators,
 			nlRawLoc(2, []byte{10, 0, 0, 1}), nlNest(aLocator+1, nlU16(locAFamily, 2), nlBytes(locAAddr, []byte{10, 0, 0, 2})))),
 			nlMsg.NotLocator, []unix.Errno{unix.EINVAL}},
@@ -672,12 +673,14 @@ func nlScaleHosts(n int) []mhostnl.Host {
 	return hosts
 }
 
-// nlScaleCount is how many hosts the scale test loads.
+// nlScaleCount is how many hosts the scale test loads (scaled on the
+// debug kernel).
 const nlScaleCount = 100000
 
 func TestNLScale(t *testing.T) {
 	c := newNetNS(t, "nl").control(t)
-	hosts := nlScaleHosts(nlScaleCount)
+	count := scaled(t, nlScaleCount, "hosts")
+	hosts := nlScaleHosts(count)
 
 	start := time.Now()
 	nlCheck(t, "AddHosts", c.AddHosts(hosts))
@@ -718,8 +721,8 @@ func TestNLScale(t *testing.T) {
 	}
 	st, err := c.Stats()
 	nlCheck(t, "Stats", err)
-	if st.Hosts != nlScaleCount {
-		t.Errorf("Stats().Hosts = %d, want %d", st.Hosts, nlScaleCount)
+	if int(st.Hosts) != count {
+		t.Errorf("Stats().Hosts = %d, want %d", st.Hosts, count)
 	}
 
 	start = time.Now()

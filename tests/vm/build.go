@@ -50,9 +50,9 @@ func sepIf(env []string) string {
 var staticEnv = []string{"CGO_ENABLED=0", "GOOS=linux", "GOARCH=amd64"}
 
 // module builds kmod/ against the kernel and returns every .ko under kmod/.
-func (b *builder) module(ctx context.Context, kver string) ([]string, error) {
-	if err := b.run(ctx, nil, "make", "-C", "kmod", "KVER="+kver); err != nil {
-		return nil, fmt.Errorf("building the kernel module: %w", err)
+func (b *builder) module(ctx context.Context, k *Kernel) ([]string, error) {
+	if err := BuildModule(ctx, b.repo, k, b.log); err != nil {
+		return nil, err
 	}
 	var kos []string
 	err := filepath.WalkDir(filepath.Join(b.repo, "kmod"), func(path string, d fs.DirEntry, err error) error {
@@ -72,6 +72,26 @@ func (b *builder) module(ctx context.Context, kver string) ([]string, error) {
 	}
 	sort.Strings(kos)
 	return kos, nil
+}
+
+// BuildModule builds kmod/ in repo against k: on this machine, or inside
+// k's environment (trixie) with its compiler, the repository mounted
+// there. The .ko files end up in kmod/ either way.
+func BuildModule(ctx context.Context, repo string, k *Kernel, log io.Writer) error {
+	args := []string{"make", "-C", "kmod", "KVER=" + k.Version, "KDIR=" + k.BuildDir}
+	if k.Root == "" {
+		b := &builder{repo: repo, log: log}
+		if err := b.run(ctx, nil, args[0], args[1:]...); err != nil {
+			return fmt.Errorf("building the kernel module for %s: %w", k.Version, err)
+		}
+		return nil
+	}
+	args[2] = trixieRepo + "/kmod"
+	sys := &system{root: k.Root, binds: map[string]string{trixieRepo: repo}, log: log}
+	if err := sys.run(ctx, nil, args...); err != nil {
+		return fmt.Errorf("building the kernel module for %s: %w", k.Version, err)
+	}
+	return nil
 }
 
 // goTest compiles a package's guest tests into dir/<base>.test.

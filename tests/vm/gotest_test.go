@@ -42,7 +42,16 @@ func sampleBinary(t *testing.T) string {
 // guestFailures are the guest tests that failed, with the start of what
 // each said. TestMain prints them last, so that the end of a long log,
 // which is what CI systems tend to show, says what failed and why.
-var guestFailures []string
+var (
+	guestFailuresMu sync.Mutex
+	guestFailures   []string
+)
+
+func addGuestFailure(f string) {
+	guestFailuresMu.Lock()
+	defer guestFailuresMu.Unlock()
+	guestFailures = append(guestFailures, f)
+}
 
 func guestFailure(name, out string) string {
 	const maxLines = 8
@@ -58,6 +67,7 @@ func TestMain(m *testing.M) {
 	if len(guestFailures) > 0 {
 		fmt.Printf("\n%d guest test(s) failed:\n%s\n", len(guestFailures), strings.Join(guestFailures, "\n"))
 	}
+	printLaneSummary(os.Stdout, laneSummaries)
 	if sampleBin != "" {
 		os.RemoveAll(filepath.Dir(sampleBin))
 	}

@@ -19,6 +19,12 @@ type Kernel struct {
 	Version string // e.g. 6.1.0-56-amd64
 	Image   string // /boot/vmlinuz-<Version>
 	ModDir  string // /lib/modules/<Version>
+	// BuildDir is the kernel build tree (headers) the module builds
+	// against, as seen by the build: inside Root when Root is set.
+	BuildDir string
+	// Root, if set, is the Debian environment (trixie) the kernel is
+	// installed in; its module is built inside it, with its compiler.
+	Root string
 }
 
 // Where installed kernels live; variables so tests can point elsewhere.
@@ -37,7 +43,7 @@ func FindKernel(kver string) (*Kernel, error) {
 		kver = os.Getenv("MHOST_KVER")
 	}
 	if kver != "" {
-		k := &Kernel{Version: kver, Image: filepath.Join(bootDir, "vmlinuz-"+kver), ModDir: filepath.Join(modulesRoot, kver)}
+		k := installedKernel("", kver)
 		if err := k.check(); err != nil {
 			return nil, err
 		}
@@ -54,7 +60,7 @@ func FindKernel(kver string) (*Kernel, error) {
 	sort.Slice(vers, func(i, j int) bool { return versionLess(vers[j], vers[i]) })
 	var seen []string
 	for _, v := range vers {
-		k := &Kernel{Version: v, Image: filepath.Join(bootDir, "vmlinuz-"+v), ModDir: filepath.Join(modulesRoot, v)}
+		k := installedKernel("", v)
 		if err := k.check(); err == nil {
 			return k, nil
 		}
@@ -68,8 +74,8 @@ func FindKernel(kver string) (*Kernel, error) {
 }
 
 func (k *Kernel) check() error {
-	if _, err := os.Stat(filepath.Join(k.ModDir, "build", "Makefile")); err != nil {
-		return fmt.Errorf("kernel %s: no headers in %s/build: %s", k.Version, k.ModDir, depsHint)
+	if _, err := os.Stat(filepath.Join(k.HostBuildDir(), "Makefile")); err != nil {
+		return fmt.Errorf("kernel %s: no headers in %s: %s", k.Version, k.HostBuildDir(), depsHint)
 	}
 	f, err := os.Open(k.Image)
 	if err != nil {
@@ -80,6 +86,38 @@ func (k *Kernel) check() error {
 	}
 	f.Close()
 	return nil
+}
+
+// HostBuildDir is BuildDir as seen from this machine.
+func (k *Kernel) HostBuildDir() string {
+	if k.Root == "" {
+		return k.BuildDir
+	}
+	return resolveIn(k.Root, k.BuildDir)
+}
+
+// resolveIn follows the symbolic links of path inside root as a chroot
+// would: absolute link targets start at root.
+func resolveIn(root, path string) string {
+	parts := strings.Split(strings.Trim(path, "/"), "/")
+	cur := "/"
+	for hops := 0; len(parts) > 0 && hops < 64; {
+		p := parts[0]
+		parts = parts[1:]
+		next := filepath.Join(cur, p)
+		target, err := os.Readlink(filepath.Join(root, next))
+		if err != nil {
+			cur = next
+			continue
+		}
+		hops++
+		if !filepath.IsAbs(target) {
+			target = filepath.Join(cur, target)
+		}
+		parts = append(strings.Split(strings.Trim(filepath.Clean(target), "/"), "/"), parts...)
+		cur = "/"
+	}
+	return filepath.Join(root, cur)
 }
 
 // versionLess orders kernel versions by their numeric fields

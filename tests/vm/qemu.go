@@ -21,6 +21,7 @@ type machine struct {
 	kernel, initrd, append string
 	memory                 string // e.g. "1G"
 	smp                    int
+	cpu                    string // under TCG; "" means max
 	accel                  string // "kvm" or "tcg" (see ChooseAccel)
 	interactive            bool   // console on the terminal (shell mode)
 	icount                 bool   // TCG with instruction counting (see Config.Icount)
@@ -37,7 +38,10 @@ type machine struct {
 func (m *machine) args() []string {
 	// Instruction counting needs single-threaded TCG too (see
 	// Config.Icount, Config.ParallelTCG).
-	accel, cpu := "tcg,thread=single", "max"
+	accel, cpu := "tcg,thread=single", m.cpu
+	if cpu == "" {
+		cpu = "max"
+	}
 	switch {
 	case m.accel == "kvm":
 		accel, cpu = "kvm", "host"

@@ -53,14 +53,121 @@ const (
 	splatAfter  = 40
 )
 
+// kmemleakSummaryRE is what a kmemleak scan prints when it finds
+// something: "kmemleak: 3 new suspected memory leaks (see ...)".
+var kmemleakSummaryRE = regexp.MustCompile(`kmemleak: \d+ new suspected memory leaks`)
+
 // ScanKernelLog finds the splats in a kernel console log. Matches closer
 // together than the context window are reported as one splat.
 func ScanKernelLog(log string) []Splat {
+	return ScanKernelLogExcept(log, nil)
+}
+
+// Fault-injection tests (tests/guest/fault_test.go) write these to
+// /dev/kmsg around the allocation failures they inject.
+const (
+	FaultInjectionOn  = "mhost-fault-injection: on"
+	FaultInjectionOff = "mhost-fault-injection: off"
+)
+
+// enomemRE is a kernel message about an allocation that failed.
+var enomemRE = regexp.MustCompile(`(\berror:? -12\b|\s-12\)?$|\bENOMEM\b)`)
+
+// callTraceRE is the catch-all pattern of splatPatterns.
+var callTraceRE = regexp.MustCompile(`\bCall Trace:`)
+
+// injectedDump reports whether the splat is no more than what some kernel
+// code does when an allocation it makes fails while a fault-injection
+// test makes it fail: a bare stack dump (dump_stack()) right after a
+// message saying so ("sysctl could not get directory: /net/ipv6/route
+// -12", "kmem_cache_create(x) failed with error -12"). Anything with a
+// headline of its own (WARNING, BUG, KASAN, lockdep, a stall) is a splat
+// wherever it appears.
+func injectedDump(s Splat, lines []string, windows [][2]int) bool {
+	idx := s.Line - 1
+	in := false
+	for _, w := range windows {
+		in = in || (idx > w[0] && idx < w[1])
+	}
+	if !in {
+		return false
+	}
+	for _, m := range s.Matches {
+		if !callTraceRE.MatchString(m) || matchesAny(m, nonCallTrace) {
+			return false
+		}
+	}
+	// Each dump's "Call Trace:" follows its CPU/Hardware lines; the
+	// message comes just before those.
+	for i := idx; i < len(lines) && i < idx+len(s.Context); i++ {
+		if !callTraceRE.MatchString(lines[i]) {
+			continue
+		}
+		found := false
+		for j := i - 1; j >= 0 && j >= i-6; j-- {
+			found = found || enomemRE.MatchString(strings.TrimSpace(lines[j]))
+		}
+		if !found {
+			return false
+		}
+	}
+	return true
+}
+
+// nonCallTrace are the splat patterns other than the catch-all.
+var nonCallTrace = func() []*regexp.Regexp {
+	var res []*regexp.Regexp
+	for _, re := range splatPatterns {
+		if re.String() != callTraceRE.String() {
+			res = append(res, re)
+		}
+	}
+	return res
+}()
+
+// faultWindows returns the line index ranges between the fault-injection
+// markers.
+func faultWindows(lines []string) [][2]int {
+	var w [][2]int
+	start := -1
+	for i, l := range lines {
+		switch {
+		case strings.Contains(l, FaultInjectionOn):
+			start = i
+		case strings.Contains(l, FaultInjectionOff) && start >= 0:
+			w = append(w, [2]int{start, i})
+			start = -1
+		}
+	}
+	if start >= 0 {
+		w = append(w, [2]int{start, len(lines)})
+	}
+	return w
+}
+
+// ScanKernelLogExcept is ScanKernelLog with lines matching any of ignore
+// not counting as splats.
+func ScanKernelLogExcept(log string, ignore []*regexp.Regexp) []Splat {
 	lines := strings.Split(strings.ReplaceAll(log, "\r", ""), "\n")
+	splats := scanLines(lines, ignore)
+	windows := faultWindows(lines)
+	if len(windows) == 0 {
+		return splats
+	}
+	var out []Splat
+	for _, s := range splats {
+		if !injectedDump(s, lines, windows) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func scanLines(lines []string, ignore []*regexp.Regexp) []Splat {
 	var out []Splat
 	end := -1 // last line index covered by the current splat
 	for i, l := range lines {
-		if !isSplatLine(l) {
+		if !isSplatLine(l) || matchesAny(l, ignore) {
 			continue
 		}
 		if len(out) > 0 && i <= end {
@@ -80,6 +187,15 @@ func ScanKernelLog(log string) []Splat {
 
 func isSplatLine(l string) bool {
 	for _, re := range splatPatterns {
+		if re.MatchString(l) {
+			return true
+		}
+	}
+	return false
+}
+
+func matchesAny(l string, res []*regexp.Regexp) bool {
+	for _, re := range res {
 		if re.MatchString(l) {
 			return true
 		}

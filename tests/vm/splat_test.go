@@ -1,6 +1,7 @@
 package vm
 
 import (
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -75,5 +76,53 @@ func TestScanKernelLogGroups(t *testing.T) {
 	}
 	if len(s[0].Matches) != 3 || s[1].Line != 106 {
 		t.Errorf("first has %d matches, second is at line %d", len(s[0].Matches), s[1].Line)
+	}
+}
+
+func TestScanKernelLogExcept(t *testing.T) {
+	log := "[   10.1] kmemleak: 2 new suspected memory leaks (see /sys/kernel/debug/kmemleak)\n[   11.0] ok\n"
+	if got := ScanKernelLog(log); len(got) != 1 {
+		t.Errorf("kmemleak's summary is a splat by default: got %d", len(got))
+	}
+	if got := ScanKernelLogExcept(log, []*regexp.Regexp{kmemleakSummaryRE}); len(got) != 0 {
+		t.Errorf("with the kmemleak scan's verdict taken elsewhere: %v", got)
+	}
+	warn := log + "[   12.0] WARNING: CPU: 0 PID: 1 at x.c:1 f+0x0/0x0\n"
+	if got := ScanKernelLogExcept(warn, []*regexp.Regexp{kmemleakSummaryRE}); len(got) != 1 || !strings.Contains(got[0].Matches[0], "WARNING") {
+		t.Errorf("a warning next to it still counts: %v", got)
+	}
+}
+
+// An injected allocation failure's own report: the message, then a bare
+// stack dump.
+const sysctlDump = `[   96.357685] sysctl could not get directory: /net/ipv6/route -12
+[   96.365852] CPU: 1 PID: 72 Comm: guest.test Tainted: G           O       6.1.192-mhostdebug #1
+[   96.368577] Hardware name: QEMU Standard PC (Q35 + ICH9, 2009), BIOS 1.16.2-debian-1.16.2-1 04/01/2014
+[   96.368577] Call Trace:
+[   96.368577]  <TASK>
+[   96.368577]  dump_stack_lvl+0x6a/0x86
+[   96.368577]  __register_sysctl_table+0xd8e/0x11e0
+[   96.368577]  ipv6_sysctl_net_init+0x117/0x290
+[   96.368577]  </TASK>
+`
+
+func TestScanKernelLogFaultInjection(t *testing.T) {
+	on, off := "[   90.0] "+FaultInjectionOn+"\n", "[  100.0] "+FaultInjectionOff+"\n"
+	warning := "[   97.0] WARNING: CPU: 0 PID: 72 at net/core/dev.c:1 f+0x0/0x0\n[   97.0] Call Trace:\n[   97.0]  f+0x0/0x0\n"
+	bare := "[   98.0] CPU: 1 PID: 72 Comm: guest.test\n[   98.0] Call Trace:\n[   98.0]  g+0x0/0x0\n"
+	for _, tc := range []struct {
+		name, log string
+		splats    int
+	}{
+		{"ENOMEM dump inside the markers", on + sysctlDump + off, 0},
+		{"ENOMEM dump outside them", sysctlDump + on + off, 1},
+		{"no closing marker", on + sysctlDump, 0},
+		{"a warning inside", on + warning + off, 1},
+		{"a dump with no ENOMEM message inside", on + bare + off, 1},
+		{"an ENOMEM dump next to a warning", on + sysctlDump + warning + off, 1},
+	} {
+		if got := ScanKernelLog(tc.log); len(got) != tc.splats {
+			t.Errorf("%s: %d splats, want %d: %v", tc.name, len(got), tc.splats, got)
+		}
 	}
 }

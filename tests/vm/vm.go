@@ -28,7 +28,11 @@ import (
 // sensible default (see Run).
 type Config struct {
 	RepoDir string // repository root; default: found upwards from the working directory
-	KVer    string // kernel version; default $MHOST_KVER or the newest installed
+	// Kernel is the kernel to boot (a lane's, see Lane.Kernel); if nil,
+	// KVer names it: a version installed here or a lane's; default
+	// $MHOST_KVER, else the first default lane's (see ResolveKernel).
+	Kernel  *Kernel
+	KVer    string
 	GoCmd   string // default "go"
 	Busybox string // static busybox on the host; default /bin/busybox
 
@@ -46,6 +50,12 @@ type Config struct {
 	// TestArgs are added to every test binary's command line in the
 	// default steps (e.g. "-test.run=TestBind").
 	TestArgs []string
+	// TestEnv adds KEY=VALUE entries to the default steps' environment.
+	TestEnv []string
+	// Kmemleak scans for memory leaks after the steps and again after
+	// unloading the modules (a kernel with CONFIG_DEBUG_KMEMLEAK); a leak
+	// allocated by one of our modules fails the run.
+	Kmemleak bool
 	// Programs are package patterns of Go commands put in /usr/bin.
 	Programs []string
 	// Files are more host files for the guest, by guest path (e.g. the
@@ -60,7 +70,10 @@ type Config struct {
 	Timeout     time.Duration // the whole VM run; default 25m
 	Memory      string        // default "1G"
 	SMP         int           // default 2
-	Append      string        // extra kernel command line
+	// CPU is QEMU's CPU model under TCG; default "max" (all it can
+	// emulate). KVM always uses "host".
+	CPU    string
+	Append string // extra kernel command line
 	// Cmdline replaces BaseAppend when set (benchmarks boot without
 	// SLUB debugging, which changes both speed and object sizes).
 	Cmdline string
@@ -200,9 +213,12 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if err := cfg.defaults(); err != nil {
 		return nil, err
 	}
-	k, err := FindKernel(cfg.KVer)
-	if err != nil {
-		return nil, err
+	k := cfg.Kernel
+	if k == nil {
+		var err error
+		if k, err = ResolveKernel(cfg.RepoDir, cfg.KVer); err != nil {
+			return nil, err
+		}
 	}
 	if err := CheckHostTools(cfg.Busybox); err != nil {
 		return nil, err
@@ -230,13 +246,10 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	}
 	fmt.Fprintf(cfg.Log, "vm: kernel %s, work dir %s\n", k.Version, work)
 
-	ir, p, err := cfg.build(ctx, k, work)
+	initrd := filepath.Join(work, "initramfs.cpio")
+	p, err := cfg.buildInitramfs(ctx, k, work, initrd)
 	if err != nil {
 		return nil, err
-	}
-	initrd := filepath.Join(work, "initramfs.cpio")
-	if err := ir.write(initrd); err != nil {
-		return nil, fmt.Errorf("writing the initramfs: %w", err)
 	}
 	res.BuildTime = time.Since(buildStart)
 
@@ -259,7 +272,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	m := &machine{
 		kernel: k.Image, initrd: initrd,
 		append: strings.TrimSpace(cfg.Cmdline + " " + cfg.Append),
-		memory: cfg.Memory, smp: cfg.SMP, accel: accel.Accel, interactive: cfg.Shell,
+		memory: cfg.Memory, smp: cfg.SMP, cpu: cfg.CPU, accel: accel.Accel, interactive: cfg.Shell,
 		icount: cfg.Icount, parallelTCG: cfg.ParallelTCG,
 		consoleLog: conLog, guestLog: guestLog,
 	}
@@ -294,7 +307,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	con, _ := os.ReadFile(res.ConsoleLog)
 	guest, _ := os.ReadFile(res.GuestLog)
 	res.Console, res.Guest = string(con), string(guest)
-	res.analyze(ctx, cfg.GoCmd, p)
+	res.analyze(ctx, cfg.GoCmd, p, cfg.Kmemleak)
 	return res, nil
 }
 
@@ -337,6 +350,9 @@ func (cfg *Config) defaults() error {
 	if cfg.SMP <= 0 {
 		cfg.SMP = 2
 	}
+	if cfg.CPU == "" {
+		cfg.CPU = "max"
+	}
 	if cfg.LogDir == "" {
 		cfg.LogDir = filepath.Join(cfg.RepoDir, "out", "vm")
 	}
@@ -347,6 +363,26 @@ func (cfg *Config) defaults() error {
 		cfg.Log = io.Discard
 	}
 	return nil
+}
+
+// buildMu serialises the builds of concurrent runs (lanes run side by
+// side): they all build in kmod/, and a run's .ko files must not change
+// under it until its initramfs holds them.
+var buildMu sync.Mutex
+
+// buildInitramfs builds everything and writes the initramfs; it returns
+// the plan.
+func (cfg *Config) buildInitramfs(ctx context.Context, k *Kernel, work, path string) (*plan.Plan, error) {
+	buildMu.Lock()
+	defer buildMu.Unlock()
+	ir, p, err := cfg.build(ctx, k, work)
+	if err != nil {
+		return nil, err
+	}
+	if err := ir.write(path); err != nil {
+		return nil, fmt.Errorf("writing the initramfs: %w", err)
+	}
+	return p, nil
 }
 
 // build runs the host builds concurrently and returns the initramfs
@@ -372,7 +408,7 @@ func (cfg *Config) build(ctx context.Context, k *Kernel, work string) (*initramf
 	}
 	if cfg.Module {
 		do(func() (err error) {
-			ir.ourModules, err = b.module(ctx, k.Version)
+			ir.ourModules, err = b.module(ctx, k)
 			return err
 		})
 	}
@@ -423,7 +459,7 @@ func (cfg *Config) build(ctx context.Context, k *Kernel, work string) (*initramf
 		return nil, nil, err
 	}
 
-	p := &plan.Plan{Steps: cfg.Steps, Shell: cfg.Shell}
+	p := &plan.Plan{Steps: cfg.Steps, Shell: cfg.Shell, Kmemleak: cfg.Kmemleak}
 	if cfg.Shell {
 		p.Output = "/dev/ttyS0"
 	}
@@ -448,7 +484,9 @@ func (cfg *Config) build(ctx context.Context, k *Kernel, work string) (*initramf
 	}
 	if p.Steps == nil {
 		for _, pkg := range cfg.TestPackages {
-			p.Steps = append(p.Steps, TestStep(pkg, cfg.StepTimeout, cfg.TestArgs...))
+			s := TestStep(pkg, cfg.StepTimeout, cfg.TestArgs...)
+			s.Env = append(s.Env, cfg.TestEnv...)
+			p.Steps = append(p.Steps, s)
 		}
 	}
 	for i := range p.Steps {
@@ -476,9 +514,15 @@ func (s *syncWriter) Write(b []byte) (int, error) {
 
 var stepEndRE = regexp.MustCompile(`^(\S+) exit=(-?\d+) time=\S+( timeout)?`)
 
-// analyze fills the result from the logs.
-func (r *Result) analyze(ctx context.Context, goCmd string, p *plan.Plan) {
-	r.Splats = ScanKernelLog(r.Console)
+// analyze fills the result from the logs. With kmemleak, the kernel's
+// "N new suspected memory leaks" line is the guest init's scan, whose
+// verdict (leaks of ours or not) comes through the init's result.
+func (r *Result) analyze(ctx context.Context, goCmd string, p *plan.Plan, kmemleak bool) {
+	var ignore []*regexp.Regexp
+	if kmemleak {
+		ignore = append(ignore, kmemleakSummaryRE)
+	}
+	r.Splats = ScanKernelLogExcept(r.Console, ignore)
 	byName := map[string]*StepResult{}
 	outs := map[string]*strings.Builder{}
 	for _, s := range p.Steps {

@@ -5,8 +5,11 @@ package vm
 import (
 	"context"
 	"flag"
+	"fmt"
+	"io"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -19,7 +22,9 @@ var (
 	flagTimeout = flag.Duration("vm.timeout", 25*time.Minute, "kill the VM after this long")
 	flagStep    = flag.Duration("vm.steptimeout", 15*time.Minute, "kill a guest test binary after this long")
 	flagKeep    = flag.Bool("vm.keep", false, "keep the work directory (initramfs, binaries) and print its path")
-	flagKVer    = flag.String("vm.kver", "", "kernel version to boot (default $MHOST_KVER or the newest installed)")
+	flagKVer    = flag.String("vm.kver", "", "run only the lane with this kernel version (default $MHOST_KVER)")
+	flagPar     = flag.Int("vm.parallel", 1, "run up to `n` lanes at once (under TCG each VM keeps a host CPU busy)")
+	flagLanes   = flag.String("vm.lanes", "", "comma-separated `lanes` to run: "+strings.Join(LaneNames(), ",")+", or all (default "+DefaultLanes+")")
 	flagPkgs    = flag.String("vm.pkgs", "./tests/guest", "comma-separated guest test packages")
 	flagParams  = flag.String("vm.params", "", "mhost.ko module parameters")
 	flagConsole = flag.Bool("vm.console", false, "relay the kernel console live too")
@@ -30,8 +35,7 @@ var (
 
 func baseConfig(t *testing.T) Config {
 	cfg := Config{
-		Name:    t.Name(),
-		KVer:    *flagKVer,
+		Name:    strings.ReplaceAll(t.Name(), "/", "_"),
 		Timeout: *flagTimeout,
 		Keep:    *flagKeep,
 		Append:  *flagAppend,
@@ -44,10 +48,145 @@ func baseConfig(t *testing.T) Config {
 	return cfg
 }
 
-// TestVM boots one VM with mhost.ko loaded and runs the guest test suite;
-// each guest test becomes a subtest TestVM/<package>/<test>.
+// laneRun is a lane and its kernel on this machine, or why there is none.
+type laneRun struct {
+	lane   *Lane
+	kernel *Kernel
+	err    error
+	// build is the lane's kernel being built in the background (the
+	// debug kernel, the first time on a machine); resolve waits for it.
+	build *DebugBuild
+	repo  string
+	once  sync.Once
+}
+
+// resolve waits for the lane's kernel if it is being built.
+func (lr *laneRun) resolve() {
+	lr.once.Do(func() {
+		if lr.build == nil {
+			return
+		}
+		start := time.Now()
+		fmt.Fprintf(os.Stderr, "vm: lane %s: waiting for its kernel's build (%s)\n", lr.lane.Name, lr.build.Log)
+		if lr.err = lr.build.Wait(); lr.err != nil {
+			return
+		}
+		lr.kernel, lr.err = lr.lane.Kernel(lr.repo)
+		fmt.Fprintf(os.Stderr, "vm: lane %s: kernel built (waited %s)\n", lr.lane.Name, time.Since(start).Round(time.Second))
+	})
+}
+
+func (lr *laneRun) label() string {
+	if lr.kernel == nil {
+		return "lane-" + lr.lane.Name
+	}
+	return lr.lane.Label(lr.kernel)
+}
+
+var (
+	lanesOnce sync.Once
+	lanesRuns []*laneRun
+	lanesErr  error
+)
+
+// selectedLanes returns the lanes to run: the one whose kernel -vm.kver
+// (or $MHOST_KVER) names, else those of -vm.lanes.
+func selectedLanes(t *testing.T) []*laneRun {
+	t.Helper()
+	lanesOnce.Do(func() {
+		wd, err := os.Getwd()
+		if err != nil {
+			lanesErr = err
+			return
+		}
+		repo, err := FindRepo(wd)
+		if err != nil {
+			lanesErr = err
+			return
+		}
+		kver := *flagKVer
+		if kver == "" {
+			kver = os.Getenv("MHOST_KVER")
+		}
+		if kver != "" {
+			l, k, err := LaneForKernel(repo, kver)
+			if err != nil {
+				// A kernel installed here that no lane takes (an older
+				// ABI, say) runs as a lane of its own.
+				var ferr error
+				if k, ferr = FindKernel(kver); ferr != nil {
+					lanesErr = fmt.Errorf("%v; %v", err, ferr)
+					return
+				}
+				l = &Lane{Name: kver, Doc: "a kernel named by version", kind: hostLane}
+			}
+			lanesRuns = []*laneRun{{lane: l, kernel: k}}
+			return
+		}
+		lanes, err := SelectLanes(*flagLanes)
+		if err != nil {
+			lanesErr = err
+			return
+		}
+		for _, lk := range FindLaneKernels(repo, lanes) {
+			lr := &laneRun{lane: lk.Lane, kernel: lk.Kernel, err: lk.Err, repo: repo}
+			if lk.Err != nil && lk.Lane.Debug {
+				// Built while the other lanes run; its lane comes last.
+				if lr.build, lanesErr = StartDebugBuild(repo); lanesErr != nil {
+					return
+				}
+				if lr.build != nil {
+					lr.err = nil
+					fmt.Fprintf(os.Stderr, "vm: the debug kernel is not built: building it while the other lanes run (%s)\n", lr.build.Log)
+				}
+			}
+			lanesRuns = append(lanesRuns, lr)
+		}
+	})
+	if lanesErr != nil {
+		t.Fatal(lanesErr)
+	}
+	return lanesRuns
+}
+
+// TestVM runs the guest test suite on each lane: one VM per lane with
+// mhost.ko loaded; each guest test becomes a subtest
+// TestVM/<kernel version>/<package>/<test>. TestMain prints a summary of
+// the lanes at the end.
 func TestVM(t *testing.T) {
+	lanes := selectedLanes(t)
+	slots := make(chan struct{}, max(*flagPar, 1))
+	for _, lr := range lanes {
+		lr.resolve()
+		sum := &laneSummary{lane: lr.lane.Name, label: lr.label()}
+		if lr.kernel != nil {
+			sum.kernel = lr.kernel.Version
+		}
+		laneSummaries = append(laneSummaries, sum)
+		t.Run(lr.label(), func(t *testing.T) {
+			if *flagPar > 1 && len(lanes) > 1 {
+				t.Parallel()
+			}
+			slots <- struct{}{}
+			defer func() { <-slots }()
+			start := time.Now()
+			defer func() {
+				sum.elapsed = time.Since(start)
+				sum.bad = t.Failed()
+			}()
+			if lr.err != nil {
+				sum.problem = lr.err.Error()
+				t.Fatal(lr.err)
+			}
+			runSuite(t, lr, sum)
+		})
+	}
+}
+
+// runSuite is one lane's run of the guest suite.
+func runSuite(t *testing.T, lr *laneRun, sum *laneSummary) {
 	cfg := baseConfig(t)
+	cfg.Kernel = lr.kernel
 	cfg.Module = *flagModule
 	cfg.ModuleParams = *flagParams
 	cfg.Programs = []string{"./cmd/..."}
@@ -61,21 +200,56 @@ func TestVM(t *testing.T) {
 		cfg.TestArgs = []string{"-test.run=" + *flagRun}
 	}
 	if *flagEnv != "" {
-		var steps []plan.Step
-		for _, pkg := range cfg.TestPackages {
-			s := TestStep(pkg, cfg.StepTimeout, cfg.TestArgs...)
-			s.Env = strings.Split(*flagEnv, ",")
-			steps = append(steps, s)
-		}
-		cfg.Steps = steps
+		cfg.TestEnv = strings.Split(*flagEnv, ",")
 	}
-	res := run(t, cfg)
+	lr.lane.Configure(&cfg)
+	for _, a := range cfg.TestArgs {
+		if p, ok := strings.CutPrefix(a, "-test.skip="); ok {
+			sum.leftOut = p
+		}
+	}
+	if *flagPar > 1 {
+		// Lanes side by side: tell their live lines apart.
+		cfg.Stream = prefixWriter{w: os.Stdout, prefix: "[" + lr.lane.Name + "] "}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	res, err := Run(ctx, cfg)
+	if err != nil {
+		sum.problem = "the VM run could not happen: " + firstErrors(err.Error())
+		t.Fatalf("VM run could not happen: %v", err)
+	}
+	logRun(t, cfg, res)
 	for _, s := range res.Steps {
 		if s.Step.GoTest {
-			reportGuestTests(t, s)
+			reportGuestTests(t, s, sum)
 		}
 	}
-	failOnProblems(t, res)
+	probs := res.Problems()
+	if len(probs) > 0 {
+		sum.problem = strings.SplitN(probs[0], "\n", 2)[0]
+	}
+	for _, p := range probs {
+		t.Error(p)
+	}
+}
+
+// firstErrors shortens a build failure to its compiler errors.
+func firstErrors(s string) string {
+	var errs []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, "error:") || strings.Contains(l, "Error ") {
+			errs = append(errs, strings.TrimSpace(l))
+		}
+	}
+	if len(errs) == 0 {
+		return strings.SplitN(s, "\n", 2)[0]
+	}
+	const show = 6
+	if len(errs) > show {
+		errs = append(errs[:show], fmt.Sprintf("... %d more error lines", len(errs)-show))
+	}
+	return strings.SplitN(s, "\n", 2)[0] + "\n      " + strings.Join(errs, "\n      ")
 }
 
 func run(t *testing.T, cfg Config) *Result {
@@ -86,12 +260,17 @@ func run(t *testing.T, cfg Config) *Result {
 	if err != nil {
 		t.Fatalf("VM run could not happen: %v", err)
 	}
+	logRun(t, cfg, res)
+	return res
+}
+
+func logRun(t *testing.T, cfg Config, res *Result) {
+	t.Helper()
 	t.Logf("build %.1fs, boot to init %.1fs, VM run %.1fs; logs %s %s",
 		res.BuildTime.Seconds(), res.BootTime.Seconds(), res.RunTime.Seconds(), res.ConsoleLog, res.GuestLog)
 	if cfg.Keep {
 		t.Logf("work directory kept: %s", res.WorkDir)
 	}
-	return res
 }
 
 func failOnProblems(t *testing.T, res *Result) {
@@ -102,13 +281,14 @@ func failOnProblems(t *testing.T, res *Result) {
 }
 
 // reportGuestTests turns one test binary's results into host subtests.
-func reportGuestTests(t *testing.T, s *StepResult) {
+func reportGuestTests(t *testing.T, s *StepResult, sum *laneSummary) {
 	t.Run(s.Step.Name, func(t *testing.T) {
 		if s.Tests == nil {
 			t.Fatalf("no test results (%v); output:\n%s", s.ParseErr, s.Output)
 		}
 		for _, tr := range s.Tests.Tests {
 			reportTest(t, tr)
+			sum.count(tr)
 		}
 		switch {
 		case !s.Ran:
@@ -141,7 +321,7 @@ func reportTest(t *testing.T, tr *TestResult) {
 				return // a subtest failed and said why
 			}
 			t.Errorf("guest test %s failed:\n%s", tr.Name, out)
-			guestFailures = append(guestFailures, guestFailure(tr.Name, out))
+			addGuestFailure(guestFailure(t.Name(), out))
 		}
 	})
 }
@@ -158,8 +338,25 @@ const samplePkg = "./tests/vm/testdata/sample"
 // TestHarnessSelfCheck boots a VM without mhost that runs the sample
 // suite passing, failing, panicking and hanging, plus a fake kernel
 // warning, and checks that the harness sees each of them.
+//
+// It runs on every lane: without the module, it shows that the lane's
+// kernel boots and that the harness sees what happens on it.
 func TestHarnessSelfCheck(t *testing.T) {
+	for _, lr := range selectedLanes(t) {
+		lr.resolve()
+		t.Run(lr.label(), func(t *testing.T) {
+			if lr.err != nil {
+				t.Fatal(lr.err)
+			}
+			selfCheck(t, lr)
+		})
+	}
+}
+
+func selfCheck(t *testing.T, lr *laneRun) {
 	cfg := baseConfig(t)
+	cfg.Kernel = lr.kernel
+	lr.lane.Boot(&cfg)
 	cfg.Stream = nil // its failures are on purpose: keep them out of the CI log
 	cfg.TestPackages = []string{samplePkg}
 	step := func(name, mode string, timeout time.Duration) plan.Step {
@@ -252,6 +449,7 @@ func TestHarnessSelfCheck(t *testing.T) {
 // reports the panic and the missing result marker.
 func TestHarnessKernelPanic(t *testing.T) {
 	cfg := baseConfig(t)
+	cfg.Kernel = firstLaneKernel(t)
 	cfg.Stream = nil
 	cfg.KernelModules = []string{}
 	cfg.Timeout = 5 * time.Minute
@@ -279,6 +477,7 @@ func TestHarnessKernelPanic(t *testing.T) {
 // and reported.
 func TestHarnessTimeout(t *testing.T) {
 	cfg := baseConfig(t)
+	cfg.Kernel = firstLaneKernel(t)
 	cfg.Stream = nil
 	cfg.KernelModules = []string{}
 	cfg.Timeout = 20 * time.Second
@@ -294,4 +493,39 @@ func TestHarnessTimeout(t *testing.T) {
 	if len(res.Problems()) == 0 {
 		t.Error("no problems reported")
 	}
+}
+
+// firstLaneKernel is the kernel of the first lane that has one: the
+// harness's own checks need a kernel, not every kernel.
+func firstLaneKernel(t *testing.T) *Kernel {
+	t.Helper()
+	var errs []string
+	for _, lr := range selectedLanes(t) {
+		if lr.build == nil && lr.err == nil {
+			return lr.kernel // not one still being built
+		}
+		errs = append(errs, lr.err.Error())
+	}
+	t.Fatalf("no lane has a kernel: %s", strings.Join(errs, "; "))
+	return nil
+}
+
+// prefixWriter writes each line it is given (Config.Stream writes whole
+// lines) with a prefix.
+type prefixWriter struct {
+	w      io.Writer
+	prefix string
+}
+
+func (p prefixWriter) Write(b []byte) (int, error) {
+	var out []byte
+	for _, l := range strings.SplitAfter(string(b), "\n") {
+		if l != "" {
+			out = append(append(out, p.prefix...), l...)
+		}
+	}
+	if _, err := p.w.Write(out); err != nil {
+		return 0, err
+	}
+	return len(b), nil
 }

@@ -119,7 +119,14 @@ func (in *initProc) run() {
 	if p.Shell {
 		in.shell()
 	}
+	if !p.Kmemleak {
+		in.unloadAll()
+		return
+	}
+	names, ranges := ourModules()
+	in.kmemleakCheck("after the steps", names, ranges)
 	in.unloadAll()
+	in.kmemleakCheck("after unloading", names, ranges)
 }
 
 const (

@@ -52,6 +52,11 @@ type Plan struct {
 	// SettleTimeout bounds the wait for the mhost module's reference count
 	// and socket slab to drain after the steps; 0 means 10s.
 	SettleTimeout time.Duration `json:"settle_timeout,omitempty"`
+	// Kmemleak scans for leaks (CONFIG_DEBUG_KMEMLEAK) once the steps are
+	// done and mhost is idle, and again after unloading: a leak allocated
+	// by one of our modules makes the run fail; the kernel's own are
+	// noted.
+	Kmemleak bool `json:"kmemleak,omitempty"`
 }
 
 // Module is one kernel module to load.

@@ -47,7 +47,11 @@ func benchCmd(ctx context.Context, args []string) error {
 	fs.Lookup("timeout").DefValue = "30m"
 	c.timeout = 30 * time.Minute
 	fs.Parse(args)
-	k, err := vm.FindKernel(c.kver)
+	repo, err := repoDir()
+	if err != nil {
+		return err
+	}
+	k, err := vm.ResolveKernel(repo, c.kver)
 	if err != nil {
 		return err
 	}

@@ -2,9 +2,13 @@
 // module carrying datagrams over IPv4 and IPv6, or a shell with the module
 // loaded. The automated suite is `go test -tags vm ./tests/vm`.
 //
-//	mhostvm demo  [-kver V] [-timeout D] [-keep] [-console]
-//	mhostvm shell [-kver V] [-module=false] [-params P]
+//	mhostvm demo  [-kver V | -lane L] [-timeout D] [-keep] [-console]
+//	mhostvm shell [-kver V | -lane L] [-module=false] [-params P]
 //	mhostvm bench [-kver V] [-mem M] [-o FILE] [-- mhost-bench flags]
+//	mhostvm lanes [-lanes L]
+//	mhostvm setup [-lanes L]
+//	mhostvm module [-kver V | -lane L]
+//	mhostvm kver [-lane L]
 package main
 
 import (
@@ -24,7 +28,7 @@ import (
 	"github.com/mnet/mnet/tests/vm/plan"
 )
 
-const usage = `usage: mhostvm demo|shell|bench [flags]
+const usage = `usage: mhostvm demo|shell|bench|lanes|setup|module|kver [flags]
 
   demo    boot the VM, load mhost.ko, run mhost-server and two mhost-client
           calls (IPv4 and IPv6), unload; exit 0 only if all of it worked
@@ -35,6 +39,12 @@ const usage = `usage: mhostvm demo|shell|bench [flags]
   bench   boot the VM without SLUB debugging, run mhost-bench (AF_MHOST
           against plain UDP, host-table scaling, memory, control plane,
           non-IP path), print the table and write the JSON report
+  lanes   list the lanes of the kernel matrix and the kernel each has here
+  setup   install or build the lanes' kernels (root): apt, the trixie
+          environment, the debug kernel
+  module  build kmod/ for a kernel of the matrix (in its environment if
+          it has one)
+  kver    print the version of a lane's kernel
 
 Run "mhostvm demo -h", "mhostvm shell -h" or "mhostvm bench -h" for the flags.
 `
@@ -54,6 +64,14 @@ func main() {
 		err = shell(ctx, os.Args[2:])
 	case "bench":
 		err = benchCmd(ctx, os.Args[2:])
+	case "lanes":
+		err = lanesCmd(os.Args[2:])
+	case "setup":
+		err = setupCmd(ctx, os.Args[2:])
+	case "module":
+		err = moduleCmd(ctx, os.Args[2:])
+	case "kver":
+		err = kverCmd(os.Args[2:])
 	case "-h", "-help", "--help", "help":
 		fmt.Print(usage)
 		return
@@ -70,6 +88,7 @@ func main() {
 // common holds the flags both commands take.
 type common struct {
 	kver    string
+	lane    string
 	timeout time.Duration
 	keep    bool
 	console bool
@@ -79,6 +98,7 @@ type common struct {
 
 func (c *common) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.kver, "kver", "", "kernel version to boot (default $MHOST_KVER or the newest installed)")
+	fs.StringVar(&c.lane, "lane", "", "boot this lane's kernel, as the suite does (see mhostvm lanes)")
 	fs.DurationVar(&c.timeout, "timeout", 10*time.Minute, "kill the VM after this long")
 	fs.BoolVar(&c.keep, "keep", false, "keep the work directory and print its path")
 	fs.BoolVar(&c.console, "console", false, "show the kernel console live")
@@ -109,6 +129,16 @@ func (c *common) config() (vm.Config, error) {
 	}
 	if c.verbose {
 		cfg.Log = os.Stderr
+	}
+	if c.lane != "" {
+		l := vm.LaneByName(c.lane)
+		if l == nil {
+			return vm.Config{}, fmt.Errorf("no lane %q: the lanes are %s", c.lane, strings.Join(vm.LaneNames(), ", "))
+		}
+		if cfg.Kernel, err = l.Kernel(repo); err != nil {
+			return vm.Config{}, err
+		}
+		l.Boot(&cfg)
 	}
 	return cfg, nil
 }
