@@ -10,10 +10,11 @@ package guest_test
 // runs a flow of 200 numbered datagrams a second from a to host 7 and
 // breaks something. The outage is read from b's sequence numbers: how
 // long after the break the first datagram came over the next path, and
-// how many were lost in between. The goals are the README's, at the
-// default knobs: a silent failure moves traffic within a second, a
-// signalled one within one probe round trip and 50 ms; a path comes back
-// within hold-down and one probe interval.
+// how many were lost in between. The bounds (below) hold at the default
+// knobs: a silent failure moves traffic within the second; a
+// signalled one and a recovery within bounds that tell their mechanisms
+// apart, the tighter goals for them being the bench's to
+// measure.
 
 import (
 	"encoding/binary"
@@ -32,16 +33,25 @@ import (
 	"github.com/mnet/mnet/gosdk/mhostnl"
 )
 
-// Goals, at the default knobs.
+// Bounds, at the default knobs, to which liveFlow.stretch adds the time
+// the guest did not run. The goals for signalled failures and
+// recovery are the bench's to measure (README, Performance); these
+// bounds tell the mechanisms apart with room for the scheduling of a
+// TCG guest.
 const (
-	liveSilentGoal  = time.Second
-	liveRecoverGoal = liveHoldDown*time.Millisecond + liveInterval*time.Millisecond
-	// A signalled failure: a round trip (well under a millisecond
-	// between namespaces) and 50 ms, and the scheduling latency of the
-	// liveness worker and of the signal itself, which TCG stretches.
-	// What the tests assert of it is below (TestLiveSignalled); the
-	// bench's failover rows measure it.
-	liveSignalGoal = 50*time.Millisecond + 50*time.Millisecond
+	// A silent failure: the goal, a second; the design's worst
+	// case is 650 ms (README, Path liveness).
+	liveSilentGoal = time.Second
+	// Recovery: a down locator is probed every 3/4 interval, and
+	// traffic returns after the hold-down. The probe in flight when the
+	// repair lands may be lost to it: two intervals and the hold-down.
+	// Traffic must not come back before the hold-down either.
+	liveRecoverBound = liveHoldDown*time.Millisecond + 2*liveInterval*time.Millisecond
+	// A signalled failure: the goal is a round trip and 50 ms. The
+	// bound is what tells a signal that acted from a silent detection,
+	// which takes a probe missed and multiplier rounds: at least 4 ×
+	// 100 ms. The trace shows which one decided (liveWantVerified).
+	liveSignalBound = 250 * time.Millisecond
 	// The longest a test waits for what should take a second.
 	liveWait = 5 * time.Second
 )
@@ -170,13 +180,15 @@ func TestLiveSilent(t *testing.T) {
 				t.Errorf("%d probes missed, want at least %d", missed, liveMultipler+1)
 			}
 
-			// Healed: back on IPv6 within hold-down and an interval.
+			// Healed: back on IPv6 after the hold-down.
 			repaired := time.Now()
 			repair()
 			back := f.waitPath(t, "inet6", liveWait)
 			t.Logf("back on IPv6 %v after the repair: %s", back.Sub(repaired).Round(time.Millisecond), f.summary(repaired))
-			if d, within := back.Sub(repaired), f.stretch(repaired, back.Sub(repaired), liveRecoverGoal); d > within {
+			if d, within := back.Sub(repaired), f.stretch(repaired, back.Sub(repaired), liveRecoverBound); d > within {
 				t.Errorf("back on IPv6 %v after the repair, want within %v", d.Round(time.Millisecond), within.Round(time.Millisecond))
+			} else if hold := liveHoldDown * time.Millisecond; d < hold {
+				t.Errorf("back on IPv6 %v after the repair, before the hold-down of %v", d.Round(time.Millisecond), hold)
 			}
 			lab.events.want(t, "fd00::2", repaired, "down->up(probe_reply)")
 			f.end()
@@ -274,7 +286,8 @@ func TestLiveSignalled(t *testing.T) {
 			}
 			failed := time.Now()
 			tc.fail(t, lab)
-			wantMoved(t, lab, f, failed, rtt+liveSignalGoal, tc.cause)
+			t.Logf("round trip before the failure %v: the goal is %v", rtt, rtt+50*time.Millisecond)
+			wantMoved(t, lab, f, failed, liveSignalBound, tc.cause)
 			lab.events.want(t, "fd00::2", failed, "up->suspect("+tc.cause+")", "suspect->down("+tc.cause+")")
 			liveWantVerified(t, ti, lab, tc.cause)
 			if n := lab.stat(t, statsALocSignals) - signals0; n == 0 {
