@@ -100,12 +100,14 @@ func wantMoved(t *testing.T, lab *liveLab, f *liveFlow, failed time.Time, goal t
 }
 
 // liveWantVerified checks in the trace that host 7's IPv6 locator in a
-// went suspect for cause and then down after one round of probes (at
-// most MHOST_LIVE_ROUND of them missed in between): the verification
-// of the signal decided, not the multiplier rounds of a silent failure.
+// went suspect, for cause or for a probe in flight at the failure that
+// timed out first, and then down for cause with at most two rounds of
+// probes missed in between (the round such a timeout starts, and the
+// verification's): the signal decided, not the multiplier rounds of a
+// silent failure, which miss 2 × multiplier = 6 after suspect.
 func liveWantVerified(t *testing.T, ti *traceInstance, lab *liveLab, cause string) {
 	t.Helper()
-	const round = 2 // MHOST_LIVE_ROUND
+	const most = 2 * 2 // MHOST_LIVE_ROUND, twice
 	loc := map[string]string{"netns": strconv.FormatUint(lab.a.inode, 10), "hid": "7", "addr": "fd00::2"}
 	with := func(kv ...string) map[string]string {
 		m := maps.Clone(loc)
@@ -115,8 +117,11 @@ func liveWantVerified(t *testing.T, ti *traceInstance, lab *liveLab, cause strin
 		return m
 	}
 	suspect := with("old", "up", "new", "suspect", "cause", cause)
+	timeout := with("old", "up", "new", "suspect", "cause", "probe_timeout")
 	evs := ti.events(t)
-	i := slices.IndexFunc(evs, func(ev traceEvent) bool { return ev.match("mhost_locator_state", suspect) })
+	i := slices.IndexFunc(evs, func(ev traceEvent) bool {
+		return ev.match("mhost_locator_state", suspect) || ev.match("mhost_locator_state", timeout)
+	})
 	if i < 0 {
 		t.Errorf("no mhost_locator_state event with %v in the trace", suspect)
 		return
@@ -129,8 +134,8 @@ func liveWantVerified(t *testing.T, ti *traceInstance, lab *liveLab, cause strin
 		case ev.match("mhost_locator_state", loc):
 			if !ev.match("mhost_locator_state", with("old", "suspect", "new", "down", "cause", cause)) {
 				t.Errorf("after %s: %s, want suspect->down(%s)", evs[i].line, ev.line, cause)
-			} else if missed == 0 || missed > round {
-				t.Errorf("down after %d probes missed, want one round of at most %d: %s", missed, round, ev.line)
+			} else if missed == 0 || missed > most {
+				t.Errorf("down after %d probes missed, want 1 to %d: %s", missed, most, ev.line)
 			}
 			return
 		}
@@ -288,7 +293,13 @@ func TestLiveSignalled(t *testing.T) {
 			tc.fail(t, lab)
 			t.Logf("round trip before the failure %v: the goal is %v", rtt, rtt+50*time.Millisecond)
 			wantMoved(t, lab, f, failed, liveSignalBound, tc.cause)
-			lab.events.want(t, "fd00::2", failed, "up->suspect("+tc.cause+")", "suspect->down("+tc.cause+")")
+			// A probe in flight at the failure may time out before the
+			// signal arrives: suspect for that, then down for the signal.
+			if evs := lab.events.of("fd00::2", failed); slices.Contains(evs, "up->suspect(probe_timeout)") {
+				lab.events.want(t, "fd00::2", failed, "up->suspect(probe_timeout)", "suspect->down("+tc.cause+")")
+			} else {
+				lab.events.want(t, "fd00::2", failed, "up->suspect("+tc.cause+")", "suspect->down("+tc.cause+")")
+			}
 			liveWantVerified(t, ti, lab, tc.cause)
 			if n := lab.stat(t, statsALocSignals) - signals0; n == 0 {
 				t.Errorf("no failure signalled")
@@ -529,11 +540,20 @@ func TestLiveTwoWay(t *testing.T) {
 		exchange()
 	}
 	sent0 := lab.stat(t, statsAProbesSent)
+	// A stall of the guest longer than an interval is an interval
+	// without traffic, and may rightly cost a probe.
+	var maxGap time.Duration
+	last := time.Now()
 	for end := time.Now().Add(2 * time.Second); time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
 		exchange()
+		now := time.Now()
+		maxGap, last = max(maxGap, now.Sub(last)), now
 	}
-	if n := lab.stat(t, statsAProbesSent) - sent0; n != 0 {
-		t.Errorf("%d probes sent in 2s of two-way traffic, want none; locators %v", n, lab.locs(t))
+	if n := lab.stat(t, statsAProbesSent) - sent0; n != 0 && maxGap < liveInterval*time.Millisecond {
+		t.Errorf("%d probes sent in 2s of two-way traffic (exchanges at most %v apart), want none; locators %v",
+			n, maxGap.Round(time.Millisecond), lab.locs(t))
+	} else if n != 0 {
+		t.Logf("%d probes sent: the exchanges stalled for %v", n, maxGap.Round(time.Millisecond))
 	}
 	if l := lab.locs(t)[0]; l.State != "up" || l.Heard < 0 || l.Heard > liveInterval*time.Millisecond {
 		t.Errorf("locator 0 %v, want up and heard from just now", l)
