@@ -550,25 +550,36 @@ func (f *liveFlow) sentIn(from time.Time, d time.Duration) int {
 	return n
 }
 
-// stretch returns goal, stretched by how far the flow's rate in the d
-// from from fell below its rate in the second before: the guest's own
-// measure of the CPU it was starved of. A TCG guest on a busy host
-// stalls for up to half a second (seen: 19 datagrams sent in 645 ms,
-// where 129 were due); the liveness worker's timers run late by as much
-// as the sender does, and a time the goal promises cannot be asserted
-// through that. At an even pace the goal stands as it is; the bench
-// measures it on a quiet host.
+// stretch returns goal plus the time in the d from from that the guest
+// did not run, as the flow's sender saw it: each gap between its sends
+// (and from from to the first) beyond twice its period, less the
+// period. A TCG guest on a busy host stalls for up to a second and a
+// half (seen: 9 datagrams sent in 1.48 s); the liveness worker's timers
+// run late by as much as the sender does, and a time the goal promises
+// cannot be asserted through that. With no stall the goal stands as it
+// is; the bench measures it on a quieter host.
 func (f *liveFlow) stretch(from time.Time, d, goal time.Duration) time.Duration {
 	f.mu.Lock()
-	first := f.sent[0]
-	f.mu.Unlock()
-	base := min(time.Second, from.Sub(first))
-	if base <= 0 || d <= 0 {
-		return goal
+	defer f.mu.Unlock()
+	end := from.Add(d)
+	prev, stalled := from, time.Duration(0)
+	add := func(t time.Time) {
+		if gap := t.Sub(prev); gap > 2*liveGap {
+			stalled += gap - liveGap
+		}
+		prev = t
 	}
-	before := float64(f.sentIn(from.Add(-base), base)) / base.Seconds()
-	during := float64(max(f.sentIn(from, d), 1)) / d.Seconds()
-	return time.Duration(float64(goal) * max(1, before/during))
+	for _, t := range f.sent {
+		if t.Before(from) {
+			continue
+		}
+		if !t.Before(end) {
+			break
+		}
+		add(t)
+	}
+	add(end)
+	return goal + stalled
 }
 
 // outage is what the flow saw of a failure at failed: how long after it
