@@ -448,8 +448,6 @@ static int mhost_nl_fill_host(struct sk_buff *skb,
 	hdr = genlmsg_put(skb, portid, seq, &mhost_genl_family, flags, cmd);
 	if (!hdr)
 		return -EMSGSIZE;
-	if (cb)
-		genl_dump_check_consistent(cb, hdr);
 	if (nla_put_u32(skb, MHOST_A_HOST_ID, host->hid))
 		goto cancel;
 	if (cmd != MHOST_CMD_HOST_DEL) {
@@ -475,6 +473,13 @@ static int mhost_nl_fill_host(struct sk_buff *skb,
 			nla_nest_end(skb, nest);
 		}
 	}
+	/*
+	 * Only once the message stays: the walk can restart in the middle
+	 * of a dump call, and a message cancelled for want of room must
+	 * take neither NLM_F_DUMP_INTR nor cb->prev_seq with it.
+	 */
+	if (cb)
+		genl_dump_check_consistent(cb, hdr);
 	genlmsg_end(skb, hdr);
 	return 0;
 
@@ -912,8 +917,6 @@ static int mhost_nl_fill_dev(struct sk_buff *skb, const struct mhost_nl_dev *d,
 	hdr = genlmsg_put(skb, portid, seq, &mhost_genl_family, flags, cmd);
 	if (!hdr)
 		return -EMSGSIZE;
-	if (cb)
-		genl_dump_check_consistent(cb, hdr);
 	nest = nla_nest_start(skb, MHOST_A_DEV);
 	if (!nest ||
 	    nla_put_u32(skb, MHOST_DEV_A_IFINDEX, d->ifindex) ||
@@ -923,6 +926,8 @@ static int mhost_nl_fill_dev(struct sk_buff *skb, const struct mhost_nl_dev *d,
 		return -EMSGSIZE;
 	}
 	nla_nest_end(skb, nest);
+	if (cb)	/* once the message stays, as for hosts */
+		genl_dump_check_consistent(cb, hdr);
 	genlmsg_end(skb, hdr);
 	return 0;
 }
