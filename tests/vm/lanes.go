@@ -13,10 +13,11 @@ import (
 )
 
 // DefaultLanes are the lanes `make test` and TestVM run when none are
-// named (LANES=, -vm.lanes): the lanes mhost.ko passes, today all of
-// them. A lane taken out here still runs when named; "all" runs every
-// lane.
-const DefaultLanes = "6.1,6.12,newest,selinux,debug"
+// named (LANES=, -vm.lanes): the lanes mhost.ko passes. debug is out
+// until the path liveness tests hold on its slower kernel and
+// TestL3CollectMetadata's lost datagram there is understood; it still
+// runs when named (LANES=debug or all).
+const DefaultLanes = "6.1,6.12,newest,selinux"
 
 // A Lane is one configuration the guest suite runs in: a kernel, where it
 // comes from, and how it boots.
