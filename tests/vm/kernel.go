@@ -237,6 +237,12 @@ func (k *Kernel) ResolveModules(names []string) ([]KernelModule, error) {
 	return out, nil
 }
 
+// HasModule reports whether the kernel has a module, loadable or built in.
+func (k *Kernel) HasModule(name string) bool {
+	_, err := k.ResolveModules([]string{name})
+	return err == nil
+}
+
 func readModulesDep(path string) (map[string][]string, error) {
 	f, err := os.Open(path)
 	if err != nil {

@@ -454,6 +454,10 @@ func (cfg *Config) build(ctx context.Context, k *Kernel, work string) (*initramf
 			}
 		}
 	}
+	// crc32c_generic is a module up to 6.x; 7.x has crc32c in lib/crc.
+	kmods = slices.DeleteFunc(kmods, func(m string) bool {
+		return m == "crc32c_generic" && !k.HasModule(m)
+	})
 	var err error
 	if ir.kernelModules, err = k.ResolveModules(kmods); err != nil {
 		return nil, nil, err
