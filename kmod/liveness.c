@@ -207,10 +207,11 @@ static void mhost_live_kick(struct mhost_live_net *lv)
 /* ---- What the data path calls ---- */
 
 /*
- * A send to a version of a host that is not watched: queue its id for
- * the worker, unless liveness is off for it or the namespace watches as
- * many hosts as it may (then the next send asks again). Concurrent
- * senders may both get here: harmless.
+ * A send to a version of a host that is not watched, or watched and
+ * idle: queue its id for the worker, unless liveness is off for it or
+ * the namespace watches as many hosts as it may, this one not among
+ * them (then the next send asks again). Concurrent senders may both get
+ * here: harmless.
  */
 void mhost_live_activate(struct mhost_net *mn, struct mhost_host *host)
 {
@@ -221,16 +222,28 @@ void mhost_live_activate(struct mhost_net *mn, struct mhost_host *host)
 	interval = host->live.flags & MHOST_LIVE_CFG_INTERVAL ?
 		   host->live.interval_ms :
 		   READ_ONCE(lv->defaults.interval_ms);
-	if (!interval || atomic_read(&lv->nwatched) >= MHOST_LIVE_MAX_HOSTS)
+	if (!interval)
 		return;
+	/* First: a record that goes after we saw it clears it again. */
 	WRITE_ONCE(host->live_on, 1);
-	err = xa_insert(&lv->hosts, host->hid, xa_mk_value(0), GFP_NOWAIT);
-	if (!err) {
-		atomic_inc(&lv->nwatched);
-	} else if (err != -EBUSY) {
-		/* No memory: the next send tries again. */
-		WRITE_ONCE(host->live_on, 0);
-		return;
+	if (atomic_read(&lv->nwatched) < MHOST_LIVE_MAX_HOSTS) {
+		err = xa_insert(&lv->hosts, host->hid, xa_mk_value(0),
+				GFP_NOWAIT);
+		if (!err) {
+			atomic_inc(&lv->nwatched);
+		} else if (err != -EBUSY) {
+			/* No memory: the next send tries again. */
+			WRITE_ONCE(host->live_on, 0);
+			return;
+		}
+	} else {
+		/* live_on, then the table: as xa_insert()'s lock orders it. */
+		smp_mb();
+		if (!xa_load(&lv->hosts, host->hid)) {
+			/* Full, and not one of those watched, idle or not. */
+			WRITE_ONCE(host->live_on, 0);
+			return;
+		}
 	}
 	/* A record (or a value entry) is there already: wake it. */
 	xa_set_mark(&lv->hosts, host->hid, MHOST_LIVE_WAKE);
