@@ -71,7 +71,13 @@
 #define MHOST_LIVE_RTO_MIN	(100 * NSEC_PER_MSEC)	/* probe timeout, least */
 #define MHOST_LIVE_RTO_MAX	(2 * NSEC_PER_SEC)
 #define MHOST_LIVE_FAST		(100 * NSEC_PER_MSEC)	/* period while SUSPECT */
-#define MHOST_LIVE_VERIFY	(50 * NSEC_PER_MSEC)	/* after a signal: srtt + this */
+/*
+ * After a signal, probes verify within srtt + 4 * rttvar, kept between
+ * these: the goal is an outage of a round trip and 50 ms, and the
+ * worker's wake-up (a jiffy or two late) and the next send come on top.
+ */
+#define MHOST_LIVE_VERIFY_MIN	(10 * NSEC_PER_MSEC)
+#define MHOST_LIVE_VERIFY_MAX	(30 * NSEC_PER_MSEC)
 /*
  * Probes go in rounds: one while a locator is fine, two at once (to
  * survive one loss) while it is SUSPECT or DOWN and to verify a signal.
@@ -1160,10 +1166,19 @@ static bool mhost_live_probe(struct mhost_net *mn,
 	return true;
 }
 
+/* How long a probe verifying a signal may take. */
+static u64 mhost_live_verify_rto(const struct mhost_live_loc *s)
+{
+	u64 var = 4 * (u64)s->rttvar * NSEC_PER_USEC;
+
+	return (u64)s->srtt * NSEC_PER_USEC +
+	       clamp_t(u64, var, MHOST_LIVE_VERIFY_MIN, MHOST_LIVE_VERIFY_MAX);
+}
+
 /*
  * Starts a round of probes for slot @s: one while it is fine, two when
  * it is not or to verify a signal, due within the probe timeout or, to
- * verify, within the smoothed round trip and 50 ms.
+ * verify, within mhost_live_verify_rto().
  */
 static void mhost_live_round(struct mhost_net *mn,
 			     const struct mhost_live_cfg *cfg,
@@ -1176,8 +1191,8 @@ static void mhost_live_round(struct mhost_net *mn,
 	if (verify || (s->state != MHOST_LOC_STATE_UP &&
 		       s->state != MHOST_LOC_STATE_UNKNOWN))
 		n = MHOST_LIVE_ROUND;
-	deadline = now + (verify ? (u64)s->srtt * NSEC_PER_USEC +
-				   MHOST_LIVE_VERIFY : mhost_live_rto(cfg, s));
+	deadline = now + (verify ? mhost_live_verify_rto(s) :
+				   mhost_live_rto(cfg, s));
 	s->round++;
 	s->pending = 0;
 	s->verifying = verify;
@@ -1192,7 +1207,7 @@ static void mhost_live_round(struct mhost_net *mn,
 
 /*
  * A failure was signalled for slot @s: SUSPECT now, and two probes due
- * within a round trip and 50 ms decide. Nothing without a probe socket:
+ * within a round trip and some decide. Nothing without a probe socket:
  * a signal alone never takes a locator down.
  */
 static void mhost_live_signal(struct mhost_net *mn,

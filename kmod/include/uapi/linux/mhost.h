@@ -371,7 +371,8 @@ enum mhost_dev_attr {
  *   unreachable (but port unreachable) for its address, its next hop's
  *   neighbour entry failing, or the local link it leaves by losing its
  *   carrier or going down. It becomes SUSPECT at once and is sent two
- *   probes due within the smoothed round trip plus 50 ms: unanswered,
+ *   probes due within the smoothed round trip plus four times its
+ *   variation, at least 10 ms and at most 30 ms more: unanswered,
  *   it is DOWN; answered, it is UP again and the signal is counted as
  *   ignored (MHOST_STATS_A_LOC_SIGNALS_IGNORED). So a forged ICMP error
  *   moves no traffic.
