@@ -542,7 +542,9 @@ static int mhost_shutdown(struct socket *sock, int how)
  * The socket layer calls this when SO_BINDTODEVICE (or SO_BINDTOIFINDEX)
  * changed the bound device, with the socket locked: the transport
  * socket, which the kernel's UDP finds incoming datagrams by, follows at
- * once rather than at the next send.
+ * once rather than at the next send. The hook cannot fail: if the
+ * device went in between, the two stay apart and the next send, which
+ * binds again (mhost_sync_tsk), reports it.
  */
 static void mhost_rehash(struct sock *sk)
 {
@@ -550,7 +552,8 @@ static void mhost_rehash(struct sock *sk)
 
 	if (tsk && READ_ONCE(tsk->sk_bound_dev_if) !=
 		   READ_ONCE(sk->sk_bound_dev_if))
-		sock_bindtoindex(tsk, READ_ONCE(sk->sk_bound_dev_if), true);
+		(void)sock_bindtoindex(tsk, READ_ONCE(sk->sk_bound_dev_if),
+				       true);
 }
 
 #ifdef MHOST_HAVE_CUSTOM_SOCKOPT

@@ -480,8 +480,9 @@ struct mhost_rx_cb {
 		struct inet_skb_parm	h4;
 		struct inet6_skb_parm	h6;
 		struct {
+			/* Aligned: it is read as a mhost_l3_sockaddr. */
+			u8	addr[MHOST_L3_SOCKADDR_MAX] __aligned(4);
 			u8	len;
-			u8	addr[MHOST_L3_SOCKADDR_MAX];
 		} l3;
 	};
 	u32		hid;	/* with MHOST_RECVHOSTID, 0 if unknown */

@@ -600,6 +600,11 @@ static int mhost_port_score(const struct mhost_sock *ms,
  * bound to that device (or its VRF) is preferred over an unbound one,
  * as UDP does; among equals (SO_REUSEPORT), @hash picks one, so that a
  * flow stays on one socket. Called under RCU.
+ *
+ * The pick is the equal whose id weighs most with @hash (rendezvous
+ * hashing): one walk of the bucket, which a bind or close during it
+ * cannot make miss every socket, and a socket that comes or goes moves
+ * only its own flows.
  */
 static struct mhost_sock *mhost_port_lookup(struct mhost_net *mn, __be16 port,
 					    const struct net_device *dev,
@@ -607,29 +612,20 @@ static struct mhost_sock *mhost_port_lookup(struct mhost_net *mn, __be16 port,
 {
 	struct hlist_head *head = mhost_port_bucket(mn, port);
 	struct mhost_sock *ms, *pick = NULL;
-	unsigned int n = 0, i = 0;
+	u32 weight, heaviest = 0;
 	int score, best = 0;
 
 	hlist_for_each_entry_rcu(ms, head, port_node) {
 		if (ms->port != port)
 			continue;
 		score = mhost_port_score(ms, dev);
-		if (score > best) {
-			best = score;
-			n = 0;
-		}
-		if (score == best && score)
-			n++;
-	}
-	if (!n)
-		return NULL;
-	n = reciprocal_scale(hash, n);
-	hlist_for_each_entry_rcu(ms, head, port_node) {
-		if (ms->port != port || mhost_port_score(ms, dev) != best)
+		if (!score || score < best)
 			continue;
-		if (i++ == n) {
+		weight = jhash_2words(hash, ms->id, 0);
+		if (score > best || weight >= heaviest) {
+			best = score;
+			heaviest = weight;
 			pick = ms;
-			break;
 		}
 	}
 	return pick;
