@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/mdlayher/genetlink"
 	"github.com/mdlayher/netlink"
@@ -307,6 +308,15 @@ func (c *Client) SetDevice(ifindex int, l3 bool) error {
 // (NLM_F_DUMP_INTR: the table changed while it was read) is started over.
 const maxDumpRetries = 10
 
+// dumpBackoff is the wait before the first retry of an interrupted dump,
+// doubled for each next one up to maxDumpBackoff: changes come in bursts
+// (a batch of adds is several messages), and a dump started at once
+// again would likely fall into the same burst. All the waits add up to
+// about 0.65 s.
+var dumpBackoff = time.Millisecond
+
+const maxDumpBackoff = 200 * time.Millisecond
+
 // execute sends one request, a command with attributes, and returns the
 // generic netlink messages of the reply: none for an acknowledged change,
 // one for a plain get, all of them for a dump, read again while the kernel
@@ -328,6 +338,7 @@ func (c *Client) execute(op string, cmd uint8, flags netlink.HeaderFlags, attrs 
 		if try == maxDumpRetries {
 			return nil, opError(op, fmt.Errorf("dump interrupted by concurrent changes %d times: %w", try+1, syscall.EINTR))
 		}
+		time.Sleep(min(dumpBackoff<<try, maxDumpBackoff))
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/mdlayher/genetlink"
 	"github.com/mdlayher/genetlink/genltest"
@@ -622,6 +623,8 @@ func TestStaleReplies(t *testing.T) {
 // table changed after the last host was sent, on NLMSG_DONE alone (which
 // netlink.Conn drops), and for empty dumps too.
 func TestDumpInterrupted(t *testing.T) {
+	defer func(d time.Duration) { dumpBackoff = d }(dumpBackoff)
+	dumpBackoff = time.Microsecond
 	host := reply(uapi.CmdHostGet, u32(uapi.AHostID, 1), nest(uapi.AHostLocators, loc(2, ip4.AsSlice())))
 	for _, onDone := range []bool{false, true} {
 		for _, hosts := range [][]genetlink.Message{{host}, {host, host, host}, nil} {
