@@ -511,7 +511,7 @@ func (c *Conn) ReadBatch(ms []Message, flags int) (int, error) {
 	o := c.rops.get(callRecvmmsg)
 	defer c.rops.put(o)
 	b := o.getBatch()
-	b.prepare(ms, false, nil)
+	b.prepare(ms, false, c.family)
 	o.flags = flags
 	var err error
 	if flags&unix.MSG_DONTWAIT != 0 {
@@ -545,7 +545,7 @@ func (c *Conn) WriteBatch(ms []Message, flags int) (int, error) {
 	sent := 0
 	for sent < len(ms) {
 		rest := ms[sent:]
-		err := b.prepare(rest, true, func(sa *sockaddr, a Addr) error { return sa.setAddr(a, c.family) })
+		err := b.prepare(rest, true, c.family)
 		if err != nil {
 			be := err.(*batchError)
 			return sent, c.opError("write", rest[be.index].Addr.NetAddr(), be.err)

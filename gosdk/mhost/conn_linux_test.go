@@ -29,7 +29,7 @@ import (
 
 // udpConn returns a Conn over a dual-stack UDP socket bound to an
 // ephemeral port, or connected to raddr when it is not nil.
-func udpConn(t *testing.T, raddr net.Addr) *Conn {
+func udpConn(t testing.TB, raddr net.Addr) *Conn {
 	t.Helper()
 	var (
 		c   *Conn
@@ -69,7 +69,7 @@ func encode(addr net.Addr, family uint16) ([]byte, error) {
 	return bytes.Clone(sa.bytes()), nil
 }
 
-func mustEncode(t *testing.T, addr net.Addr) []byte {
+func mustEncode(t testing.TB, addr net.Addr) []byte {
 	t.Helper()
 	b, err := encode(addr, Family)
 	if err != nil {
