@@ -534,17 +534,17 @@ func (c *Conn) ReadBatch(ms []Message, flags int) (int, error) {
 	return o.n, nil
 }
 
-// WriteBatch sends the datagrams of ms with sendmmsg(2), as few calls as
-// it takes, and returns how many it sent, setting their N; it stops at the
-// first one that fails, returning its error. flags are those of sendmmsg.
-// It allocates nothing.
+// WriteBatch sends the datagrams of ms with sendmmsg(2), in calls of up
+// to 32 messages, and returns how many it sent, setting their N; it stops
+// at the first one that fails, returning its error. flags are those of
+// sendmmsg. It allocates nothing.
 func (c *Conn) WriteBatch(ms []Message, flags int) (int, error) {
 	o := c.wops.get(callSendmmsg)
 	defer c.wops.put(o)
 	b := o.getBatch()
 	sent := 0
 	for sent < len(ms) {
-		rest := ms[sent:]
+		rest := ms[sent:min(len(ms), sent+rawBatch)]
 		err := b.prepare(rest, true, c.family)
 		if err != nil {
 			be := err.(*batchError)

@@ -185,7 +185,11 @@ func (o *op) run(fd uintptr) bool {
 				trap = unix.SYS_SENDMMSG
 			}
 			h := o.batch.hdrs
-			r, _, o.errno = unix.Syscall6(trap, fd,
+			call := unix.Syscall6
+			if len(h) <= rawBatch {
+				call = unix.RawSyscall6
+			}
+			r, _, o.errno = call(trap, fd,
 				uintptr(unsafe.Pointer(unsafe.SliceData(h))), uintptr(len(h)), uintptr(o.flags), 0, 0)
 		}
 		switch o.errno {
@@ -198,6 +202,27 @@ func (o *op) run(fd uintptr) bool {
 		return true
 	}
 }
+
+// rawBatch is the most messages a sendmmsg or recvmmsg is made for as a
+// raw system call, one the runtime is not told about: WriteBatch sends
+// larger batches in calls of rawBatch, ReadBatch reads them with an
+// ordinary call.
+//
+// A system call that lasts longer than a tick of the runtime's monitor
+// (20 µs) loses its P: the monitor hands the P to another thread, and the
+// caller, back from the kernel, waits for a P again. One datagram takes a
+// few µs of the kernel's work, so a batch always lasts that long, and on a
+// single CPU (GOMAXPROCS=1) the handoff and the thread switches it brings
+// cost more than the calls that batching saves. These calls never wait in
+// the kernel (the socket is non-blocking: a call that would wait returns
+// EAGAIN for the poller to wait), so the P is better kept; but while it
+// is, no other goroutine runs on it and a stop-the-world of the garbage
+// collector waits for the call to return. The bound keeps that wait to
+// rawBatch datagrams' work, tens of µs on current hardware, like the
+// pauses the collector is built to make. A larger call would save at most
+// 1/32 of a call's entry and exit per datagram, against the kernel's
+// several µs of work for each.
+const rawBatch = 32
 
 // getBatch returns the batch of o, made on first use.
 func (o *op) getBatch() *batch {
