@@ -815,6 +815,39 @@ func TestBatch(t *testing.T) {
 	}
 }
 
+// Batches larger than rawBatch: WriteBatch sends them in several calls,
+// ReadBatch reads them with one ordinary call.
+func TestBatchLarge(t *testing.T) {
+	server, client := udpConn(t, nil), udpConn(t, nil)
+	dst := AddrFromAddrPort(netip.MustParseAddrPort(to(server, "127.0.0.1").String()))
+	const n = 3*rawBatch + 5
+	out := make([]Message, n)
+	for i := range out {
+		out[i] = Message{Buffers: [][]byte{{byte(i)}}, Addr: dst}
+	}
+	if sent, err := client.WriteBatch(out, 0); err != nil || sent != n {
+		t.Fatalf("WriteBatch of %d = %d, %v", n, sent, err)
+	}
+	in := make([]Message, n+10)
+	for i := range in {
+		in[i].Buffers = [][]byte{make([]byte, 4)}
+	}
+	server.SetReadDeadline(time.Now().Add(5 * time.Second))
+	got := 0
+	for got < n {
+		k, err := server.ReadBatch(in[got:], 0)
+		if err != nil {
+			t.Fatalf("ReadBatch after %d: %v", got, err)
+		}
+		got += k
+	}
+	for i, m := range in[:got] {
+		if m.N != 1 || m.Buffers[0][0] != byte(i) {
+			t.Fatalf("message %d: %d bytes, %x", i, m.N, m.Buffers[0][:m.N])
+		}
+	}
+}
+
 func TestWriteToSegmented(t *testing.T) {
 	server, client := udpConn(t, nil), udpConn(t, nil)
 	p := []byte("aaaabbbbccccdd")
