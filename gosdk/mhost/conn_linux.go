@@ -511,7 +511,7 @@ func (c *Conn) ReadBatch(ms []Message, flags int) (int, error) {
 	o := c.rops.get(callRecvmmsg)
 	defer c.rops.put(o)
 	b := o.getBatch()
-	b.prepare(ms, false, nil)
+	b.prepare(ms, false, c.family)
 	o.flags = flags
 	var err error
 	if flags&unix.MSG_DONTWAIT != 0 {
@@ -534,18 +534,18 @@ func (c *Conn) ReadBatch(ms []Message, flags int) (int, error) {
 	return o.n, nil
 }
 
-// WriteBatch sends the datagrams of ms with sendmmsg(2), as few calls as
-// it takes, and returns how many it sent, setting their N; it stops at the
-// first one that fails, returning its error. flags are those of sendmmsg.
-// It allocates nothing.
+// WriteBatch sends the datagrams of ms with sendmmsg(2), in calls of up
+// to 32 messages, and returns how many it sent, setting their N; it stops
+// at the first one that fails, returning its error. flags are those of
+// sendmmsg. It allocates nothing.
 func (c *Conn) WriteBatch(ms []Message, flags int) (int, error) {
 	o := c.wops.get(callSendmmsg)
 	defer c.wops.put(o)
 	b := o.getBatch()
 	sent := 0
 	for sent < len(ms) {
-		rest := ms[sent:]
-		err := b.prepare(rest, true, func(sa *sockaddr, a Addr) error { return sa.setAddr(a, c.family) })
+		rest := ms[sent:min(len(ms), sent+rawBatch)]
+		err := b.prepare(rest, true, c.family)
 		if err != nil {
 			be := err.(*batchError)
 			return sent, c.opError("write", rest[be.index].Addr.NetAddr(), be.err)

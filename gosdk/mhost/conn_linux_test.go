@@ -29,7 +29,7 @@ import (
 
 // udpConn returns a Conn over a dual-stack UDP socket bound to an
 // ephemeral port, or connected to raddr when it is not nil.
-func udpConn(t *testing.T, raddr net.Addr) *Conn {
+func udpConn(t testing.TB, raddr net.Addr) *Conn {
 	t.Helper()
 	var (
 		c   *Conn
@@ -69,7 +69,7 @@ func encode(addr net.Addr, family uint16) ([]byte, error) {
 	return bytes.Clone(sa.bytes()), nil
 }
 
-func mustEncode(t *testing.T, addr net.Addr) []byte {
+func mustEncode(t testing.TB, addr net.Addr) []byte {
 	t.Helper()
 	b, err := encode(addr, Family)
 	if err != nil {
@@ -812,6 +812,39 @@ func TestBatch(t *testing.T) {
 	}
 	if msg, _ := read(t, server); msg != "ok" {
 		t.Errorf("read %q, want the first message of the failed batch", msg)
+	}
+}
+
+// Batches larger than rawBatch: WriteBatch sends them in several calls,
+// ReadBatch reads them with one ordinary call.
+func TestBatchLarge(t *testing.T) {
+	server, client := udpConn(t, nil), udpConn(t, nil)
+	dst := AddrFromAddrPort(netip.MustParseAddrPort(to(server, "127.0.0.1").String()))
+	const n = 3*rawBatch + 5
+	out := make([]Message, n)
+	for i := range out {
+		out[i] = Message{Buffers: [][]byte{{byte(i)}}, Addr: dst}
+	}
+	if sent, err := client.WriteBatch(out, 0); err != nil || sent != n {
+		t.Fatalf("WriteBatch of %d = %d, %v", n, sent, err)
+	}
+	in := make([]Message, n+10)
+	for i := range in {
+		in[i].Buffers = [][]byte{make([]byte, 4)}
+	}
+	server.SetReadDeadline(time.Now().Add(5 * time.Second))
+	got := 0
+	for got < n {
+		k, err := server.ReadBatch(in[got:], 0)
+		if err != nil {
+			t.Fatalf("ReadBatch after %d: %v", got, err)
+		}
+		got += k
+	}
+	for i, m := range in[:got] {
+		if m.N != 1 || m.Buffers[0][0] != byte(i) {
+			t.Fatalf("message %d: %d bytes, %x", i, m.N, m.Buffers[0][:m.N])
+		}
 	}
 }
 

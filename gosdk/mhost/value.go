@@ -113,6 +113,14 @@ func AddrFromNetAddr(a net.Addr) (Addr, error) {
 // IsValid reports whether a is an address, not the zero Addr.
 func (a Addr) IsValid() bool { return a.kind != kindNone }
 
+// equal reports whether *a == *o, field by field: the == of the struct
+// calls a generated function, and == of strings runtime.memequal, which
+// cost a batch more than its layout. Only a raw Addr has a raw string.
+func (a *Addr) equal(o *Addr) bool {
+	return a.kind == o.kind && a.ip == o.ip && a.port == o.port && a.id == o.id &&
+		a.family == o.family && a.mac == o.mac && (a.kind != kindRaw || a.raw == o.raw)
+}
+
 // IsIP reports whether a is an IP address and port.
 func (a Addr) IsIP() bool { return a.kind == kindIP }
 

@@ -102,3 +102,38 @@ func TestAddrFromNetAddrErrors(t *testing.T) {
 		}
 	}
 }
+
+// equal, which batches use, must agree with ==.
+func TestAddrEqual(t *testing.T) {
+	mac := [6]byte{2, 0, 0, 0, 0, 0x0b}
+	addrs := []Addr{
+		{},
+		AddrFromAddrPort(netip.MustParseAddrPort("192.0.2.1:7000")),
+		AddrFromAddrPort(netip.MustParseAddrPort("192.0.2.1:7001")),
+		AddrFromAddrPort(netip.MustParseAddrPort("[::ffff:192.0.2.1]:7000")),
+		AddrFromAddrPort(netip.MustParseAddrPort("[fe80::1%eth0]:1")),
+		AddrFromAddrPort(netip.MustParseAddrPort("[fe80::1%eth1]:1")),
+		AddrFromHostID(7, 5000),
+		AddrFromHostID(7, 5001),
+		AddrFromHostID(8, 5000),
+		AddrFromEth(FamilyTestProto, 3, mac, 7000),
+		AddrFromEth(FamilyTestProto, 3, [6]byte{2}, 7000),
+		AddrFromEth(FamilyOtherProto, 3, mac, 7000),
+		AddrFromRaw(4242, []byte{0x0a, 0xff}),
+		AddrFromRaw(4242, []byte{0x0a, 0xfe}),
+		AddrFromRaw(4242, nil),
+		AddrFromRaw(4243, []byte{0x0a, 0xff}),
+	}
+	for _, a := range addrs {
+		for _, b := range addrs {
+			b2 := b // another copy, as in another message
+			if got, want := a.equal(&b2), a == b; got != want {
+				t.Errorf("%v equal %v = %v, want %v", a, b, got, want)
+			}
+		}
+		c := AddrFromRaw(4242, []byte{0x0a, 0xff}) // a string of its own
+		if a.raw == c.raw && a.kind == kindRaw && a.family == 4242 && !a.equal(&c) {
+			t.Errorf("%v not equal to a copy", a)
+		}
+	}
+}
