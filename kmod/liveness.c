@@ -230,9 +230,12 @@ void mhost_live_activate(struct mhost_net *mn, struct mhost_host *host)
 		   READ_ONCE(lv->defaults.interval_ms);
 	if (!interval)
 		return;
-	/* First: a record that goes after we saw it clears it again. */
-	WRITE_ONCE(host->live_on, 1);
 	if (atomic_read(&lv->nwatched) < MHOST_LIVE_MAX_HOSTS) {
+		/*
+		 * First live_on: a record that goes after xa_insert() saw
+		 * it clears it again (its lock orders the two).
+		 */
+		WRITE_ONCE(host->live_on, 1);
 		err = xa_insert(&lv->hosts, host->hid, xa_mk_value(0),
 				GFP_NOWAIT);
 		if (!err) {
@@ -243,10 +246,16 @@ void mhost_live_activate(struct mhost_net *mn, struct mhost_host *host)
 			return;
 		}
 	} else {
-		/* live_on, then the table: as xa_insert()'s lock orders it. */
+		/* Full: only one of those watched, idle or not, wakes. */
+		if (!xa_load(&lv->hosts, host->hid))
+			return;
+		WRITE_ONCE(host->live_on, 1);
+		/*
+		 * live_on, then the table again; pairs with the barrier
+		 * between erasing a record and clearing live_on.
+		 */
 		smp_mb();
 		if (!xa_load(&lv->hosts, host->hid)) {
-			/* Full, and not one of those watched, idle or not. */
 			WRITE_ONCE(host->live_on, 0);
 			return;
 		}
@@ -1166,11 +1175,18 @@ static bool mhost_live_probe(struct mhost_net *mn,
 	return true;
 }
 
-/* How long a probe verifying a signal may take. */
-static u64 mhost_live_verify_rto(const struct mhost_live_loc *s)
+/*
+ * How long a probe verifying a signal may take. With no round trip
+ * measured yet, as long as any probe: a signal about a path nobody
+ * timed must not take it down on a guess.
+ */
+static u64 mhost_live_verify_rto(const struct mhost_live_cfg *cfg,
+				 const struct mhost_live_loc *s)
 {
 	u64 var = 4 * (u64)s->rttvar * NSEC_PER_USEC;
 
+	if (!s->srtt)
+		return mhost_live_rto(cfg, s);
 	return (u64)s->srtt * NSEC_PER_USEC +
 	       clamp_t(u64, var, MHOST_LIVE_VERIFY_MIN, MHOST_LIVE_VERIFY_MAX);
 }
@@ -1191,7 +1207,7 @@ static void mhost_live_round(struct mhost_net *mn,
 	if (verify || (s->state != MHOST_LOC_STATE_UP &&
 		       s->state != MHOST_LOC_STATE_UNKNOWN))
 		n = MHOST_LIVE_ROUND;
-	deadline = now + (verify ? mhost_live_verify_rto(s) :
+	deadline = now + (verify ? mhost_live_verify_rto(cfg, s) :
 				   mhost_live_rto(cfg, s));
 	s->round++;
 	s->pending = 0;
@@ -1499,6 +1515,8 @@ static void mhost_live_adopt(struct mhost_net *mn, u64 now)
 			rec = mhost_live_build(lv, host, NULL);
 			if (!rec) {
 				mhost_live_erase(lv, hid);
+				/* Pairs with mhost_live_activate()'s. */
+				smp_mb();
 				WRITE_ONCE(host->live_on, 0);
 				mhost_host_put(host);
 				continue;
@@ -1689,7 +1707,9 @@ static u64 mhost_live_forget(struct mhost_net *mn, u64 now)
 			/*
 			 * After the entry went: a send that found it and so
 			 * queued nothing is undone, and the next one will.
+			 * The barrier pairs with mhost_live_activate()'s.
 			 */
+			smp_mb();
 			WRITE_ONCE(host->live_on, 0);
 			mhost_host_put(host);
 		}

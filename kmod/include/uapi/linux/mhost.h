@@ -372,16 +372,19 @@ enum mhost_dev_attr {
  *   neighbour entry failing, or the local link it leaves by losing its
  *   carrier or going down. It becomes SUSPECT at once and is sent two
  *   probes due within the smoothed round trip plus four times its
- *   variation, at least 10 ms and at most 30 ms more: unanswered,
- *   it is DOWN; answered, it is UP again and the signal is counted as
- *   ignored (MHOST_STATS_A_LOC_SIGNALS_IGNORED). So a forged ICMP error
- *   moves no traffic.
+ *   variation, at least 10 ms and at most 30 ms more (before any round
+ *   trip is measured: the probe timeout above): unanswered, it is DOWN;
+ *   answered, it is UP again and the signal is counted as ignored
+ *   (MHOST_STATS_A_LOC_SIGNALS_IGNORED). So a forged ICMP error moves no
+ *   traffic while the path answers within that time.
  * A path that fails from here (no route, a device down or not enabled, a
  * network layer unloaded) is no liveness news: every send tries it and
  * moves on, and it carries traffic again the moment it works.
  *
- * A namespace watches the hosts it sent to in the last 5 seconds, up to
- * 1024 of them; the others are sent to as if liveness were off.
+ * A namespace watches up to 1024 hosts, the first it sends to; the
+ * others are sent to as if liveness were off. A watched host with no
+ * send for 5 seconds is idle (not probed) until the next send; after a
+ * minute idle, its place is free for another.
  *
  * Failback: when revertive (the default), a locator that came back is
  * held down for hold-down before traffic returns to it; each flap (UP to
