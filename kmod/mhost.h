@@ -298,6 +298,8 @@ struct mhost_net {
 	/* Bound sockets by port; readers RCU, writers ports_lock. */
 	struct hlist_head	ports[MHOST_PORT_HASH_SIZE];
 	spinlock_t		ports_lock;
+	/* Keys the pick among a port's sockets: no aiming at one. */
+	u32			ports_seed;
 	struct xarray		socks;		/* id -> mhost_sock, for dumps */
 	u32			socks_next;	/* next id to try */
 	atomic_t		nsocks;

@@ -31,6 +31,7 @@
 #include <linux/module.h>
 #include <linux/netdevice.h>
 #include <linux/hash.h>
+#include <linux/random.h>
 #include <linux/skbuff.h>
 #include <linux/uio.h>
 #include <net/checksum.h>
@@ -574,6 +575,7 @@ void mhost_ports_net_init(struct mhost_net *mn)
 	spin_lock_init(&mn->ports_lock);
 	for (i = 0; i < MHOST_PORT_HASH_SIZE; i++)
 		INIT_HLIST_HEAD(&mn->ports[i]);
+	mn->ports_seed = get_random_u32();
 }
 
 /*
@@ -621,7 +623,7 @@ static struct mhost_sock *mhost_port_lookup(struct mhost_net *mn, __be16 port,
 		score = mhost_port_score(ms, dev);
 		if (!score || score < best)
 			continue;
-		weight = jhash_2words(hash, ms->id, 0);
+		weight = jhash_2words(hash, ms->id, mn->ports_seed);
 		if (score > best || weight >= heaviest) {
 			best = score;
 			heaviest = weight;
