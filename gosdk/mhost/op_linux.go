@@ -185,12 +185,14 @@ func (o *op) run(fd uintptr) bool {
 				trap = unix.SYS_SENDMMSG
 			}
 			h := o.batch.hdrs
-			call := unix.Syscall6
-			if len(h) <= rawBatch {
-				call = unix.RawSyscall6
+			call, flags := unix.Syscall6, o.flags
+			if len(h) <= rawBatch && o.batch.size <= rawBatchBytes {
+				// MSG_DONTWAIT: never wait holding the P, even
+				// where the caller cleared O_NONBLOCK.
+				call, flags = unix.RawSyscall6, flags|unix.MSG_DONTWAIT
 			}
 			r, _, o.errno = call(trap, fd,
-				uintptr(unsafe.Pointer(unsafe.SliceData(h))), uintptr(len(h)), uintptr(o.flags), 0, 0)
+				uintptr(unsafe.Pointer(unsafe.SliceData(h))), uintptr(len(h)), uintptr(flags), 0, 0)
 		}
 		switch o.errno {
 		case unix.EINTR:
@@ -213,9 +215,9 @@ func (o *op) run(fd uintptr) bool {
 // caller, back from the kernel, waits for a P again. One datagram takes a
 // few µs of the kernel's work, so a batch always lasts that long, and on a
 // single CPU (GOMAXPROCS=1) the handoff and the thread switches it brings
-// cost more than the calls that batching saves. These calls never wait in
-// the kernel (the socket is non-blocking: a call that would wait returns
-// EAGAIN for the poller to wait), so the P is better kept; but while it
+// cost more than the calls that batching saves. These calls do not wait
+// for the network (MSG_DONTWAIT: a call that would returns EAGAIN for the
+// poller to wait), so the P is better kept; but while it
 // is, no other goroutine runs on it and a stop-the-world of the garbage
 // collector waits for the call to return. The bound keeps that wait to
 // rawBatch datagrams' work, like the pauses the collector is built to
@@ -225,6 +227,10 @@ func (o *op) run(fd uintptr) bool {
 // call would save at most 1/32 of a call's entry and exit per datagram,
 // against the kernel's µs of work for each.
 const rawBatch = 32
+
+// rawBatchBytes bounds the buffers of a batch made as a raw system call:
+// 32 datagrams of 64 KiB would be a copy of 2 MiB with the P held.
+const rawBatchBytes = 64 << 10
 
 // getBatch returns the batch of o, made on first use.
 func (o *op) getBatch() *batch {
@@ -266,13 +272,15 @@ type batch struct {
 	iovs  []unix.Iovec
 	names []sockaddr
 	oob   bool // some hdrs point to the caller's control buffers
+	size  int  // the bytes of the buffers of hdrs
 
 	// The destination of the first message of the last batch sent, and
 	// its encoding: a program sending batches to one peer encodes it once,
 	// not once per call.
-	dst   Addr
-	dstSA sockaddr
-	dstOK bool
+	dst       Addr
+	dstFamily uint16
+	dstSA     sockaddr
+	dstOK     bool
 }
 
 // prepare lays out ms for the kernel: one mmsghdr per message, with its
@@ -284,10 +292,14 @@ func (b *batch) prepare(ms []Message, send bool, family uint16) error {
 	}
 	hdrs, names := b.hdrs[:len(ms)], b.names[:len(ms)]
 	b.hdrs = hdrs
-	niov := 0
+	niov, size := 0, 0
 	for i := range ms {
 		niov += max(len(ms[i].Buffers), 1)
+		for _, buf := range ms[i].Buffers {
+			size += len(buf)
+		}
 	}
+	b.size = size
 	if cap(b.iovs) < niov {
 		b.iovs = make([]unix.Iovec, niov)
 	}
@@ -341,8 +353,12 @@ func (b *batch) prepare(ms []Message, send bool, family uint16) error {
 
 // encode returns the encoding of a, the destination of message i: the one
 // kept from the previous batch when a is its destination, else a new one.
+//
+// A link-local address with a zone is encoded anew every time: the zone
+// names an interface, which may be a different one by the next call.
+// family is part of the key, since ops move between Conns.
 func (b *batch) encode(i int, a Addr, family uint16) (*sockaddr, error) {
-	if i == 0 && b.dstOK && a.equal(&b.dst) {
+	if i == 0 && b.dstOK && b.dstFamily == family && a.equal(&b.dst) {
 		return &b.dstSA, nil
 	}
 	sa := &b.names[i]
@@ -355,8 +371,8 @@ func (b *batch) encode(i int, a Addr, family uint16) (*sockaddr, error) {
 			return nil, err
 		}
 	}
-	if i == 0 {
-		b.dst, b.dstOK = a, true
+	if i == 0 && (a.kind != kindIP || a.ip.Addr().Zone() == "") {
+		b.dst, b.dstFamily, b.dstOK = a, family, true
 	}
 	return sa, nil
 }

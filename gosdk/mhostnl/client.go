@@ -3,6 +3,7 @@ package mhostnl
 import (
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"strconv"
 	"sync"
@@ -311,8 +312,8 @@ const maxDumpRetries = 10
 // dumpBackoff is the wait before the first retry of an interrupted dump,
 // doubled for each next one up to maxDumpBackoff: changes come in bursts
 // (a batch of adds is several messages), and a dump started at once
-// again would likely fall into the same burst. All the waits add up to
-// about 0.65 s.
+// again would likely fall into the same burst. Each wait is jittered
+// down to half of that; all of them add up to 0.33–0.65 s.
 var dumpBackoff = time.Millisecond
 
 const maxDumpBackoff = 200 * time.Millisecond
@@ -324,11 +325,10 @@ const maxDumpBackoff = 200 * time.Millisecond
 // through it; a new one is a method that encodes its attributes, calls
 // execute and decodes the reply.
 func (c *Client) execute(op string, cmd uint8, flags netlink.HeaderFlags, attrs []byte) ([]genetlink.Message, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-
 	for try := 0; ; try++ {
+		c.mu.Lock()
 		msgs, intr, err := c.roundTrip(cmd, flags, attrs)
+		c.mu.Unlock()
 		if err != nil {
 			return nil, opError(op, err)
 		}
@@ -338,7 +338,10 @@ func (c *Client) execute(op string, cmd uint8, flags netlink.HeaderFlags, attrs 
 		if try == maxDumpRetries {
 			return nil, opError(op, fmt.Errorf("dump interrupted by concurrent changes %d times: %w", try+1, syscall.EINTR))
 		}
-		time.Sleep(min(dumpBackoff<<try, maxDumpBackoff))
+		// Without the lock, so that the Client's other requests go on;
+		// jittered, so that readers interrupted together spread out.
+		d := min(dumpBackoff<<try, maxDumpBackoff)
+		time.Sleep(d/2 + rand.N(d/2+1))
 	}
 }
 
