@@ -281,11 +281,19 @@ func connect(fd int, sa []byte) error {
 	return errnoErr(e)
 }
 
+// sendto, recvfrom and recvmsg retry a call that EINTR ended: on a
+// socket with a timeout (SO_RCVTIMEO, SO_SNDTIMEO) the kernel does not
+// restart it after a signal, and the Go runtime signals its threads to
+// preempt goroutines.
 func sendto(fd int, p []byte, flags int, sa []byte) (int, error) {
-	r, _, e := unix.Syscall6(unix.SYS_SENDTO, uintptr(fd),
-		uintptr(unsafe.Pointer(unsafe.SliceData(p))), uintptr(len(p)), uintptr(flags|unix.MSG_NOSIGNAL),
-		uintptr(unsafe.Pointer(unsafe.SliceData(sa))), uintptr(len(sa)))
-	return int(r), errnoErr(e)
+	for {
+		r, _, e := unix.Syscall6(unix.SYS_SENDTO, uintptr(fd),
+			uintptr(unsafe.Pointer(unsafe.SliceData(p))), uintptr(len(p)), uintptr(flags|unix.MSG_NOSIGNAL),
+			uintptr(unsafe.Pointer(unsafe.SliceData(sa))), uintptr(len(sa)))
+		if e != unix.EINTR {
+			return int(r), errnoErr(e)
+		}
+	}
 }
 
 // send sends on a connected socket: sendto with no address.
@@ -314,6 +322,12 @@ func recvfrom(fd int, p []byte, flags int) (int, []byte, error) {
 	r, _, e := unix.Syscall6(unix.SYS_RECVFROM, uintptr(fd),
 		uintptr(unsafe.Pointer(unsafe.SliceData(p))), uintptr(len(p)), uintptr(flags),
 		uintptr(unsafe.Pointer(&sa[0])), uintptr(unsafe.Pointer(&l)))
+	for e == unix.EINTR {
+		l = uint32(len(sa))
+		r, _, e = unix.Syscall6(unix.SYS_RECVFROM, uintptr(fd),
+			uintptr(unsafe.Pointer(unsafe.SliceData(p))), uintptr(len(p)), uintptr(flags),
+			uintptr(unsafe.Pointer(&sa[0])), uintptr(unsafe.Pointer(&l)))
+	}
 	if e != 0 {
 		return 0, nil, e
 	}
@@ -330,6 +344,11 @@ func recvmsg(fd int, p, oob []byte, flags int) (n, oobn, recvflags int, from []b
 	msg.SetIovlen(1)
 	msg.SetControllen(len(oob))
 	r, _, e := unix.Syscall(unix.SYS_RECVMSG, uintptr(fd), uintptr(unsafe.Pointer(&msg)), uintptr(flags))
+	for e == unix.EINTR {
+		msg.Namelen = uint32(len(sa))
+		msg.SetControllen(len(oob))
+		r, _, e = unix.Syscall(unix.SYS_RECVMSG, uintptr(fd), uintptr(unsafe.Pointer(&msg)), uintptr(flags))
+	}
 	if e != 0 {
 		return 0, 0, 0, nil, e
 	}
