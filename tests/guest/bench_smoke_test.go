@@ -53,6 +53,16 @@ func TestBenchSmoke(t *testing.T) {
 	t.Log("\n" + table.String())
 
 	for _, bad := range rep.Check() {
+		// Memory per host counts slab pages. On the debug kernel
+		// KASAN's quarantine gives pages back whenever it drains, and
+		// a round can come out negative (seen: -319 bytes a host over
+		// 1000 hosts, each of which took 3.5 KiB of objects with their
+		// redzones): a number without meaning there, so its sign is
+		// not checked there. Every other lane checks it.
+		if scaleFactor(t) < 1 && strings.HasPrefix(bad, "memory/") && strings.Contains(bad, "not a positive") {
+			t.Logf("not checked on the debug kernel: %s", bad)
+			continue
+		}
 		t.Error(bad)
 	}
 	want := map[string]int{
