@@ -287,11 +287,8 @@ type batch struct {
 // buffers, its control message buffer and, for sends, its destination
 // encoded for family (once for a run of messages to the same one).
 func (b *batch) prepare(ms []Message, send bool, family uint16) error {
-	if cap(b.hdrs) < len(ms) {
-		b.hdrs, b.names = make([]unix.Mmsghdr, len(ms)), make([]sockaddr, len(ms))
-	}
-	hdrs, names := b.hdrs[:len(ms)], b.names[:len(ms)]
-	b.hdrs = hdrs
+	b.hdrs, b.names = grow(b.hdrs, len(ms)), grow(b.names, len(ms))
+	hdrs, names := b.hdrs, b.names
 	niov, size := 0, 0
 	for i := range ms {
 		niov += max(len(ms[i].Buffers), 1)
@@ -300,10 +297,8 @@ func (b *batch) prepare(ms []Message, send bool, family uint16) error {
 		}
 	}
 	b.size = size
-	if cap(b.iovs) < niov {
-		b.iovs = make([]unix.Iovec, niov)
-	}
-	iovs := b.iovs[:niov]
+	b.iovs = grow(b.iovs, niov)
+	iovs := b.iovs
 	var name *byte // the destination of the previous message
 	var namelen uint32
 	for i := range ms {
