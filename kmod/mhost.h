@@ -187,6 +187,7 @@ struct mhost_pcpu_stats {
 };
 
 #define MHOST_INC_STATS(mn, field)	this_cpu_inc((mn)->stats->field)
+#define MHOST_ADD_STATS(mn, field, n)	this_cpu_add((mn)->stats->field, n)
 
 /* The liveness knobs in effect (MHOST_LIVE_A_*). */
 struct mhost_live_cfg {

@@ -106,6 +106,29 @@ int mhost_check_dest(const struct sockaddr *uaddr, int len,
 /* ---- Output ---- */
 
 /*
+ * How many datagrams UDP makes of a send of @len bytes: more than one
+ * when a UDP_SEGMENT control message or socket option smaller than it
+ * cuts it into segments. The counters count datagrams, and a plugged L3,
+ * which sends one frame per call, refuses such a send.
+ */
+static unsigned int mhost_send_segs(struct sock *tsk, struct msghdr *msg,
+				    size_t len)
+{
+	u16 gso_size = READ_ONCE(udp_sk(tsk)->gso_size);
+	struct cmsghdr *cmsg;
+
+	for_each_cmsghdr(cmsg, msg) {
+		if (!CMSG_OK(msg, cmsg))
+			break;
+		if (cmsg->cmsg_level == SOL_UDP &&
+		    cmsg->cmsg_type == UDP_SEGMENT &&
+		    cmsg->cmsg_len == CMSG_LEN(sizeof(u16)))
+			gso_size = *(u16 *)CMSG_DATA(cmsg);
+	}
+	return gso_size && len > gso_size ? DIV_ROUND_UP(len, gso_size) : 1;
+}
+
+/*
  * Sends over IPv4 or IPv6 through the transport socket; @dlen 0 means
  * more data for a corked datagram. IPv4 goes to udp_sendmsg() itself:
  * the UDPv6 code would only pass it on.
@@ -115,8 +138,11 @@ static int mhost_send_ip(struct sock *sk, struct msghdr *msg, size_t len,
 {
 	struct mhost_net *mn = mhost_pernet(sock_net(sk));
 	struct socket *tsock = mhost_sk(sk)->tsock;
+	unsigned int segs = 0;
 	int err;
 
+	if (dlen)
+		segs = mhost_send_segs(tsock->sk, msg, len);
 	msg->msg_name = dlen ? dst : NULL;
 	msg->msg_namelen = dlen;
 	if (dlen && dst->sa.sa_family == AF_INET)
@@ -125,9 +151,9 @@ static int mhost_send_ip(struct sock *sk, struct msghdr *msg, size_t len,
 		err = tsock->ops->sendmsg(tsock, msg, len);
 	if (err >= 0 && dlen) {
 		if (dst->sa.sa_family == AF_INET)
-			MHOST_INC_STATS(mn, tx_ip4);
+			MHOST_ADD_STATS(mn, tx_ip4, segs);
 		else
-			MHOST_INC_STATS(mn, tx_ip6);
+			MHOST_ADD_STATS(mn, tx_ip6, segs);
 	}
 	return err;
 }
@@ -233,6 +259,8 @@ static int mhost_send_l3(struct sock *sk, struct msghdr *msg, size_t len,
 		return -EOPNOTSUPP;
 	if (msg->msg_flags & MSG_MORE)
 		return -EINVAL;
+	if (mhost_send_segs(tsk, msg, len) > 1)
+		return -EOPNOTSUPP;
 	skb = sock_alloc_send_skb(tsk, LL_MAX_HEADER + MHOST_L3_HEADROOM + ulen,
 				  msg->msg_flags & MSG_DONTWAIT, &err);
 	if (!skb)
@@ -385,6 +413,7 @@ static int mhost_send_hostid(struct sock *sk, struct msghdr *msg, size_t len,
 	struct mhost_host *host;
 	union mhost_addr dst;
 	int err = -EHOSTUNREACH;
+	unsigned int segs;
 	bool first = true;
 
 	host = mhost_host_get(mn, smh->smh_hid);
@@ -407,6 +436,7 @@ static int mhost_send_hostid(struct sock *sk, struct msghdr *msg, size_t len,
 	 * (iov_iter_restore() is not exported).
 	 */
 	saved = msg->msg_iter;
+	segs = mhost_send_segs(mhost_sk(sk)->tsk, msg, len);
 	for (r = 0; r < 3; r++) {
 		if (!(ranks & BIT(r)))
 			continue;
@@ -423,8 +453,8 @@ static int mhost_send_hostid(struct sock *sk, struct msghdr *msg, size_t len,
 			if (err >= 0)
 				err = mhost_send_to(sk, msg, len, &dst, err);
 			if (err >= 0) {
-				atomic_long_inc(&loc->tx_packets);
-				MHOST_INC_STATS(mn, tx_hostid);
+				atomic_long_add(segs, &loc->tx_packets);
+				MHOST_ADD_STATS(mn, tx_hostid, segs);
 				goto out;
 			}
 			atomic_long_inc(&loc->tx_errors);

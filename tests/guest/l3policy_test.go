@@ -77,7 +77,8 @@ func TestL3BindToDevice(t *testing.T) {
 
 // TestL3GroupAddress checks that only CAP_NET_RAW sends a plugged-L3
 // datagram to an Ethernet broadcast or multicast address, which every
-// host of the segment would take, while unicast needs no capability.
+// host of the segment would take, while unicast needs no capability;
+// and what else a plugged L3 refuses to send.
 func TestL3GroupAddress(t *testing.T) {
 	lab := newL3Lab(t)
 	tp := uint16(mhost.FamilyTestProto)
@@ -133,6 +134,34 @@ func TestL3GroupAddress(t *testing.T) {
 	wantErrno(t, err, unix.EOPNOTSUPP, "MSG_OOB over a plugged L3")
 	_, err = sendto(fd, []byte("more"), unix.MSG_MORE, saEth(tp, lab.port, lab.v.A.Index, lab.v.B.MAC))
 	wantErrno(t, err, unix.EINVAL, "MSG_MORE over a plugged L3")
+	wantConnEmpty(t, lab.sock)
+
+	// Nor can it cut a send into datagrams: UDP_SEGMENT, as a control
+	// message or an option, that would is refused, not sent as one
+	// frame. A segment size the datagram fits in changes nothing, as on
+	// UDP.
+	dst := saEth(tp, lab.port, lab.v.A.Index, lab.v.B.MAC)
+	_, err = sendmsgControl(fd, []byte("segmented"), udpSegmentCmsg(4), 0, dst)
+	wantErrno(t, err, unix.EOPNOTSUPP, "UDP_SEGMENT control message over a plugged L3")
+	if err := unix.SetsockoptInt(fd, unix.SOL_UDP, unix.UDP_SEGMENT, 4); err != nil {
+		t.Fatalf("setsockopt(UDP_SEGMENT, 4): %v", errStr(err))
+	}
+	_, err = sendto(fd, []byte("segmented"), 0, dst)
+	wantErrno(t, err, unix.EOPNOTSUPP, "UDP_SEGMENT option over a plugged L3")
+	if _, err := sendto(fd, []byte("seg"), 0, dst); err != nil {
+		t.Errorf("a send shorter than the UDP_SEGMENT option over a plugged L3: %v", errStr(err))
+	}
+	if err := unix.SetsockoptInt(fd, unix.SOL_UDP, unix.UDP_SEGMENT, 0); err != nil {
+		t.Fatalf("setsockopt(UDP_SEGMENT, 0): %v", errStr(err))
+	}
+	if _, err := sendmsgControl(fd, []byte("whole"), udpSegmentCmsg(5), 0, dst); err != nil {
+		t.Errorf("a send no longer than its UDP_SEGMENT control message over a plugged L3: %v", errStr(err))
+	}
+	for _, want := range []string{"seg", "whole"} {
+		if msg, _ := readConn(t, lab.sock); msg != want {
+			t.Errorf("b read %q, want %q", msg, want)
+		}
+	}
 	wantConnEmpty(t, lab.sock)
 
 	// Without any capability, on a device an administrator did not
