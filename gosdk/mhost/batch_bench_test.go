@@ -24,7 +24,7 @@ func BenchmarkPrepare(b *testing.B) {
 	var bt batch
 	b.ReportAllocs()
 	for b.Loop() {
-		if err := bt.prepare(ms, true, Family); err != nil {
+		if _, err := bt.prepareSend(ms, Family, true, false); err != nil {
 			b.Fatal(err)
 		}
 		bt.release()

@@ -44,6 +44,9 @@ type Conn struct {
 	waiters map[*waiter]struct{}
 
 	rops, wops opSlot // spare ops for reads and writes
+
+	dialedIP bool        // whether the dialed address, if any, is an IP address or host id
+	noGSO    atomic.Bool // WriteBatch no longer segments: the kernel refused it
 }
 
 // Listen opens an AF_MHOST socket bound to port as Config says. Port 0
@@ -164,6 +167,10 @@ func (cfg *Config) dial(ctx context.Context, domain int, family uint16, raddr ne
 	}
 	if err == nil {
 		c.raddr, err = c.sockname("getpeername", getpeername)
+	}
+	if err == nil {
+		a, _ := AddrFromNetAddr(c.raddr)
+		c.dialedIP = segmentable(a, false)
 	}
 	if err != nil {
 		c.fd.Close()
@@ -511,7 +518,7 @@ func (c *Conn) ReadBatch(ms []Message, flags int) (int, error) {
 	o := c.rops.get(callRecvmmsg)
 	defer c.rops.put(o)
 	b := o.getBatch()
-	b.prepare(ms, false, c.family)
+	b.prepareRecv(ms)
 	o.flags = flags
 	var err error
 	if flags&unix.MSG_DONTWAIT != 0 {
@@ -538,26 +545,58 @@ func (c *Conn) ReadBatch(ms []Message, flags int) (int, error) {
 // to 32 messages, and returns how many it sent, setting their N; it stops
 // at the first one that fails, returning its error. flags are those of
 // sendmmsg. It allocates nothing.
+//
+// A run of messages to one IP address or host id, without control
+// messages, each as long as the first but the last, which may be
+// shorter, goes as one UDP_SEGMENT send (see WriteToSegmented): the
+// receiver gets the same datagrams, for much less of the kernel's work.
+// When the kernel refuses such a send (a path that cannot segment, such
+// as a datagram longer than its MTU, or a host id's plugged-layer
+// locator), WriteBatch sends the run one datagram at a time, and keeps
+// doing so on this Conn.
 func (c *Conn) WriteBatch(ms []Message, flags int) (int, error) {
 	o := c.wops.get(callSendmmsg)
 	defer c.wops.put(o)
 	b := o.getBatch()
+	gso := !c.noGSO.Load()
 	sent := 0
 	for sent < len(ms) {
 		rest := ms[sent:min(len(ms), sent+rawBatch)]
-		err := b.prepare(rest, true, c.family)
+		merged, err := b.prepareSend(rest, c.family, gso, c.dialedIP)
 		if err != nil {
 			be := err.(*batchError)
 			return sent, c.opError("write", rest[be.index].Addr.NetAddr(), be.err)
 		}
 		o.flags = flags | unix.MSG_NOSIGNAL
 		if err := c.write(o); err != nil {
+			if merged && b.runs[0] > 1 {
+				// Sent again below, a datagram at a time. A path
+				// that cannot segment will not learn to.
+				if errors.Is(err, unix.EIO) || errors.Is(err, unix.EINVAL) ||
+					errors.Is(err, unix.EOPNOTSUPP) || errors.Is(err, unix.EMSGSIZE) {
+					c.noGSO.Store(true)
+				}
+				gso = false
+				continue
+			}
 			return sent, c.opError("write", rest[0].Addr.NetAddr(), err)
 		}
+		k := 0 // messages sent
 		for i := 0; i < o.n; i++ {
-			rest[i].N = int(b.hdrs[i].Len)
+			if !merged || b.runs[i] == 1 {
+				rest[k].N = int(b.hdrs[i].Len)
+				k++
+				continue
+			}
+			for range b.runs[i] {
+				rest[k].N = 0
+				for _, buf := range rest[k].Buffers {
+					rest[k].N += len(buf)
+				}
+				k++
+			}
 		}
-		sent += o.n
+		sent += k
 	}
 	return sent, nil
 }

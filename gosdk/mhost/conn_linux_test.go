@@ -979,3 +979,202 @@ func newNetNS(t *testing.T) int {
 	t.Cleanup(func() { unix.Close(r.fd) })
 	return r.fd
 }
+
+// TestCoalesce checks which runs of a batch WriteBatch sends as one
+// UDP_SEGMENT send: to one IP destination or host id, without control
+// messages, all as long as the first but the last, within the kernel's
+// bounds.
+func TestCoalesce(t *testing.T) {
+	ip4 := AddrFromAddrPort(netip.MustParseAddrPort("127.0.0.1:9"))
+	ip6 := AddrFromAddrPort(netip.MustParseAddrPort("[::1]:9"))
+	hid := AddrFromHostID(7, 9)
+	eth := AddrFromEth(FamilyTestProto, 1, [6]byte{2}, 9)
+	msgs := func(dst Addr, lens ...int) []Message {
+		ms := make([]Message, len(lens))
+		for i, n := range lens {
+			ms[i] = Message{Buffers: [][]byte{make([]byte, n)}, Addr: dst}
+		}
+		return ms
+	}
+	many := make([]int, 70)
+	for i := range many {
+		many[i] = 1
+	}
+	twoBufs := msgs(ip4, 10, 10, 10)
+	twoBufs[1].Buffers = [][]byte{make([]byte, 4), make([]byte, 6)}
+	withOOB := msgs(ip4, 10, 10, 10, 10)
+	withOOB[2].OOB = make([]byte, 24)
+	mixed := append(msgs(ip4, 10, 10), msgs(ip6, 10, 10)...)
+	mixed = append(mixed, msgs(hid, 10, 10)...)
+	for _, tc := range []struct {
+		name     string
+		ms       []Message
+		dialedIP bool
+		runs     []uint8
+		segs     []int // the segment size of each run of more than one
+	}{
+		{"equal, last shorter", msgs(ip4, 10, 10, 10, 10, 3), false, []uint8{5}, []int{10}},
+		{"a shorter one ends a run", msgs(ip6, 10, 10, 3, 10, 10), false, []uint8{3, 2}, []int{10, 10}},
+		{"a longer one starts a run", msgs(ip4, 10, 12, 12), false, []uint8{1, 2}, []int{12}},
+		{"empty datagrams stay alone", msgs(ip4, 10, 0, 0, 10), false, []uint8{1, 1, 1, 1}, nil},
+		{"one message", msgs(ip4, 10), false, []uint8{1}, nil},
+		{"destinations", mixed, false, []uint8{2, 2, 2}, []int{10, 10, 10}},
+		{"alternating destinations", append(msgs(ip4, 10), append(msgs(ip6, 10), msgs(ip4, 10)...)...), false, []uint8{1, 1, 1}, nil},
+		{"buffers of a datagram", twoBufs, false, []uint8{3}, []int{10}},
+		{"control messages", withOOB, false, []uint8{2, 1, 1}, []int{10}},
+		{"plugged layer", msgs(eth, 10, 10, 10), false, []uint8{1, 1, 1}, nil},
+		{"dialed, IP", msgs(Addr{}, 10, 10), true, []uint8{2}, []int{10}},
+		{"dialed, not IP", msgs(Addr{}, 10, 10), false, []uint8{1, 1}, nil},
+		{"at most 64 segments", msgs(ip4, many...), false, []uint8{64, 6}, []int{1, 1}},
+		{"at most 64 KiB", msgs(ip4, 30000, 30000, 30000), false, []uint8{2, 1}, []int{30000}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var b batch
+			merged, err := b.prepareSend(tc.ms, Family, true, tc.dialedIP)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := b.runs[:len(b.hdrs)]; !slices.Equal(got, tc.runs) {
+				t.Fatalf("runs %v, want %v", got, tc.runs)
+			}
+			if merged != (len(tc.segs) > 0) {
+				t.Errorf("prepareSend reported %v", merged)
+			}
+			want := make([]int, len(tc.ms)) // each message's iovecs, in order
+			for i, m := range tc.ms {
+				want[i] = max(len(m.Buffers), 1)
+			}
+			k, segs := 0, []int(nil)
+			for i, h := range b.hdrs {
+				niov := 0
+				for range tc.runs[i] {
+					niov += want[k]
+					k++
+				}
+				if int(h.Hdr.Iovlen) != niov {
+					t.Errorf("send %d: %d iovecs, want %d", i, h.Hdr.Iovlen, niov)
+				}
+				if tc.runs[i] == 1 {
+					if h.Hdr.Controllen != 0 && tc.ms[k-1].OOB == nil {
+						t.Errorf("send %d of one datagram has control messages", i)
+					}
+					continue
+				}
+				oob := unsafe.Slice(h.Hdr.Control, h.Hdr.Controllen)
+				cms, err := unix.ParseSocketControlMessage(oob)
+				if err != nil || len(cms) != 1 || cms[0].Header.Level != unix.SOL_UDP || cms[0].Header.Type != unix.UDP_SEGMENT {
+					t.Fatalf("send %d: control messages %v, %v; want one UDP_SEGMENT", i, cms, err)
+				}
+				segs = append(segs, int(binary.NativeEndian.Uint16(cms[0].Data)))
+			}
+			if !slices.Equal(segs, tc.segs) {
+				t.Errorf("segment sizes %v, want %v", segs, tc.segs)
+			}
+		})
+	}
+}
+
+// TestBatchSegments sends runs that WriteBatch segments, between other
+// datagrams, and reads every datagram back whole and in order.
+func TestBatchSegments(t *testing.T) {
+	server, client := udpConn(t, nil), udpConn(t, nil)
+	dst4 := AddrFromAddrPort(netip.MustParseAddrPort(to(server, "127.0.0.1").String()))
+	dst6 := AddrFromAddrPort(netip.MustParseAddrPort(to(server, "::1").String()))
+	var out []Message
+	add := func(dst Addr, n int) {
+		p := make([]byte, n)
+		for i := range p {
+			p[i] = byte(len(out))
+		}
+		out = append(out, Message{Buffers: [][]byte{p}, Addr: dst})
+	}
+	for range 10 {
+		add(dst4, 300)
+	}
+	add(dst4, 17)
+	add(dst4, 300)
+	for range 5 {
+		add(dst6, 1000)
+	}
+	add(dst6, 1)
+	sent, err := client.WriteBatch(out, 0)
+	if errors.Is(err, unix.EIO) || errors.Is(err, unix.ENOPROTOOPT) {
+		testenv.Skipf(t, "no UDP segmentation offload here: %v", err)
+	}
+	if err != nil || sent != len(out) {
+		t.Fatalf("WriteBatch of %d = %d, %v", len(out), sent, err)
+	}
+	if client.noGSO.Load() {
+		t.Fatal("the kernel refused segmentation over loopback")
+	}
+	for i, m := range out {
+		if m.N != len(m.Buffers[0]) {
+			t.Errorf("message %d: N = %d, want %d", i, m.N, len(m.Buffers[0]))
+		}
+	}
+	readBack(t, server, out)
+}
+
+// readBack reads len(out) datagrams from c and checks them against out,
+// in order.
+func readBack(t *testing.T, c *Conn, out []Message) {
+	t.Helper()
+	in := make([]Message, len(out)+1)
+	for i := range in {
+		in[i].Buffers = [][]byte{make([]byte, 2048)}
+	}
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	defer c.SetReadDeadline(time.Time{})
+	for got := 0; got < len(out); {
+		k, err := c.ReadBatch(in[got:], 0)
+		if err != nil {
+			t.Fatalf("ReadBatch after %d of %d: %v", got, len(out), err)
+		}
+		got += k
+	}
+	for i, m := range in[:len(out)] {
+		if want := out[i].Buffers[0]; !bytes.Equal(m.Buffers[0][:m.N], want) {
+			t.Errorf("datagram %d: %d bytes of %d, want %d of %d", i, m.N, m.Buffers[0][0], len(want), want[0])
+		}
+	}
+	if n, err := c.ReadBatch(in, unix.MSG_DONTWAIT); !errors.Is(err, unix.EAGAIN) {
+		t.Errorf("%d datagrams more than sent, %v", n, err)
+	}
+}
+
+// TestBatchSegmentsRefused: where the kernel refuses a UDP_SEGMENT send
+// (here because the socket sends without UDP checksums, SO_NO_CHECK),
+// WriteBatch sends the run a datagram at a time, and stops segmenting.
+func TestBatchSegmentsRefused(t *testing.T) {
+	server := udpConn(t, nil)
+	noCheck := func(network, address string, rc syscall.RawConn) error {
+		var serr error
+		err := rc.Control(func(fd uintptr) { serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_NO_CHECK, 1) })
+		return cmp.Or(err, serr, dualStack(network, address, rc))
+	}
+	cfg := &Config{Control: noCheck}
+	client, err := cfg.listenAt(context.Background(), unix.AF_INET6, Family, mustEncode(t, &net.UDPAddr{IP: net.IPv6unspecified}), "[::]:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	dst := AddrFromAddrPort(netip.MustParseAddrPort(to(server, "127.0.0.1").String()))
+	for round := range 2 {
+		out := make([]Message, 8)
+		for i := range out {
+			out[i] = Message{Buffers: [][]byte{bytes.Repeat([]byte{byte(i)}, 100)}, Addr: dst}
+		}
+		if sent, err := client.WriteBatch(out, 0); err != nil || sent != len(out) {
+			t.Fatalf("round %d: WriteBatch of %d = %d, %v", round, len(out), sent, err)
+		}
+		if !client.noGSO.Load() {
+			t.Fatalf("round %d: still segmenting after the kernel refused it", round)
+		}
+		for i, m := range out {
+			if m.N != 100 {
+				t.Errorf("round %d: message %d: N = %d, want 100", round, i, m.N)
+			}
+		}
+		readBack(t, server, out)
+	}
+}

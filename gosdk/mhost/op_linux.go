@@ -274,6 +274,11 @@ type batch struct {
 	oob   bool // some hdrs point to the caller's control buffers
 	size  int  // the bytes of the buffers of hdrs
 
+	// Sends: how many messages each of hdrs carries, and the UDP_SEGMENT
+	// control messages of those that carry more than one (prepareSend).
+	runs []uint8
+	segs [][3]uint64
+
 	// The destination of the first message of the last batch sent, and
 	// its encoding: a program sending batches to one peer encodes it once,
 	// not once per call.
@@ -283,67 +288,160 @@ type batch struct {
 	dstOK     bool
 }
 
-// prepare lays out ms for the kernel: one mmsghdr per message, with its
-// buffers, its control message buffer and, for sends, its destination
-// encoded for family (once for a run of messages to the same one).
-func (b *batch) prepare(ms []Message, send bool, family uint16) error {
+// UDP segmentation offload (GSO) cuts one send into datagrams of a size;
+// prepareSend makes runs of a batch into such sends. The bounds are the
+// kernel's: at most 64 segments (UDP_MAX_SEGMENTS before 6.9), a
+// datagram of at most 64 KiB less the headers, and 1024 iovecs.
+const (
+	maxSegments = 64
+	maxGSOBytes = 0xffff - 8 - 40 // less the UDP and IPv6 headers
+	maxIovecs   = 1024
+)
+
+// prepareRecv lays out ms for recvmmsg: one mmsghdr per message, with
+// its buffers, its control message buffer and room for its source.
+func (b *batch) prepareRecv(ms []Message) {
 	b.hdrs, b.names = grow(b.hdrs, len(ms)), grow(b.names, len(ms))
-	hdrs, names := b.hdrs, b.names
-	niov, size := 0, 0
-	for i := range ms {
-		niov += max(len(ms[i].Buffers), 1)
-		for _, buf := range ms[i].Buffers {
-			size += len(buf)
-		}
-	}
-	b.size = size
-	b.iovs = grow(b.iovs, niov)
-	iovs := b.iovs
-	var name *byte // the destination of the previous message
-	var namelen uint32
+	iovs := b.growIovs(ms)
+	size := 0
 	for i := range ms {
 		m := &ms[i]
-		h := &hdrs[i]
-		iov := iovs[:1]
-		if len(m.Buffers) == 1 { // the common case, without a loop
-			iov[0].Base = unsafe.SliceData(m.Buffers[0])
-			iov[0].SetLen(len(m.Buffers[0]))
-		} else if len(m.Buffers) == 0 {
-			iov[0] = unix.Iovec{} // an empty datagram
-		} else {
-			iov = iovs[:len(m.Buffers)]
-			for j, buf := range m.Buffers {
-				iov[j].Base = unsafe.SliceData(buf)
-				iov[j].SetLen(len(buf))
-			}
-		}
-		iovs = iovs[len(iov):]
-		*h = unix.Mmsghdr{}
-		h.Hdr.Iov = &iov[0]
-		h.Hdr.SetIovlen(len(iov))
-		if len(m.OOB) > 0 {
-			h.Hdr.Control = unsafe.SliceData(m.OOB)
-			h.Hdr.SetControllen(len(m.OOB))
-			b.oob = true
-		}
-		if !send {
-			h.Hdr.Name = &names[i].b[0]
-			h.Hdr.Namelen = uint32(len(names[i].b))
-			continue
-		}
-		if i == 0 || !m.Addr.equal(&ms[i-1].Addr) {
+		niov, n := layout(iovs, m.Buffers)
+		h := &b.hdrs[i]
+		*h = unix.Mmsghdr{Hdr: unix.Msghdr{Name: &b.names[i].b[0], Namelen: uint32(len(b.names[i].b)), Iov: &iovs[0]}}
+		h.Hdr.SetIovlen(niov)
+		b.setOOB(h, m.OOB)
+		iovs = iovs[niov:]
+		size += n
+	}
+	b.size = size
+}
+
+// prepareSend lays out ms for sendmmsg: one mmsghdr per message, with
+// its buffers, its control message buffer and its destination, encoded
+// for family once for a run of messages to the same one.
+//
+// With gso, one mmsghdr carries each run of messages to one destination
+// that a UDP_SEGMENT send delivers as the same datagrams: without control
+// messages, all as long as the first but the last, which may be shorter
+// and not empty. The kernel then builds and routes one buffer for the
+// run, not one per datagram, which costs far less than the system calls
+// sendmmsg saves. Destinations that may not travel over IP (plugged
+// layers) are left alone: see segmentable, and dialedIP for the zero
+// Addr. b.runs says how many messages each mmsghdr carries; prepareSend
+// reports whether any carries more than one.
+func (b *batch) prepareSend(ms []Message, family uint16, gso, dialedIP bool) (bool, error) {
+	b.hdrs, b.names = grow(b.hdrs, len(ms)), grow(b.names, len(ms))
+	if gso {
+		b.runs, b.segs = grow(b.runs, len(ms)), grow(b.segs, len(ms))
+	}
+	hdrs := b.hdrs
+	iovs := b.growIovs(ms)
+	var name *byte // the destination of the previous message
+	var namelen uint32
+	j := -1           // the mmsghdr being laid out
+	seg, last := 0, 0 // its segment size, the length of its last message
+	total, size := 0, 0
+	open, merged := false, false // open: a message may join hdrs[j]
+	for i := range ms {
+		m := &ms[i]
+		niov, n := layout(iovs, m.Buffers)
+		size += n
+		same := i > 0 && m.Addr.equal(&ms[i-1].Addr)
+		if !same {
 			sa, err := b.encode(i, m.Addr, family)
 			if err != nil {
-				return &batchError{index: i, err: err}
+				return false, &batchError{index: i, err: err}
 			}
 			name, namelen = nil, 0
 			if sa.n > 0 {
 				name, namelen = &sa.b[0], uint32(sa.n)
 			}
 		}
-		h.Hdr.Name, h.Hdr.Namelen = name, namelen
+		if open && same && last == seg && n > 0 && n <= seg && b.runs[j] < maxSegments &&
+			total+n <= maxGSOBytes && int(hdrs[j].Hdr.Iovlen)+niov <= maxIovecs && len(m.OOB) == 0 {
+			// The iovecs of consecutive messages are laid out one
+			// after the other.
+			h := &hdrs[j].Hdr
+			h.SetIovlen(int(h.Iovlen) + niov)
+			if b.runs[j] == 1 {
+				oob := setSegment(&b.segs[j], uint16(seg))
+				h.Control = &oob[0]
+				h.SetControllen(len(oob))
+				merged = true
+			}
+			b.runs[j]++
+			total, last = total+n, n
+		} else {
+			j++
+			h := &hdrs[j]
+			*h = unix.Mmsghdr{Hdr: unix.Msghdr{Name: name, Namelen: namelen, Iov: &iovs[0]}}
+			h.Hdr.SetIovlen(niov)
+			b.setOOB(h, m.OOB)
+			if gso {
+				b.runs[j] = 1
+				seg, last, total = n, n, n
+				open = n > 0 && len(m.OOB) == 0 && segmentable(m.Addr, dialedIP)
+			}
+		}
+		iovs = iovs[niov:]
 	}
-	return nil
+	b.hdrs, b.size = hdrs[:j+1], size
+	return merged, nil
+}
+
+// segmentable reports whether datagrams to a travel over IP, where UDP
+// segmentation works: IP addresses and host ids (whose locators are IP
+// ones, or the kernel refuses the send and WriteBatch sends again
+// unsegmented).
+func segmentable(a Addr, dialedIP bool) bool {
+	switch a.kind {
+	case kindIP, kindHost:
+		return true
+	case kindNone:
+		return dialedIP
+	}
+	return false
+}
+
+// growIovs makes room in b.iovs for the buffers of ms, an iovec for each
+// buffer and one for an empty datagram, and returns it.
+func (b *batch) growIovs(ms []Message) []unix.Iovec {
+	niov := 0
+	for i := range ms {
+		niov += max(len(ms[i].Buffers), 1)
+	}
+	b.iovs = grow(b.iovs, niov)
+	return b.iovs
+}
+
+// layout points iovs at bufs, the buffers of a datagram, and returns how
+// many iovecs it used, at least one, and the datagram's length.
+func layout(iovs []unix.Iovec, bufs [][]byte) (niov, n int) {
+	switch len(bufs) {
+	case 1: // the common case, without a loop
+		iovs[0].Base = unsafe.SliceData(bufs[0])
+		iovs[0].SetLen(len(bufs[0]))
+		return 1, len(bufs[0])
+	case 0:
+		iovs[0] = unix.Iovec{} // an empty datagram
+		return 1, 0
+	}
+	for j, buf := range bufs {
+		iovs[j].Base = unsafe.SliceData(buf)
+		iovs[j].SetLen(len(buf))
+		n += len(buf)
+	}
+	return len(bufs), n
+}
+
+// setOOB points h at the caller's control message buffer oob, if any.
+func (b *batch) setOOB(h *unix.Mmsghdr, oob []byte) {
+	if len(oob) > 0 {
+		h.Hdr.Control = unsafe.SliceData(oob)
+		h.Hdr.SetControllen(len(oob))
+		b.oob = true
+	}
 }
 
 // encode returns the encoding of a, the destination of message i: the one

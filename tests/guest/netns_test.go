@@ -336,6 +336,20 @@ func (ns *netNS) delLink(t *testing.T, index int) {
 	}
 }
 
+// setMTU sets the MTU of the link index.
+func (ns *netNS) setMTU(t *testing.T, index, mtu int) {
+	t.Helper()
+	ae := netlink.NewAttributeEncoder()
+	ae.Uint32(unix.IFLA_MTU, uint32(mtu))
+	attrs, err := ae.Encode()
+	if err == nil {
+		err = ns.rtExec(unix.RTM_NEWLINK, 0, append(rtIfinfomsg(index, 0, 0), attrs...))
+	}
+	if err != nil {
+		t.Fatalf("namespace %s: setting the MTU of link %d to %d: %v", ns.name, index, mtu, err)
+	}
+}
+
 // moveLink moves the link index to the namespace to, where it keeps its
 // index if it is free there.
 func (ns *netNS) moveLink(t *testing.T, index int, to *netNS) {

@@ -8,6 +8,7 @@ package guest_test
 // offload, and the options of mhost.Config.
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"net"
@@ -314,6 +315,90 @@ func TestSDKSegmented(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestSDKBatchSegments sends batches whose runs WriteBatch turns into
+// UDP_SEGMENT sends, over IPv4, IPv6 and a host id: every datagram
+// arrives whole, as sent. With lo's MTU below the datagrams' length the
+// kernel refuses to segment them; WriteBatch then sends them one by one,
+// fragmented, and they still all arrive.
+func TestSDKBatchSegments(t *testing.T) {
+	ns := sdkNS(t)
+	server, client := ns.listen(t), ns.listen(t)
+	sport := uint16(portOf(t, server))
+	dsts := []mhost.Addr{
+		mhost.AddrFromAddrPort(netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), sport)),
+		mhost.AddrFromAddrPort(netip.AddrPortFrom(netip.IPv6Loopback(), sport)),
+		mhost.AddrFromHostID(sdkHid, sport),
+	}
+	batch := func(size int) []mhost.Message {
+		var out []mhost.Message
+		for _, dst := range dsts {
+			for i := range 9 {
+				n := size
+				if i == 8 {
+					n = size / 3 // a shorter last one ends the run
+				}
+				p := make([]byte, n)
+				for j := range p {
+					p[j] = byte(len(out))
+				}
+				out = append(out, mhost.Message{Buffers: [][]byte{p}, Addr: dst})
+			}
+		}
+		return out
+	}
+	check := func(what string, out []mhost.Message) {
+		t.Helper()
+		if n, err := client.WriteBatch(out, 0); err != nil || n != len(out) {
+			t.Fatalf("%s: WriteBatch of %d = %d, %v", what, len(out), n, err)
+		}
+		for i, m := range out {
+			if m.N != len(m.Buffers[0]) {
+				t.Errorf("%s: message %d: N = %d, want %d", what, i, m.N, len(m.Buffers[0]))
+			}
+		}
+		in := make([]mhost.Message, len(out))
+		for i := range in {
+			in[i].Buffers = [][]byte{make([]byte, 4096)}
+		}
+		seen := make([]bool, len(out))
+		server.SetReadDeadline(deadline())
+		for got := 0; got < len(out); {
+			n, err := server.ReadBatch(in[got:], 0)
+			if err != nil {
+				t.Fatalf("%s: ReadBatch after %d of %d datagrams: %v", what, got, len(out), err)
+			}
+			for _, m := range in[got : got+n] {
+				p := m.Buffers[0][:m.N]
+				if m.N == 0 || int(p[0]) >= len(out) || seen[p[0]] || !bytes.Equal(p, out[p[0]].Buffers[0]) {
+					t.Fatalf("%s: read %d bytes starting %d", what, m.N, p[0])
+				}
+				seen[p[0]] = true
+			}
+			got += n
+		}
+		wantConnEmpty(t, server)
+	}
+	// The counters count datagrams, not sends.
+	ctl := ns.control(t)
+	protos, hids := protoCounters(t, ctl), stat(t, ctl).TxHostID
+	check("segmented", batch(1000))
+	d4 := protoCounters(t, ctl)[unix.AF_INET][0] - protos[unix.AF_INET][0]
+	d6 := protoCounters(t, ctl)[unix.AF_INET6][0] - protos[unix.AF_INET6][0]
+	if dh := stat(t, ctl).TxHostID - hids; d4 != 9 || d6 != 18 || dh != 9 {
+		t.Errorf("counters: %d sent over IPv4, %d over IPv6, %d to host ids; want 9, 18 (the host id's over ::1), 9", d4, d6, dh)
+	}
+
+	ns.setMTU(t, ns.linkByName(t, "lo").Index, 1280)
+	for _, dst := range dsts {
+		_, err := client.WriteToSegmented(make([]byte, 3000), 1500, dst)
+		if !errors.Is(err, unix.EMSGSIZE) && !errors.Is(err, unix.EINVAL) {
+			t.Fatalf("segments of 1500 bytes to %v over an MTU of 1280: %v, want EMSGSIZE or EINVAL", dst, err)
+		}
+	}
+	check("longer than the MTU", batch(1500))
+	check("after a refusal", batch(1000))
 }
 
 func TestSDKConfig(t *testing.T) {
