@@ -68,7 +68,7 @@ func TestBenchSmoke(t *testing.T) {
 	want := map[string]int{
 		"throughput": 3 * len(cfg.Sizes),     // three pairs
 		"latency":    3 * len(cfg.Sizes) * 2, // p50 and p99 rows
-		"gosdk":      6 + 5,                  // throughput, allocations
+		"gosdk":      7 + 6,                  // throughput, allocations
 		"nonip":      len(cfg.Sizes) * 3,     // throughput, p50, p99
 		"hid":        2 * len(cfg.HidTables), // against one hid and against sockaddr_in
 		"memory":     2,                      // largest hid table, control plane
