@@ -32,6 +32,16 @@ static inline unsigned long mhost_inet_cmsg_flags(struct sock *sk)
 #endif
 }
 
+/* UDP_CORK: a field of udp_sock in 6.1, a bit of udp_flags by 6.12. */
+static inline bool mhost_udp_corked(struct sock *sk)
+{
+#ifdef MHOST_HAVE_UDP_FLAGS
+	return udp_test_bit(CORK, sk);
+#else
+	return READ_ONCE(udp_sk(sk)->corkflag);
+#endif
+}
+
 static inline bool mhost_inet_recverr(struct sock *sk)
 {
 #ifdef MHOST_HAVE_INET_FLAGS

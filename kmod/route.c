@@ -106,17 +106,17 @@ int mhost_check_dest(const struct sockaddr *uaddr, int len,
 /* ---- Output ---- */
 
 /*
- * How many datagrams UDP makes of a send of @len bytes: more than one
- * when a UDP_SEGMENT control message or socket option smaller than it
- * cuts it into segments. The counters count datagrams, and a plugged L3,
- * which sends one frame per call, refuses such a send.
+ * The segment size UDP_SEGMENT asks UDP to cut a send into, as UDP reads
+ * it: the control message's, else the socket option's; 0 for none.
  */
-static unsigned int mhost_send_segs(struct sock *tsk, struct msghdr *msg,
-				    size_t len)
+static unsigned int mhost_gso_size(struct sock *tsk, struct msghdr *msg)
 {
-	u16 gso_size = READ_ONCE(udp_sk(tsk)->gso_size);
+	unsigned int gso_size = READ_ONCE(udp_sk(tsk)->gso_size);
 	struct cmsghdr *cmsg;
 
+	/* sendmsg hands protocols a kernel copy of the control messages. */
+	if (msg->msg_control_is_user)
+		return gso_size;
 	for_each_cmsghdr(cmsg, msg) {
 		if (!CMSG_OK(msg, cmsg))
 			break;
@@ -125,6 +125,24 @@ static unsigned int mhost_send_segs(struct sock *tsk, struct msghdr *msg,
 		    cmsg->cmsg_len == CMSG_LEN(sizeof(u16)))
 			gso_size = *(u16 *)CMSG_DATA(cmsg);
 	}
+	return gso_size;
+}
+
+/*
+ * How many datagrams a send of @len bytes makes, for the counters, which
+ * count datagrams: as many as UDP_SEGMENT cuts it into. A corked
+ * datagram is cut only when it is pushed, from all of its data; it
+ * counts once per send that carries an address, as without segments.
+ */
+static unsigned int mhost_send_segs(struct sock *tsk, struct msghdr *msg,
+				    size_t len)
+{
+	unsigned int gso_size;
+
+	if ((msg->msg_flags & MSG_MORE) || READ_ONCE(udp_sk(tsk)->pending) ||
+	    mhost_udp_corked(tsk))
+		return 1;
+	gso_size = mhost_gso_size(tsk, msg);
 	return gso_size && len > gso_size ? DIV_ROUND_UP(len, gso_size) : 1;
 }
 
@@ -249,6 +267,7 @@ static int mhost_send_l3(struct sock *sk, struct msghdr *msg, size_t len,
 	unsigned int ulen = sizeof(struct udphdr) + len;
 	struct ubuf_info *uarg = NULL;
 	struct mhost_proto *proto;
+	unsigned int gso_size;
 	struct sk_buff *skb;
 	struct udphdr *uh;
 	__wsum csum = 0;
@@ -259,7 +278,9 @@ static int mhost_send_l3(struct sock *sk, struct msghdr *msg, size_t len,
 		return -EOPNOTSUPP;
 	if (msg->msg_flags & MSG_MORE)
 		return -EINVAL;
-	if (mhost_send_segs(tsk, msg, len) > 1)
+	/* Nor can it cut a send into datagrams. */
+	gso_size = mhost_gso_size(tsk, msg);
+	if (gso_size && len > gso_size)
 		return -EOPNOTSUPP;
 	skb = sock_alloc_send_skb(tsk, LL_MAX_HEADER + MHOST_L3_HEADROOM + ulen,
 				  msg->msg_flags & MSG_DONTWAIT, &err);

@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/mnet/mnet/gosdk/mhostnl"
 )
 
 // A sendFunc sends p to the address sa: sendto or sendmsg.
@@ -108,5 +110,76 @@ func TestSendEmptyDatagram(t *testing.T) {
 			t.Fatalf("over %s received %d bytes from %s, %v; want 0 bytes from %s",
 				lo.name, n, saString(from), errStr(err), saString(saIP(lo.ip, localPort(t, fd))))
 		}
+	}
+}
+
+// TestSendCork builds one datagram from several sends, over IPv4 and
+// IPv6, as on UDP: with MSG_MORE (the sends after the first need no
+// address) and with the UDP_CORK option; and corks a UDP_SEGMENT send,
+// which UDP cuts from all of its data once pushed. The counters count a
+// corked datagram once per send that carries an address.
+func TestSendCork(t *testing.T) {
+	ns := newNetNS(t, "cork")
+	ns.setUp(t, "lo")
+	ctl := ns.control(t)
+	for _, lo := range loopbacks {
+		t.Run(lo.name, func(t *testing.T) {
+			fam := mhostnl.Family(unix.AF_INET)
+			if lo.name == "IPv6" {
+				fam = unix.AF_INET6
+			}
+			rfd, rport := boundSocketIn(t, ns)
+			sfd, sport := boundSocketIn(t, ns)
+			dst, from := saIP(lo.ip, rport), saIP(lo.ip, sport)
+			want := func(what string, datagrams ...[]byte) {
+				t.Helper()
+				for _, d := range datagrams {
+					p, sa := recvOne(t, rfd)
+					if !bytes.Equal(p, d) || !bytes.Equal(sa, from) {
+						t.Fatalf("%s: read %d bytes %.12q from %s, want %d bytes %.12q from %s",
+							what, len(p), p, saString(sa), len(d), d, saString(from))
+					}
+				}
+				wantEmpty(t, rfd)
+			}
+			sent := func() uint64 { return protoCounters(t, ctl)[fam][0] }
+
+			before := sent()
+			if _, err := sendto(sfd, []byte("cor"), unix.MSG_MORE, dst); err != nil {
+				t.Fatalf("sendto(MSG_MORE): %v", errStr(err))
+			}
+			wantEmpty(t, rfd)
+			if _, err := sendto(sfd, []byte("ked"), 0, nil); err != nil {
+				t.Fatalf("sendto without an address, ending the corked datagram: %v", errStr(err))
+			}
+			want("MSG_MORE", []byte("corked"))
+			if d := sent() - before; d != 1 {
+				t.Errorf("a datagram corked with MSG_MORE counted %d times, want 1", d)
+			}
+
+			if err := unix.SetsockoptInt(sfd, unix.SOL_UDP, unix.UDP_CORK, 1); err != nil {
+				t.Fatalf("setsockopt(UDP_CORK, 1): %v", errStr(err))
+			}
+			for _, p := range []string{"by ", "the ", "option"} {
+				if _, err := sendto(sfd, []byte(p), 0, dst); err != nil {
+					t.Fatalf("sendto with UDP_CORK: %v", errStr(err))
+				}
+			}
+			wantEmpty(t, rfd)
+			if err := unix.SetsockoptInt(sfd, unix.SOL_UDP, unix.UDP_CORK, 0); err != nil {
+				t.Fatalf("setsockopt(UDP_CORK, 0): %v", errStr(err))
+			}
+			want("UDP_CORK", []byte("by the option"))
+
+			payload := gsoPayload()
+			split := 2*gsoSize + 300
+			if _, err := sendmsgControl(sfd, payload[:split], udpSegmentCmsg(gsoSize), unix.MSG_MORE, dst); err != nil {
+				t.Fatalf("corked UDP_SEGMENT sendmsg: %v", errStr(err))
+			}
+			if _, err := sendto(sfd, payload[split:], 0, nil); err != nil {
+				t.Fatalf("sendto ending the corked UDP_SEGMENT datagram: %v", errStr(err))
+			}
+			want("corked UDP_SEGMENT", segments(payload, gsoSize)...)
+		})
 	}
 }
