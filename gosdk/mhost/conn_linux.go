@@ -45,7 +45,7 @@ type Conn struct {
 
 	rops, wops opSlot // spare ops for reads and writes
 
-	dialedIP bool        // whether the dialed address, if any, is an IP address or host id
+	dialedIP bool        // whether the Conn was dialed to an IP address
 	noGSO    atomic.Bool // WriteBatch no longer segments: the kernel refused it
 }
 
@@ -169,8 +169,7 @@ func (cfg *Config) dial(ctx context.Context, domain int, family uint16, raddr ne
 		c.raddr, err = c.sockname("getpeername", getpeername)
 	}
 	if err == nil {
-		a, _ := AddrFromNetAddr(c.raddr)
-		c.dialedIP = segmentable(a, false)
+		_, c.dialedIP = c.raddr.(*net.UDPAddr)
 	}
 	if err != nil {
 		c.fd.Close()
@@ -486,9 +485,11 @@ func (c *Conn) WriteMsg(p, oob []byte, addr net.Addr) (n, oobn int, err error) {
 // last one possibly shorter, in one system call: the kernel splits p
 // (UDP generic segmentation offload, a UDP_SEGMENT control message), which
 // costs far less than a write per datagram. It returns the number of bytes
-// of p sent. The kernel takes at most 64 segments per call, and refuses
-// (EINVAL or EIO) destinations whose network layer cannot segment: use it
-// for IP addresses, and for host ids whose locators are IP ones.
+// of p sent. The kernel takes at most 64 segments per call (6.1; 128 by
+// 6.12), and refuses what it cannot segment: EINVAL or EMSGSIZE for a
+// segment longer than the path's MTU, EIO from a device that cannot
+// checksum, EOPNOTSUPP over a plugged network layer, a host id's
+// plugged-layer locator included.
 func (c *Conn) WriteToSegmented(p []byte, segment int, addr Addr) (int, error) {
 	if segment < 1 || segment > 0xffff {
 		return 0, c.opError("write", addr.NetAddr(), fmt.Errorf("segment size %d out of range", segment))
@@ -546,37 +547,44 @@ func (c *Conn) ReadBatch(ms []Message, flags int) (int, error) {
 // at the first one that fails, returning its error. flags are those of
 // sendmmsg. It allocates nothing.
 //
-// A run of messages to one IP address or host id, without control
-// messages, each as long as the first but the last, which may be
-// shorter, goes as one UDP_SEGMENT send (see WriteToSegmented): the
-// receiver gets the same datagrams, for much less of the kernel's work.
-// When the kernel refuses such a send (a path that cannot segment, such
-// as a datagram longer than its MTU, or a host id's plugged-layer
-// locator), WriteBatch sends the run one datagram at a time, and keeps
-// doing so on this Conn.
+// A run of messages to one IP address, without control messages, each
+// as long as the first but the last, which may be shorter and not empty,
+// goes as one UDP_SEGMENT send (see WriteToSegmented): the receiver gets
+// the same datagrams, for much less of the kernel's work. When the kernel
+// refuses such a send (EINVAL or EMSGSIZE for a segment longer than the
+// path's MTU, EIO from a device that cannot checksum), WriteBatch sends
+// that run a datagram at a time; after EIO it stops segmenting on this
+// Conn. Any other error is returned as it would be for the run's first
+// datagram. With MSG_MORE in flags nothing is segmented.
+//
+// Host ids are not segmented: the kernel picks a locator per send, and
+// mhost.ko before this SDK sent a segmented send over a plugged-layer
+// locator as one frame.
 func (c *Conn) WriteBatch(ms []Message, flags int) (int, error) {
 	o := c.wops.get(callSendmmsg)
 	defer c.wops.put(o)
 	b := o.getBatch()
-	gso := !c.noGSO.Load()
+	gso := flags&unix.MSG_MORE == 0 && !c.noGSO.Load()
 	sent := 0
+	plain := 0 // messages from sent on to send unsegmented: the kernel refused them
 	for sent < len(ms) {
 		rest := ms[sent:min(len(ms), sent+rawBatch)]
-		merged, err := b.prepareSend(rest, c.family, gso, c.dialedIP)
+		if plain > 0 {
+			rest = rest[:min(len(rest), plain)]
+		}
+		merged, err := b.prepareSend(rest, c.family, gso && plain == 0, c.dialedIP)
 		if err != nil {
 			be := err.(*batchError)
 			return sent, c.opError("write", rest[be.index].Addr.NetAddr(), be.err)
 		}
 		o.flags = flags | unix.MSG_NOSIGNAL
 		if err := c.write(o); err != nil {
-			if merged && b.runs[0] > 1 {
-				// Sent again below, a datagram at a time. A path
-				// that cannot segment will not learn to.
-				if errors.Is(err, unix.EIO) || errors.Is(err, unix.EINVAL) ||
-					errors.Is(err, unix.EOPNOTSUPP) || errors.Is(err, unix.EMSGSIZE) {
+			if merged && b.runs[0] > 1 && refusesSegments(err) {
+				if errors.Is(err, unix.EIO) {
 					c.noGSO.Store(true)
+					gso = false
 				}
-				gso = false
+				plain = int(b.runs[0])
 				continue
 			}
 			return sent, c.opError("write", rest[0].Addr.NetAddr(), err)
@@ -597,8 +605,16 @@ func (c *Conn) WriteBatch(ms []Message, flags int) (int, error) {
 			}
 		}
 		sent += k
+		plain = max(plain-k, 0)
 	}
 	return sent, nil
+}
+
+// refusesSegments reports whether err is the kernel's refusal of a
+// UDP_SEGMENT send as such, rather than a failure of the datagrams.
+func refusesSegments(err error) bool {
+	return errors.Is(err, unix.EIO) || errors.Is(err, unix.EINVAL) ||
+		errors.Is(err, unix.EMSGSIZE) || errors.Is(err, unix.EOPNOTSUPP)
 }
 
 // Close closes the socket. Blocked reads and writes return errors wrapping

@@ -290,7 +290,7 @@ type batch struct {
 
 // UDP segmentation offload (GSO) cuts one send into datagrams of a size;
 // prepareSend makes runs of a batch into such sends. The bounds are the
-// kernel's: at most 64 segments (UDP_MAX_SEGMENTS before 6.9), a
+// kernel's: at most 64 segments (UDP_MAX_SEGMENTS on 6.1; 128 by 6.12), a
 // datagram of at most 64 KiB less the headers, and 1024 iovecs.
 const (
 	maxSegments = 64
@@ -326,9 +326,8 @@ func (b *batch) prepareRecv(ms []Message) {
 // messages, all as long as the first but the last, which may be shorter
 // and not empty. The kernel then builds and routes one buffer for the
 // run, not one per datagram, which costs far less than the system calls
-// sendmmsg saves. Destinations that may not travel over IP (plugged
-// layers) are left alone: see segmentable, and dialedIP for the zero
-// Addr. b.runs says how many messages each mmsghdr carries; prepareSend
+// sendmmsg saves. Only IP destinations are merged: see segmentable, and
+// dialedIP for the zero Addr. b.runs says how many messages each mmsghdr carries; prepareSend
 // reports whether any carries more than one.
 func (b *batch) prepareSend(ms []Message, family uint16, gso, dialedIP bool) (bool, error) {
 	b.hdrs, b.names = grow(b.hdrs, len(ms)), grow(b.names, len(ms))
@@ -390,18 +389,11 @@ func (b *batch) prepareSend(ms []Message, family uint16, gso, dialedIP bool) (bo
 	return merged, nil
 }
 
-// segmentable reports whether datagrams to a travel over IP, where UDP
-// segmentation works: IP addresses and host ids (whose locators are IP
-// ones, or the kernel refuses the send and WriteBatch sends again
-// unsegmented).
+// segmentable reports whether a run to a may be segmented: IP addresses
+// (see WriteBatch for host ids), the zero Addr when the Conn was dialed
+// to one.
 func segmentable(a Addr, dialedIP bool) bool {
-	switch a.kind {
-	case kindIP, kindHost:
-		return true
-	case kindNone:
-		return dialedIP
-	}
-	return false
+	return a.kind == kindIP || a.kind == kindNone && dialedIP
 }
 
 // growIovs makes room in b.iovs for the buffers of ms, an iovec for each
@@ -470,12 +462,14 @@ func (b *batch) encode(i int, a Addr, family uint16) (*sockaddr, error) {
 	return sa, nil
 }
 
-// release drops the references to the caller's buffers.
+// release drops the references to the caller's buffers, those of earlier
+// and larger batches included.
 func (b *batch) release() {
-	clear(b.iovs)
+	clear(b.iovs[:cap(b.iovs)])
 	if b.oob {
-		for i := range b.hdrs {
-			b.hdrs[i].Hdr.Control = nil
+		hdrs := b.hdrs[:cap(b.hdrs)]
+		for i := range hdrs {
+			hdrs[i].Hdr.Control = nil
 		}
 		b.oob = false
 	}

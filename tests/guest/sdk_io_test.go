@@ -41,6 +41,16 @@ func sdkNS(t *testing.T) *netNS {
 	return ns
 }
 
+// sdkDsts returns the addresses of port in an sdkNS: over 127.0.0.1,
+// over ::1, and host sdkHid.
+func sdkDsts(port uint16) []mhost.Addr {
+	return []mhost.Addr{
+		mhost.AddrFromAddrPort(netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), port)),
+		mhost.AddrFromAddrPort(netip.AddrPortFrom(netip.IPv6Loopback(), port)),
+		mhost.AddrFromHostID(sdkHid, port),
+	}
+}
+
 // udpIn opens a net.UDPConn in ns, the yardstick.
 func udpIn(t *testing.T, ns *netNS, network string) *net.UDPConn {
 	t.Helper()
@@ -237,11 +247,7 @@ func TestSDKBatch(t *testing.T) {
 	ns := sdkNS(t)
 	server, client := ns.listen(t), ns.listen(t)
 	sport := uint16(portOf(t, server))
-	dsts := []mhost.Addr{
-		mhost.AddrFromAddrPort(netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), sport)),
-		mhost.AddrFromAddrPort(netip.AddrPortFrom(netip.IPv6Loopback(), sport)),
-		mhost.AddrFromHostID(sdkHid, sport),
-	}
+	dsts := sdkDsts(sport)
 	out := make([]mhost.Message, 30)
 	for i := range out {
 		out[i] = mhost.Message{Buffers: [][]byte{{byte(i)}, []byte("-tail")}, Addr: dsts[i%3]}
@@ -293,11 +299,7 @@ func TestSDKSegmented(t *testing.T) {
 	for i := range p {
 		p[i] = byte(i / 100)
 	}
-	for _, dst := range []mhost.Addr{
-		mhost.AddrFromAddrPort(netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), sport)),
-		mhost.AddrFromAddrPort(netip.AddrPortFrom(netip.IPv6Loopback(), sport)),
-		mhost.AddrFromHostID(sdkHid, sport),
-	} {
+	for _, dst := range sdkDsts(sport) {
 		n, err := client.WriteToSegmented(p, 100, dst)
 		if err != nil || n != len(p) {
 			t.Fatalf("WriteToSegmented to %v = %d, %v", dst, n, err)
@@ -318,19 +320,16 @@ func TestSDKSegmented(t *testing.T) {
 }
 
 // TestSDKBatchSegments sends batches whose runs WriteBatch turns into
-// UDP_SEGMENT sends, over IPv4, IPv6 and a host id: every datagram
-// arrives whole, as sent. With lo's MTU below the datagrams' length the
-// kernel refuses to segment them; WriteBatch then sends them one by one,
-// fragmented, and they still all arrive.
+// UDP_SEGMENT sends (over IPv4 and IPv6; a host id's go one by one):
+// every datagram arrives whole, as sent, and the counters count each.
+// With lo's MTU below the datagrams' length the kernel refuses to
+// segment them; WriteBatch then sends them one by one, fragmented, and
+// they still all arrive.
 func TestSDKBatchSegments(t *testing.T) {
 	ns := sdkNS(t)
 	server, client := ns.listen(t), ns.listen(t)
 	sport := uint16(portOf(t, server))
-	dsts := []mhost.Addr{
-		mhost.AddrFromAddrPort(netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), sport)),
-		mhost.AddrFromAddrPort(netip.AddrPortFrom(netip.IPv6Loopback(), sport)),
-		mhost.AddrFromHostID(sdkHid, sport),
-	}
+	dsts := sdkDsts(sport)
 	batch := func(size int) []mhost.Message {
 		var out []mhost.Message
 		for _, dst := range dsts {
@@ -380,15 +379,41 @@ func TestSDKBatchSegments(t *testing.T) {
 		}
 		wantConnEmpty(t, server)
 	}
-	// The counters count datagrams, not sends.
+	// The counters count datagrams, not sends: send must send each
+	// datagrams to each destination.
 	ctl := ns.control(t)
-	protos, hids := protoCounters(t, ctl), stat(t, ctl).TxHostID
-	check("segmented", batch(1000))
-	d4 := protoCounters(t, ctl)[unix.AF_INET][0] - protos[unix.AF_INET][0]
-	d6 := protoCounters(t, ctl)[unix.AF_INET6][0] - protos[unix.AF_INET6][0]
-	if dh := stat(t, ctl).TxHostID - hids; d4 != 9 || d6 != 18 || dh != 9 {
-		t.Errorf("counters: %d sent over IPv4, %d over IPv6, %d to host ids; want 9, 18 (the host id's over ::1), 9", d4, d6, dh)
+	counted := func(each uint64, send func()) {
+		t.Helper()
+		protos, hids := protoCounters(t, ctl), stat(t, ctl).TxHostID
+		send()
+		d4 := protoCounters(t, ctl)[unix.AF_INET][0] - protos[unix.AF_INET][0]
+		d6 := protoCounters(t, ctl)[unix.AF_INET6][0] - protos[unix.AF_INET6][0]
+		if dh := stat(t, ctl).TxHostID - hids; d4 != each || d6 != 2*each || dh != each {
+			t.Errorf("counters: %d sent over IPv4, %d over IPv6, %d to host ids; want %d, %d (the host id's over ::1), %d",
+				d4, d6, dh, each, 2*each, each)
+		}
 	}
+	counted(9, func() { check("segmented", batch(1000)) })
+	counted(10, func() {
+		p := make([]byte, 9*100+7)
+		for _, dst := range dsts {
+			if n, err := client.WriteToSegmented(p, 100, dst); err != nil || n != len(p) {
+				t.Fatalf("WriteToSegmented to %v = %d, %v", dst, n, err)
+			}
+		}
+		in := make([]mhost.Message, 3*10)
+		for i := range in {
+			in[i].Buffers = [][]byte{make([]byte, 200)}
+		}
+		server.SetReadDeadline(deadline())
+		for got := 0; got < len(in); {
+			n, err := server.ReadBatch(in[got:], 0)
+			if err != nil {
+				t.Fatalf("ReadBatch after %d of %d segments: %v", got, len(in), err)
+			}
+			got += n
+		}
+	})
 
 	ns.setMTU(t, ns.linkByName(t, "lo").Index, 1280)
 	for _, dst := range dsts {
