@@ -327,8 +327,8 @@ func (b *batch) prepareRecv(ms []Message) {
 // and not empty. The kernel then builds and routes one buffer for the
 // run, not one per datagram, which costs far less than the system calls
 // sendmmsg saves. Only IP destinations are merged: see segmentable, and
-// dialedIP for the zero Addr. b.runs says how many messages each mmsghdr carries; prepareSend
-// reports whether any carries more than one.
+// dialedIP for the zero Addr. b.runs says how many messages each mmsghdr
+// carries; prepareSend reports whether any carries more than one.
 func (b *batch) prepareSend(ms []Message, family uint16, gso, dialedIP bool) (bool, error) {
 	b.hdrs, b.names = grow(b.hdrs, len(ms)), grow(b.names, len(ms))
 	if gso {
