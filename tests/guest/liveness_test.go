@@ -368,8 +368,17 @@ func TestLiveSpoofedICMP(t *testing.T) {
 // a lost probe (UP to SUSPECT), then multiplier (3) rounds of two
 // probes lost whole: p · (p²)³ ≈ 1e-7 per probe of a silent path, one
 // false alarm in about a month at 4 probes a second.
+//
+// That is loss alone. A probe also misses when it is answered after its
+// timeout (2/5 of the interval, 100 ms here), and on a guest that slow
+// (the debug kernel: round trips of 40 ± 30 ms) enough of those in a
+// row take the path down, as they should. A change to down is the loss's
+// doing only if no probe of the run that led to it was answered late.
 func TestLiveLoss(t *testing.T) {
 	lab := newLiveLab(t, liveLabConfig{})
+	// Not the data path's events: a debug kernel takes seconds to
+	// format thousands of them.
+	ti := newTraceInstance(t, "mhost-live", "mhost_probe_missed", "mhost_probe_answered", "mhost_locator_state")
 	f := liveStart(t, lab)
 	missed0 := lab.stat(t, statsAProbesMissed)
 	start := time.Now()
@@ -379,17 +388,58 @@ func TestLiveLoss(t *testing.T) {
 	f.end()
 	f.check(t)
 	n := f.paths(start)
+	l := lab.locs(t)[0]
 	t.Logf("%d probes missed; %s; locators %v", lab.stat(t, statsAProbesMissed)-missed0, f.summary(start), lab.locs(t))
-	if n["inet"] != 0 || n["testproto"] != 0 {
-		t.Errorf("datagrams by path %v: want none moved off IPv6", n)
-	}
 	if sent := n["inet6"] + n["lost"]; sent == 0 || n["lost"] > sent/10 {
 		t.Errorf("datagrams by path %v: want about 5%% lost", n)
 	}
-	if l := lab.locs(t)[0]; l.Flaps != 0 || l.State == "down" {
-		t.Errorf("locator 0 %v, want never down", l)
+	if n["testproto"] != 0 {
+		t.Errorf("datagrams by path %v: want none over testproto", n)
+	}
+	downs, late := liveDownRuns(ti.events(t), lab, "fd00::2")
+	switch {
+	case downs == 0 && (l.Flaps != 0 || l.State == "down" || n["inet"] != 0):
+		t.Errorf("locator 0 %v, datagrams by path %v, and no change to down in the trace", l, n)
+	case downs == 0:
+	case late == downs:
+		t.Logf("locator 0 went down %d time(s), each after a run of misses with a probe answered late: "+
+			"the guest was slower than the timeout, which loss alone does not explain", downs)
+	default:
+		t.Errorf("locator 0 went down %d time(s), %d of them after probes lost, none answered late: "+
+			"want never down for 5%% loss; %v, datagrams by path %v", downs, downs-late, l, n)
 	}
 	lab.events.check(t)
+}
+
+// liveDownRuns reads host 7's locator addr in the trace: how many times
+// it went down, and how many of those came after a run of missed probes
+// of which one was answered after it was called missed. Such a run was
+// not loss alone: had that probe been answered in time, the run would
+// have been broken, and the locator would not have gone down.
+func liveDownRuns(evs []traceEvent, lab *liveLab, addr string) (downs, late int) {
+	loc := map[string]string{"netns": strconv.FormatUint(lab.a.inode, 10), "hid": "7", "addr": addr}
+	for d, ev := range evs {
+		if !ev.match("mhost_locator_state", loc) || ev.fields["new"] != "down" {
+			continue
+		}
+		downs++
+		// The run: the misses back to the last answer or change to up.
+		run := map[string]bool{}
+		for i := d - 1; i >= 0; i-- {
+			if evs[i].match("mhost_probe_missed", loc) {
+				run[evs[i].fields["nonce"]] = true
+			} else if evs[i].match("mhost_probe_answered", loc) ||
+				(evs[i].match("mhost_locator_state", loc) && evs[i].fields["new"] == "up") {
+				break
+			}
+		}
+		if slices.ContainsFunc(evs[d+1:], func(ev traceEvent) bool {
+			return ev.match("mhost_probe_answered", loc) && run[ev.fields["nonce"]]
+		}) {
+			late++
+		}
+	}
+	return downs, late
 }
 
 // TestLiveFlapping takes b's end of the IPv6 pair down for 300 ms and

@@ -92,9 +92,9 @@ const tracefs = "/sys/kernel/tracing"
 // event switches of its own, so tests do not fight over the global ones.
 type traceInstance struct{ dir string }
 
-// newTraceInstance makes a trace instance with every mhost event on, and
-// removes it when the test ends.
-func newTraceInstance(t *testing.T, name string) *traceInstance {
+// newTraceInstance makes a trace instance with these mhost events on,
+// every one if none is named, and removes it when the test ends.
+func newTraceInstance(t *testing.T, name string, events ...string) *traceInstance {
 	t.Helper()
 	dir := filepath.Join(tracefs, "instances", fmt.Sprintf("%s-%d", name, os.Getpid()))
 	if err := os.Mkdir(dir, 0o755); err != nil {
@@ -117,7 +117,12 @@ func newTraceInstance(t *testing.T, name string) *traceInstance {
 		}
 	})
 	ti.write(t, "buffer_size_kb", "4096")
-	ti.write(t, "events/mhost/enable", "1")
+	if len(events) == 0 {
+		ti.write(t, "events/mhost/enable", "1")
+	}
+	for _, ev := range events {
+		ti.write(t, "events/mhost/"+ev+"/enable", "1")
+	}
 	return ti
 }
 
