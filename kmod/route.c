@@ -149,18 +149,15 @@ static unsigned int mhost_send_segs(struct sock *tsk, struct msghdr *msg,
 /*
  * Sends over IPv4 or IPv6 through the transport socket; @dlen 0 means
  * more data for a corked datagram. IPv4 goes to udp_sendmsg() itself:
- * the UDPv6 code would only pass it on.
+ * the UDPv6 code would only pass it on. @segs: mhost_send_segs().
  */
 static int mhost_send_ip(struct sock *sk, struct msghdr *msg, size_t len,
-			 union mhost_addr *dst, int dlen)
+			 union mhost_addr *dst, int dlen, unsigned int segs)
 {
 	struct mhost_net *mn = mhost_pernet(sock_net(sk));
 	struct socket *tsock = mhost_sk(sk)->tsock;
-	unsigned int segs = 0;
 	int err;
 
-	if (dlen)
-		segs = mhost_send_segs(tsock->sk, msg, len);
 	msg->msg_name = dlen ? dst : NULL;
 	msg->msg_namelen = dlen;
 	if (dlen && dst->sa.sa_family == AF_INET)
@@ -381,9 +378,9 @@ static unsigned int mhost_dst_bytes(const union mhost_addr *dst, u8 *addr)
 	return mhost_l3_addr_bytes(dst, addr);
 }
 
-/* Sends to one IP or plugged-L3 destination. */
+/* Sends to one IP or plugged-L3 destination, as @segs datagrams. */
 static int mhost_send_to(struct sock *sk, struct msghdr *msg, size_t len,
-			 union mhost_addr *dst, int dlen)
+			 union mhost_addr *dst, int dlen, unsigned int segs)
 {
 	u8 addr[MHOST_ADDR_MAX];
 	unsigned int alen;
@@ -391,7 +388,7 @@ static int mhost_send_to(struct sock *sk, struct msghdr *msg, size_t len,
 
 	if (!dlen || dst->sa.sa_family == AF_INET ||
 	    dst->sa.sa_family == AF_INET6)
-		err = mhost_send_ip(sk, msg, len, dst, dlen);
+		err = mhost_send_ip(sk, msg, len, dst, dlen, segs);
 	else
 		err = mhost_send_l3(sk, msg, len, dst);
 
@@ -424,7 +421,7 @@ static unsigned int mhost_loc_rank(u8 live)
  * liveness finds the failures further away.
  */
 static int mhost_send_hostid(struct sock *sk, struct msghdr *msg, size_t len,
-			     const struct sockaddr_mhost *smh)
+			     const struct sockaddr_mhost *smh, unsigned int segs)
 {
 	struct mhost_net *mn = mhost_pernet(sock_net(sk));
 	u8 rank[MHOST_MAX_LOCATORS];
@@ -434,7 +431,6 @@ static int mhost_send_hostid(struct sock *sk, struct msghdr *msg, size_t len,
 	struct mhost_host *host;
 	union mhost_addr dst;
 	int err = -EHOSTUNREACH;
-	unsigned int segs;
 	bool first = true;
 
 	host = mhost_host_get(mn, smh->smh_hid);
@@ -457,7 +453,6 @@ static int mhost_send_hostid(struct sock *sk, struct msghdr *msg, size_t len,
 	 * (iov_iter_restore() is not exported).
 	 */
 	saved = msg->msg_iter;
-	segs = mhost_send_segs(mhost_sk(sk)->tsk, msg, len);
 	for (r = 0; r < 3; r++) {
 		if (!(ranks & BIT(r)))
 			continue;
@@ -472,7 +467,8 @@ static int mhost_send_hostid(struct sock *sk, struct msghdr *msg, size_t len,
 			first = false;
 			err = mhost_loc_to_sockaddr(loc, smh->smh_port, &dst);
 			if (err >= 0)
-				err = mhost_send_to(sk, msg, len, &dst, err);
+				err = mhost_send_to(sk, msg, len, &dst, err,
+						    segs);
 			if (err >= 0) {
 				atomic_long_add(segs, &loc->tx_packets);
 				MHOST_ADD_STATS(mn, tx_hostid, segs);
@@ -498,9 +494,14 @@ out:
 int mhost_output(struct sock *sk, struct msghdr *msg, size_t len,
 		 union mhost_addr *dst, int dlen)
 {
+	unsigned int segs = 0;
+
+	/* Counted once, whichever locators a host id tries. */
+	if (dlen)
+		segs = mhost_send_segs(mhost_sk(sk)->tsk, msg, len);
 	if (dlen && dst->sa.sa_family == mhost_family)
-		return mhost_send_hostid(sk, msg, len, &dst->mh);
-	return mhost_send_to(sk, msg, len, dst, dlen);
+		return mhost_send_hostid(sk, msg, len, &dst->mh, segs);
+	return mhost_send_to(sk, msg, len, dst, dlen, segs);
 }
 
 /*
@@ -1014,6 +1015,7 @@ static int __mhost_send_to_l4(struct sk_buff *skb, const struct sockaddr *src)
 	MHOST_INC_STATS(mn, rx_l3);
 	return NET_RX_SUCCESS;
 }
+
 /*
  * Protocols may call this from anywhere they receive (softirq, or a
  * work item of their own): it takes the RCU read lock its lookups need,
