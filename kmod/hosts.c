@@ -538,10 +538,11 @@ void mhost_hosts_net_exit_batch(void)
 
 int __init mhost_hosts_init(void)
 {
-	mhost_host_cache = kmem_cache_create("mhost_host",
-			struct_size_t(struct mhost_host, locs,
-				      MHOST_HOST_CACHE_LOCS),
-			0, SLAB_ACCOUNT, NULL);
+	size_t size = struct_size_t(struct mhost_host, locs,
+				    MHOST_HOST_CACHE_LOCS);
+
+	mhost_host_cache = kmem_cache_create("mhost_host", size, 0,
+					     SLAB_ACCOUNT, NULL);
 	if (!mhost_host_cache)
 		return -ENOMEM;
 	/* For debugging only: failing to make it is no reason to fail. */

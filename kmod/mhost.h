@@ -187,7 +187,7 @@ struct mhost_pcpu_stats {
 };
 
 #define MHOST_INC_STATS(mn, field)	this_cpu_inc((mn)->stats->field)
-#define MHOST_ADD_STATS(mn, field, n)	this_cpu_add((mn)->stats->field, n)
+#define MHOST_ADD_STATS(mn, field, n)	this_cpu_add((mn)->stats->field, (n))
 
 /* The liveness knobs in effect (MHOST_LIVE_A_*). */
 struct mhost_live_cfg {
@@ -286,7 +286,7 @@ struct mhost_live_net {
 };
 
 #define MHOST_PORT_HASH_BITS	8
-#define MHOST_PORT_HASH_SIZE	(1 << MHOST_PORT_HASH_BITS)
+#define MHOST_PORT_HASH_SIZE	BIT(MHOST_PORT_HASH_BITS)
 
 /* Per network namespace state. */
 struct mhost_net {
@@ -298,7 +298,7 @@ struct mhost_net {
 
 	/* Bound sockets by port; readers RCU, writers ports_lock. */
 	struct hlist_head	ports[MHOST_PORT_HASH_SIZE];
-	spinlock_t		ports_lock;
+	spinlock_t		ports_lock;	/* writers of ports[] */
 	/* Keys the pick among a port's sockets: no aiming at one. */
 	u32			ports_seed;
 	struct xarray		socks;		/* id -> mhost_sock, for dumps */

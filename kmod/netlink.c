@@ -66,8 +66,10 @@ static const struct nla_policy mhost_live_host_policy[MHOST_LIVE_A_MAX + 1] = {
 	MHOST_NL_LIVE_KNOBS,
 	[MHOST_LIVE_A_PORT]	= { .type = NLA_REJECT,
 				    .reject_message = "the probe port is the namespace's" },
-	[MHOST_LIVE_A_ANSWER]	= { .type = NLA_REJECT,
-				    .reject_message = "answering probes is the namespace's choice" },
+	[MHOST_LIVE_A_ANSWER]	= {
+		.type = NLA_REJECT,
+		.reject_message = "answering probes is the namespace's choice",
+	},
 };
 
 static const struct nla_policy mhost_live_ns_policy[MHOST_LIVE_A_MAX + 1] = {
