@@ -51,7 +51,7 @@ var staticEnv = []string{"CGO_ENABLED=0", "GOOS=linux", "GOARCH=amd64"}
 
 // module builds kmod/ against the kernel and returns every .ko under kmod/.
 func (b *builder) module(ctx context.Context, k *Kernel) ([]string, error) {
-	if err := BuildModule(ctx, b.repo, k, b.log); err != nil {
+	if err := BuildModule(ctx, b.repo, k, false, b.log); err != nil {
 		return nil, err
 	}
 	var kos []string
@@ -76,9 +76,13 @@ func (b *builder) module(ctx context.Context, k *Kernel) ([]string, error) {
 
 // BuildModule builds kmod/ in repo against k: on this machine, or inside
 // k's environment (trixie) with its compiler, the repository mounted
-// there. The .ko files end up in kmod/ either way.
-func BuildModule(ctx context.Context, repo string, k *Kernel, log io.Writer) error {
+// there. The .ko files end up in kmod/ either way. With check, it is
+// kmod's check target: sparse and W=1, failing on any warning.
+func BuildModule(ctx context.Context, repo string, k *Kernel, check bool, log io.Writer) error {
 	args := []string{"make", "-C", "kmod", "KVER=" + k.Version, "KDIR=" + k.BuildDir}
+	if check {
+		args = append(args, "check")
+	}
 	if k.Root == "" {
 		b := &builder{repo: repo, log: log}
 		if err := b.run(ctx, nil, args[0], args[1:]...); err != nil {

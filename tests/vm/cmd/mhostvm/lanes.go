@@ -111,6 +111,7 @@ func moduleCmd(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("mhostvm module", flag.ExitOnError)
 	kver := fs.String("kver", "", "kernel version (see mhostvm lanes), or a kernel installed here (default: the first default lane's)")
 	lane := fs.String("lane", "", "build for this lane's kernel instead")
+	check := fs.Bool("check", false, "build with sparse (C=2) and W=1, and fail on any warning")
 	fs.Parse(args)
 	repo, err := repoDir()
 	if err != nil {
@@ -132,7 +133,7 @@ func moduleCmd(ctx context.Context, args []string) error {
 		}
 	}
 	fmt.Fprintf(os.Stderr, "mhostvm: building kmod/ for %s\n", k.Version)
-	return vm.BuildModule(ctx, repo, k, os.Stderr)
+	return vm.BuildModule(ctx, repo, k, *check, os.Stderr)
 }
 
 // kverCmd prints the version of a lane's kernel (default: the kernel
