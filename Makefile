@@ -8,9 +8,11 @@
 #                 (6.1), or for KVER=<version>: any kernel of the matrix
 #   make build    go build ./...
 #   make vet      go vet, every build tag, and the SDK for linux/386 and windows
+#   make lint     checkpatch --strict, and the module built with W=1 and sparse
+#                 for each kernel series, failing on any warning
 #   make unit     host unit tests (no VM, never loads the module)
 #   make stapcheck  translate every stap/ script against the built module
-#   make test     deps + kernels + vet + unit + stapcheck + dkmscheck + the VM
+#   make test     deps + kernels + vet + lint + unit + stapcheck + dkmscheck + the VM
 #                 suite (QEMU) on every lane
 #   make dkmscheck  dkms build (never install) for each lane's kernel
 #   make dkms-install  install mhost with DKMS for the running kernel (root)
@@ -101,12 +103,14 @@ vet:
 	GOARCH=386 $(GO) vet ./gosdk/... ./cmd/...
 	GOOS=windows $(GO) vet ./gosdk/... ./cmd/...
 
-# checkpatch.pl, then the module built with sparse (C=2) and W=1 for the
-# 6.1 and 6.12 lanes, any warning failing. Not the newest lane: its
-# headers use __typeof_unqual__, which Debian's sparse (0.6.4) predates,
-# and kbuild refuses to run it. KVER checks that kernel alone.
+# checkpatch.pl, then the module built from clean with W=1 and sparse
+# (C=2) for each kernel series of the lanes, any warning failing: the
+# selinux and debug lanes run 6.1. No sparse for the newest: its headers
+# use __typeof_unqual__, which Debian's sparse (0.6.4) predates. KVER
+# checks that kernel alone.
 comma := ,
-LINT_LANES := $(filter 6.1 6.12,$(if $(LANES),$(subst $(comma), ,$(LANES)),6.1 6.12))
+lint_lanes = $(sort $(foreach l,$(1),$(if $(filter all,$(l)),6.1 6.12 newest,$(if $(filter selinux debug,$(l)),6.1,$(l)))))
+LINT_LANES := $(call lint_lanes,$(if $(LANES),$(subst $(comma), ,$(LANES)),6.1 6.12 newest))
 lint: $(MHOSTVM)
 	$(MAKE) -C kmod style
 	@set -e; $(if $(KVER),$(MHOSTVM) module -check -kver $(KVER),\

@@ -378,7 +378,10 @@ static unsigned int mhost_dst_bytes(const union mhost_addr *dst, u8 *addr)
 	return mhost_l3_addr_bytes(dst, addr);
 }
 
-/* Sends to one IP or plugged-L3 destination, as @segs datagrams. */
+/*
+ * Sends to one IP or plugged-L3 destination. @segs is what an IP send
+ * counts (a plugged L3 refuses segmenting).
+ */
 static int mhost_send_to(struct sock *sk, struct msghdr *msg, size_t len,
 			 union mhost_addr *dst, int dlen, unsigned int segs)
 {

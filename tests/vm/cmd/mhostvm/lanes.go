@@ -111,7 +111,7 @@ func moduleCmd(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("mhostvm module", flag.ExitOnError)
 	kver := fs.String("kver", "", "kernel version (see mhostvm lanes), or a kernel installed here (default: the first default lane's)")
 	lane := fs.String("lane", "", "build for this lane's kernel instead")
-	check := fs.Bool("check", false, "build with sparse (C=2) and W=1, and fail on any warning")
+	check := fs.Bool("check", false, "build from clean with W=1 and sparse (C=2; not for the newest lane), and fail on any warning")
 	fs.Parse(args)
 	repo, err := repoDir()
 	if err != nil {
@@ -132,8 +132,12 @@ func moduleCmd(ctx context.Context, args []string) error {
 			return err
 		}
 	}
+	if *check {
+		fmt.Fprintf(os.Stderr, "mhostvm: checking kmod/ for %s\n", k.Version)
+		return vm.CheckModule(ctx, repo, k, os.Stderr)
+	}
 	fmt.Fprintf(os.Stderr, "mhostvm: building kmod/ for %s\n", k.Version)
-	return vm.BuildModule(ctx, repo, k, *check, os.Stderr)
+	return vm.BuildModule(ctx, repo, k, os.Stderr)
 }
 
 // kverCmd prints the version of a lane's kernel (default: the kernel
